@@ -1,0 +1,132 @@
+import { z } from 'zod';
+import { isIP } from 'node:net';
+
+/** TRUST_PROXY: false, a hop count, or trusted proxy IPs/CIDRs. `true` is refused (DESIGN §7). */
+export type TrustProxy = false | number | string[];
+
+const emptyToUndefined = (v: unknown) => (v === '' ? undefined : v);
+const optionalString = z.preprocess(emptyToUndefined, z.string().optional());
+
+const isCidrOrIp = (s: string): boolean => {
+  const [ip, bits, extra] = s.split('/');
+  if (extra !== undefined || !ip) return false;
+  const v = isIP(ip);
+  if (!v) return false;
+  if (bits === undefined) return true;
+  const n = Number(bits);
+  return /^\d+$/.test(bits) && n >= 0 && n <= (v === 4 ? 32 : 128);
+};
+
+const EnvSchema = z
+  .object({
+    PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+    HOST: z.string().min(1).default('127.0.0.1'),
+    AUTH_BASE_PATH: z.string().regex(/^\/[A-Za-z0-9/_-]*[A-Za-z0-9_-]$/, 'must start with "/" and not end with "/"').default('/auth'),
+    PUBLIC_URL: z.preprocess(emptyToUndefined, z.url({ protocol: /^https?$/ }).optional()),
+    DATABASE_URL: z.preprocess(emptyToUndefined, z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional()),
+    REDIS_URL: z.preprocess(emptyToUndefined, z.string().regex(/^(redis|rediss|redis\+cluster):\/\//, 'must be a redis://, rediss:// or redis+cluster:// URL').optional()),
+    KV_PREFIX: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/).default('ap:'),
+    DATA_DIR: z.string().min(1).default('./.data'),
+    AUTH_SECRET: optionalString,
+    JWT_ALG: z.enum(['EdDSA', 'HS256']).default('EdDSA'),
+    JWT_SECRET: optionalString,
+    SMTP_URL: z.preprocess(emptyToUndefined, z.string().regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL').optional()),
+    SMTP_FROM: z.string().min(3).default('Authplane <no-reply@localhost>'),
+    TRUST_PROXY: z.string().default('false'),
+    MCP_TOKEN: optionalString,
+    OAUTH_GOOGLE_CLIENT_ID: optionalString,
+    OAUTH_GOOGLE_CLIENT_SECRET: optionalString,
+    OAUTH_GOOGLE_ISSUER: z.preprocess(emptyToUndefined, z.url().default('https://accounts.google.com')),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    ARGON2_MAX_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
+  })
+  .superRefine((env, ctx) => {
+    const issue = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
+    if (env.JWT_ALG === 'HS256' && (!env.JWT_SECRET || Buffer.byteLength(env.JWT_SECRET) < 32)) {
+      issue('JWT_SECRET', 'is required with JWT_ALG=HS256 and must be at least 32 bytes');
+    }
+    if (env.JWT_ALG !== 'HS256' && env.JWT_SECRET) issue('JWT_SECRET', 'is only used with JWT_ALG=HS256; unset it or set JWT_ALG=HS256');
+    if (env.AUTH_SECRET !== undefined && Buffer.byteLength(env.AUTH_SECRET) < 32) issue('AUTH_SECRET', 'must be at least 32 bytes');
+    if (env.AUTH_SECRET === undefined && env.DATABASE_URL) {
+      issue('AUTH_SECRET', 'is required when DATABASE_URL is set (generate one with: openssl rand -base64 48)');
+    }
+    if (env.MCP_TOKEN !== undefined && Buffer.byteLength(env.MCP_TOKEN) < 32) issue('MCP_TOKEN', 'must be at least 32 bytes');
+    if (env.OAUTH_GOOGLE_CLIENT_ID && !env.OAUTH_GOOGLE_CLIENT_SECRET) issue('OAUTH_GOOGLE_CLIENT_SECRET', 'is required when OAUTH_GOOGLE_CLIENT_ID is set');
+    const tp = env.TRUST_PROXY.trim();
+    if (tp === 'true') issue('TRUST_PROXY', 'true is refused: name the hop count (e.g. 1) or the proxies (comma-separated IPs/CIDRs)');
+    else if (tp !== 'false' && !/^\d+$/.test(tp) && !tp.split(',').every((p) => isCidrOrIp(p.trim()))) {
+      issue('TRUST_PROXY', 'must be false, a hop count, or comma-separated IPs/CIDRs');
+    }
+  });
+
+export type Env = z.input<typeof EnvSchema>;
+
+export interface Config {
+  port: number;
+  host: string;
+  basePath: string;
+  publicUrl: string;
+  databaseUrl?: string;
+  redisUrl?: string;
+  kvPrefix: string;
+  dataDir: string;
+  /** Undefined only in embedded mode before `resolveAuthSecret` has run. */
+  authSecret?: string;
+  jwtAlg: 'EdDSA' | 'HS256';
+  jwtSecret?: string;
+  smtpUrl?: string;
+  smtpFrom: string;
+  trustProxy: TrustProxy;
+  mcpToken?: string;
+  oauthGoogle: { clientId?: string; clientSecret?: string; issuer: string };
+  logLevel: string;
+  argon2MaxConcurrency: number;
+  /** True when no DATABASE_URL is set: PGlite (and, without REDIS_URL, the in-process store). */
+  embedded: boolean;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly variable: string, readonly problem: string) {
+    super(`${variable} ${problem}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parses the environment into a frozen Config; throws ConfigError naming the first bad variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Readonly<Config> {
+  const known = Object.fromEntries(Object.keys(EnvSchema.shape).map((k) => [k, env[k]]).filter(([, v]) => v !== undefined));
+  const parsed = EnvSchema.safeParse(known);
+  if (!parsed.success) {
+    const first = parsed.error.issues[0]!;
+    const variable = String(first.path[0] ?? 'environment');
+    throw new ConfigError(variable, first.code === 'invalid_value' || first.code === 'invalid_type' || first.code === 'too_small' || first.code === 'too_big'
+      ? `is invalid: ${first.message}` : first.message);
+  }
+  const e = parsed.data;
+  const tp = e.TRUST_PROXY.trim();
+  const trustProxy: TrustProxy = tp === 'false' ? false : /^\d+$/.test(tp) ? Number(tp) : tp.split(',').map((p) => p.trim());
+  return Object.freeze({
+    port: e.PORT,
+    host: e.HOST,
+    basePath: e.AUTH_BASE_PATH,
+    publicUrl: (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/$/, ''),
+    databaseUrl: e.DATABASE_URL,
+    redisUrl: e.REDIS_URL,
+    kvPrefix: e.KV_PREFIX,
+    dataDir: e.DATA_DIR,
+    authSecret: e.AUTH_SECRET,
+    jwtAlg: e.JWT_ALG,
+    jwtSecret: e.JWT_SECRET,
+    smtpUrl: e.SMTP_URL,
+    smtpFrom: e.SMTP_FROM,
+    trustProxy,
+    mcpToken: e.MCP_TOKEN,
+    oauthGoogle: { clientId: e.OAUTH_GOOGLE_CLIENT_ID, clientSecret: e.OAUTH_GOOGLE_CLIENT_SECRET, issuer: e.OAUTH_GOOGLE_ISSUER },
+    logLevel: e.LOG_LEVEL,
+    argon2MaxConcurrency: e.ARGON2_MAX_CONCURRENCY,
+    embedded: !e.DATABASE_URL,
+  });
+}
+
+/** The environment variables the server reads (for the compose-file check and the README). */
+export const ENV_VARIABLES = Object.keys(EnvSchema.shape);

@@ -1,0 +1,79 @@
+import path from 'node:path';
+import type { Logger } from 'pino';
+import type { Config } from './config.js';
+import type { Sql } from './db/sql.js';
+import { createPgSql } from './db/pg.js';
+import { createPgliteSql } from './db/pglite.js';
+import type { Kv } from './kv/kv.js';
+import { createMemoryKv } from './kv/memory.js';
+import { createRedisKv } from './kv/redis.js';
+import { systemClock, type Clock } from './lib/clock.js';
+import { createLogger } from './http/logger.js';
+import { resolveAuthSecret } from './secrets.js';
+import { createTenantService, type TenantService } from './modules/tenants/service.js';
+import { createAuditService, type AuditService } from './modules/audit/service.js';
+import { createAdminKeyService, type AdminKeyService } from './modules/admin-keys/service.js';
+import type { Authenticators } from './http/guard.js';
+import { createServices, type Services } from './services.js';
+
+/** Everything the server and the CLI run on. Built once per process (or per test app). */
+export interface Deps {
+  config: Readonly<Config>;
+  sql: Sql;
+  kv: Kv;
+  clock: Clock;
+  log: Logger;
+  authSecret: string;
+  tenants: TenantService;
+  audit: AuditService;
+  adminKeys: AdminKeyService;
+  services: Services;
+  authenticators: Authenticators;
+  /** Closes pools and connections; safe to call twice. */
+  close(): Promise<void>;
+}
+
+export interface DepsOverrides {
+  sql?: Sql;
+  kv?: Kv;
+  clock?: Clock;
+  log?: Logger;
+  /** extra resources the caller wants closed with the deps */
+  onClose?: () => Promise<void>;
+}
+
+/** Opens the configured stores (PGlite / memory when DATABASE_URL / REDIS_URL are unset) and builds the services. */
+export async function createDeps(config: Readonly<Config>, o: DepsOverrides = {}): Promise<Deps> {
+  const log = o.log ?? createLogger(config.logLevel);
+  const clock = o.clock ?? systemClock;
+  const authSecret = resolveAuthSecret(config);
+  const sql = o.sql ?? (config.databaseUrl ? createPgSql(config.databaseUrl) : await createPgliteSql(path.join(config.dataDir, 'pgdata')));
+  let kv: Kv;
+  try {
+    kv = o.kv ?? (config.redisUrl ? await createRedisKv(config.redisUrl, { prefix: config.kvPrefix }) : createMemoryKv({ prefix: config.kvPrefix, now: () => clock.nowMs() }));
+  } catch (err) {
+    if (!o.sql) await sql.close();
+    throw err;
+  }
+  const tenants = createTenantService({ sql, kv, clock });
+  const audit = createAuditService({ sql, clock, log });
+  const adminKeys = createAdminKeyService({ sql, clock, audit });
+  const base = { config, sql, kv, clock, log, authSecret, tenants, audit, adminKeys };
+  const { services, authenticators } = await createServices(base);
+  let closed = false;
+  return {
+    ...base,
+    services,
+    authenticators,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await services.stop?.();
+      if (!o.kv) await kv.close().catch(() => {});
+      if (!o.sql) await sql.close().catch(() => {});
+      await o.onClose?.();
+    },
+  };
+}
+
+export type BaseDeps = Pick<Deps, 'config' | 'sql' | 'kv' | 'clock' | 'log' | 'authSecret' | 'tenants' | 'audit' | 'adminKeys'>;

@@ -1,0 +1,39 @@
+import type { Principal } from './principal.js';
+import type { Tenant } from '../modules/tenants/schemas.js';
+
+/**
+ * How a route authenticates, declared in its `config` and enforced by the one guard hook:
+ * - public: no credential; the tenant comes from `X-Tenant-ID` (or the default tenant).
+ * - optional: a credential is verified when present.
+ * - user: an access token (Bearer or cookie) or a user API key (`ck_`), unless `apiKeys: false`.
+ * - session: an access token only (API keys refused with 403).
+ * - admin: an admin key (`ak_`) only.
+ * - mcp: the MCP bearer (static MCP_TOKEN or an access token); checked by the MCP module itself.
+ */
+export type AuthMode = 'public' | 'optional' | 'user' | 'session' | 'admin' | 'mcp';
+
+/** Rate-limit classes (configured in one place, src/modules/rate-limit). */
+export type RateLimitClass = 'credential' | 'default' | 'none';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    auth?: AuthMode;
+    /** API-key scope(s) this route needs when called with a `ck_` key (any one of them). */
+    scope?: string;
+    /** Whether `ck_` keys may call a 'user' route (default true). */
+    apiKeys?: boolean;
+    /** Sensitive route: the TOTP step-up gate applies (DESIGN §4). */
+    stepUp?: boolean;
+    rateLimit?: RateLimitClass;
+    /** Honour `Idempotency-Key` (POST routes that create things). */
+    idempotent?: boolean;
+  }
+  interface FastifyRequest {
+    auth: Principal | null;
+    tenant: Tenant | null;
+    /** true when the tenant was named by the X-Tenant-ID header. */
+    tenantFromHeader: boolean;
+  }
+}
+
+export {};

@@ -1,0 +1,45 @@
+/** The store cannot be reached (down, restarting, closed, timed out); callers fail closed / answer 503. */
+export class KvUnavailableError extends Error {
+  override readonly name = 'KvUnavailableError';
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+]);
+
+const UNAVAILABLE_NAMES = new Set(['MaxRetriesPerRequestError', 'ClusterAllFailedError']);
+
+// Client-side messages from ioredis, and server replies meaning "not serving right now"
+// (loading a dump, failover in progress, cluster slots not covered).
+const UNAVAILABLE_MESSAGE =
+  /^(Connection is closed|Stream isn't writeable|Command timed out|Cluster isn't ready|None of startup nodes is available|Failed to refresh slots cache|LOADING|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|READONLY)\b/;
+
+/** True when `err` is a connection-level failure rather than a bad command or a bug. */
+export function isConnectionFailure(err: unknown): boolean {
+  if (err instanceof KvUnavailableError) return true;
+  if (!(err instanceof Error)) return false;
+  const code = (err as NodeJS.ErrnoException).code;
+  return (
+    (code !== undefined && UNAVAILABLE_CODES.has(code)) ||
+    UNAVAILABLE_NAMES.has(err.name) ||
+    UNAVAILABLE_MESSAGE.test(err.message)
+  );
+}
+
+/** Returns `err` wrapped in KvUnavailableError when it is a connection-level failure, else `err` unchanged. */
+export function toKvError(err: unknown): unknown {
+  if (err instanceof KvUnavailableError || !isConnectionFailure(err)) return err;
+  return new KvUnavailableError(`kv unavailable: ${(err as Error).message}`, { cause: err });
+}

@@ -1,0 +1,67 @@
+/**
+ * The key–value port (Redis in production, an in-process store in embedded mode).
+ * Every method has the same semantics on both implementations; multi-step operations are one
+ * Lua script in Redis and one synchronous step in memory, so both answer alike under concurrency.
+ * Keys are given without the store's namespace prefix; the implementation adds it.
+ * Callers build keys as `ap:{<tenantId>}:<area>:<id>`-style strings via `kvKey()` so that a
+ * tenant's keys share one Redis Cluster slot.
+ */
+export interface SlidingWindowResult {
+  /** true when this hit was admitted (and counted). */
+  allowed: boolean;
+  /** the weighted count in the window after this call (admitted hits only). */
+  count: number;
+  /** how many more hits would be admitted now. */
+  remaining: number;
+  /** ms until the window has room again (0 when allowed and remaining > 0). */
+  retryAfterMs: number;
+  /** ms until the window is fully reset (for RateLimit-Reset). */
+  resetMs: number;
+}
+
+export interface SetOptions {
+  /** time to live in milliseconds; omitted = no expiry. */
+  ttlMs?: number;
+  /** only set when the key does not exist (SET NX). */
+  nx?: boolean;
+}
+
+export type Unsubscribe = () => Promise<void>;
+
+export interface Kv {
+  /** Which implementation this is, for /ready and logs: 'redis' | 'memory'. */
+  readonly kind: 'redis' | 'memory';
+  get(key: string): Promise<string | null>;
+  /** One round trip for several keys (same Cluster slot: use one `{tenant}` tag). */
+  mget(keys: string[]): Promise<(string | null)[]>;
+  /** Returns false only when `nx` is set and the key already existed. */
+  set(key: string, value: string, opts?: SetOptions): Promise<boolean>;
+  /** Deletes the keys; returns how many existed. */
+  del(...keys: string[]): Promise<number>;
+  /** Atomically reads and deletes; null if absent. One racer gets the value. */
+  getDel(key: string): Promise<string | null>;
+  /** Atomically increments; the TTL is set when the key is created by this call. */
+  incr(key: string, ttlMs: number): Promise<number>;
+  /** Remaining TTL in ms; -1 no expiry; -2 absent. */
+  pttl(key: string): Promise<number>;
+  /** Adds a member to a set; the set's TTL is (re)set to ttlMs when given. */
+  sadd(key: string, member: string, ttlMs?: number): Promise<void>;
+  srem(key: string, member: string): Promise<void>;
+  smembers(key: string): Promise<string[]>;
+  /**
+   * Sliding-window limiter (two-window approximation, see implementation docs): counts a hit at
+   * `nowMs` against `limit` per `windowMs` atomically. A refused hit is not counted.
+   */
+  slidingWindow(key: string, limit: number, windowMs: number, nowMs: number): Promise<SlidingWindowResult>;
+  /** Publishes to every subscriber on every instance sharing the store. */
+  publish(channel: string, message: string): Promise<void>;
+  subscribe(channel: string, handler: (message: string) => void): Promise<Unsubscribe>;
+  /** Throws when the store cannot be reached. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Builds a Cluster-safe key: `{tenant}` is the hash tag. */
+export function kvKey(tenantId: string | null, area: string, ...parts: string[]): string {
+  return [`{${tenantId ?? 'platform'}}`, area, ...parts].join(':');
+}

@@ -1,0 +1,199 @@
+import { DEFAULT_PREFIX, ttlArg, windowArgs } from './args.js';
+import type { Kv, SetOptions, SlidingWindowResult, Unsubscribe } from './kv.js';
+import { KvUnavailableError } from './kv-errors.js';
+import { MemoryBackend, type MemoryEntry, type MemoryValue } from './memory-backend.js';
+import { slidingWindowStep } from './sliding-window.js';
+
+export { createMemoryBackend, MemoryBackend, type MemoryBackendOptions } from './memory-backend.js';
+
+export interface MemoryKvOptions {
+  /** namespace for keys and channels (default 'ap:'). */
+  prefix?: string;
+  /** clock for TTLs when this handle creates its own backend; a shared backend brings its own. */
+  now?: () => number;
+  /** share data and pub/sub with other handles (simulates several app instances on one Redis). */
+  backend?: MemoryBackend;
+  /** called when a subscriber's handler throws (default: process warning). */
+  onHandlerError?: (err: unknown, channel: string) => void;
+}
+
+type Typed<T extends MemoryValue['type']> = MemoryEntry & { data: Extract<MemoryValue, { type: T }> };
+
+const WRONGTYPE = 'WRONGTYPE Operation against a key holding the wrong kind of value';
+
+/**
+ * In-process Kv with the Redis implementation's semantics: each method runs synchronously on the
+ * backend (so it is atomic), TTLs use the backend clock, pub/sub delivers asynchronously.
+ * After close() every method rejects with KvUnavailableError; the backend's data survives.
+ */
+export function createMemoryKv(opts: MemoryKvOptions = {}): Kv {
+  if (opts.backend && opts.now) throw new TypeError('createMemoryKv: pass `now` to createMemoryBackend when sharing a backend');
+  const backend = opts.backend ?? new MemoryBackend({ now: opts.now });
+  const prefix = opts.prefix ?? DEFAULT_PREFIX;
+  const onHandlerError = opts.onHandlerError ?? reportHandlerError;
+  const mine = new Map<string, Set<(message: string) => void>>();
+  let closed = false;
+  backend.attach();
+
+  /** Runs `fn` as one synchronous step, rejecting (never throwing synchronously) like a network call. */
+  function op<T>(fn: () => T): Promise<T> {
+    if (closed) return Promise.reject(new KvUnavailableError('kv unavailable: memory store is closed'));
+    try {
+      return Promise.resolve(fn());
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** The live entry at `key` holding a `type` value; throws WRONGTYPE like Redis for another type. */
+  function read<T extends MemoryValue['type']>(key: string, type: T): Typed<T> | undefined {
+    const entry = backend.live(prefix + key);
+    if (!entry) return undefined;
+    if (entry.data.type !== type) throw new Error(WRONGTYPE);
+    return entry as Typed<T>;
+  }
+
+  function write(key: string, data: MemoryValue, ttlMs: number | null): void {
+    backend.entries.set(prefix + key, { data, expiresAt: ttlMs === null ? null : backend.now() + ttlMs });
+  }
+
+  function unlink(channel: string, handler: (message: string) => void): void {
+    mine.get(channel)?.delete(handler);
+    if (mine.get(channel)?.size === 0) mine.delete(channel);
+    const all = backend.channels.get(channel);
+    all?.delete(handler);
+    if (all?.size === 0) backend.channels.delete(channel);
+  }
+
+  return {
+    kind: 'memory',
+
+    get: (key) => op(() => read(key, 'string')?.data.value ?? null),
+
+    mget: (keys) =>
+      op(() =>
+        keys.map((key) => {
+          const data = backend.live(prefix + key)?.data;
+          return data?.type === 'string' ? data.value : null;
+        }),
+      ),
+
+    set: (key, value, setOpts: SetOptions = {}) =>
+      op(() => {
+        const ttl = setOpts.ttlMs === undefined ? null : ttlArg(setOpts.ttlMs);
+        if (setOpts.nx && backend.live(prefix + key)) return false;
+        write(key, { type: 'string', value }, ttl);
+        return true;
+      }),
+
+    del: (...keys) =>
+      op(() => {
+        let removed = 0;
+        for (const key of new Set(keys)) {
+          if (backend.live(prefix + key)) removed += 1;
+          backend.entries.delete(prefix + key);
+        }
+        return removed;
+      }),
+
+    getDel: (key) =>
+      op(() => {
+        const value = read(key, 'string')?.data.value ?? null;
+        backend.entries.delete(prefix + key);
+        return value;
+      }),
+
+    incr: (key, ttlMs) =>
+      op(() => {
+        const ttl = ttlArg(ttlMs);
+        const entry = read(key, 'string');
+        if (!entry) {
+          write(key, { type: 'string', value: '1' }, ttl);
+          return 1;
+        }
+        const next = Number(entry.data.value) + 1;
+        if (!/^(0|-?[1-9]\d*)$/.test(entry.data.value) || !Number.isSafeInteger(next)) {
+          throw new Error('ERR value is not an integer or out of range');
+        }
+        entry.data.value = String(next);
+        return next;
+      }),
+
+    pttl: (key) =>
+      op(() => {
+        const entry = backend.live(prefix + key);
+        if (!entry) return -2;
+        return entry.expiresAt === null ? -1 : entry.expiresAt - backend.now();
+      }),
+
+    sadd: (key, member, ttlMs) =>
+      op(() => {
+        const ttl = ttlMs === undefined ? null : ttlArg(ttlMs);
+        const entry = read(key, 'set');
+        if (!entry) return write(key, { type: 'set', value: new Set([member]) }, ttl);
+        entry.data.value.add(member);
+        if (ttl !== null) entry.expiresAt = backend.now() + ttl;
+      }),
+
+    srem: (key, member) =>
+      op(() => {
+        const entry = read(key, 'set');
+        if (!entry) return;
+        entry.data.value.delete(member);
+        if (entry.data.value.size === 0) backend.entries.delete(prefix + key);
+      }),
+
+    smembers: (key) => op(() => [...(read(key, 'set')?.data.value ?? [])]),
+
+    slidingWindow: (key, limit, windowMs, nowMs) =>
+      op((): SlidingWindowResult => {
+        const args = windowArgs(limit, windowMs, nowMs);
+        const stored = read(key, 'window');
+        const step = slidingWindowStep(stored?.data.value ?? null, args.limit, args.windowMs, args.nowMs);
+        if (step.write) write(key, { type: 'window', value: step.write }, 2 * args.windowMs);
+        return step.result;
+      }),
+
+    publish: (channel, message) =>
+      op(() => {
+        const handlers = [...(backend.channels.get(prefix + channel) ?? [])];
+        if (handlers.length === 0) return;
+        // Like Redis, delivery happens after publish returns and reaches those subscribed at publish time.
+        queueMicrotask(() => {
+          for (const handler of handlers) {
+            try {
+              handler(message);
+            } catch (err) {
+              onHandlerError(err, channel);
+            }
+          }
+        });
+      }),
+
+    subscribe: (channel, handler) =>
+      op((): Unsubscribe => {
+        const full = prefix + channel;
+        // A private wrapper so subscribing the same function twice yields two independent subscriptions.
+        const wrapped = (message: string): void => handler(message);
+        for (const registry of [mine, backend.channels]) {
+          let set = registry.get(full);
+          if (!set) registry.set(full, (set = new Set()));
+          set.add(wrapped);
+        }
+        return async () => unlink(full, wrapped);
+      }),
+
+    ping: () => op(() => undefined),
+
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      for (const [channel, handlers] of [...mine]) for (const handler of [...handlers]) unlink(channel, handler);
+      backend.detach();
+    },
+  };
+}
+
+function reportHandlerError(err: unknown, channel: string): void {
+  process.emitWarning(`kv subscriber on "${channel}" threw: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+}

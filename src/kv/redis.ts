@@ -1,0 +1,217 @@
+import { Cluster } from 'ioredis';
+import { DEFAULT_PREFIX, ttlArg, windowArgs } from './args.js';
+import type { Kv, SetOptions, SlidingWindowResult, Unsubscribe } from './kv.js';
+import { KvUnavailableError, toKvError } from './kv-errors.js';
+import { connectOnce, createClient, shutdown, type RedisClient } from './redis-connection.js';
+import { SLIDING_WINDOW_LUA } from './sliding-window.js';
+
+export { parseClusterUrl } from './redis-connection.js';
+
+export interface RedisKvOptions {
+  /** namespace for keys and channels (default 'ap:'). */
+  prefix?: string;
+  /** called when a subscriber's handler throws (default: process warning). */
+  onHandlerError?: (err: unknown, channel: string) => void;
+}
+
+// Only the creating call sets the TTL; INCR alone would leave a key without expiry if the process
+// died between INCR and PEXPIRE.
+const INCR_TTL_LUA = `
+redis.call('SET', KEYS[1], 0, 'PX', ARGV[1], 'NX')
+return redis.call('INCR', KEYS[1])
+`;
+
+const SADD_TTL_LUA = `
+redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+`;
+
+/** The Lua commands registered with defineCommand (EVALSHA with EVAL fallback). */
+interface Scripts {
+  apSlidingWindow(key: string, limit: number, windowMs: number, nowMs: number): Promise<number[]>;
+  apIncrTtl(key: string, ttlMs: number): Promise<number>;
+  apSaddTtl(key: string, member: string, ttlMs: number): Promise<null>;
+}
+
+/**
+ * Connects to Redis (redis://, rediss://) or Redis Cluster (redis+cluster://h1:p1,h2:p2) and returns
+ * the Kv. Resolves even when Redis is down (calls then reject with KvUnavailableError within ~2 s and
+ * the client reconnects by itself); throws TypeError for a malformed URL.
+ */
+export async function createRedisKv(url: string, opts: RedisKvOptions = {}): Promise<Kv> {
+  const prefix = opts.prefix ?? DEFAULT_PREFIX;
+  const onHandlerError = opts.onHandlerError ?? reportHandlerError;
+  const client = createClient(url);
+  // ioredis forbids ordinary commands on a subscribed connection, so pub/sub gets its own, opened on first use.
+  const subscriber = createClient(url);
+  const scripts = client as unknown as Scripts;
+  client.defineCommand('apSlidingWindow', { numberOfKeys: 1, lua: SLIDING_WINDOW_LUA });
+  client.defineCommand('apIncrTtl', { numberOfKeys: 1, lua: INCR_TTL_LUA });
+  client.defineCommand('apSaddTtl', { numberOfKeys: 1, lua: SADD_TTL_LUA });
+  const clustered = client instanceof Cluster;
+  const handlers = new Map<string, Set<(message: string) => void>>();
+  // Subscription changes run one at a time so SUBSCRIBE/UNSUBSCRIBE reach Redis in the order the handler sets changed.
+  let subscriptionQueue: Promise<unknown> = Promise.resolve();
+  let closed = false;
+
+  subscriber.on('message', (channel: string, message: string) => {
+    const current = handlers.get(channel);
+    if (!current) {
+      // A subscription whose UNSUBSCRIBE was lost (Redis was down) and that ioredis restored on reconnect.
+      void serial(async () => {
+        if (!closed && !handlers.has(channel)) await subscriber.unsubscribe(channel);
+      }).catch(() => {});
+      return;
+    }
+    for (const handler of [...current]) {
+      try {
+        handler(message);
+      } catch (err) {
+        onHandlerError(err, channel.slice(prefix.length));
+      }
+    }
+  });
+
+  await connectOnce(client);
+
+  const k = (key: string): string => prefix + key;
+
+  /** Whether keys can go in one multi-key command (Cluster rejects keys from different slots). */
+  const oneSlot = (keys: string[]): boolean => !clustered || new Set(keys.map(hashTag)).size === 1;
+
+  function serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = subscriptionQueue.then(fn);
+    subscriptionQueue = run.catch(() => {});
+    return run;
+  }
+
+  return {
+    kind: 'redis',
+
+    get: (key) => call(() => client.get(k(key))),
+
+    mget: (keys) =>
+      call(async () => {
+        if (keys.length === 0) return [];
+        const full = keys.map(k);
+        if (oneSlot(full)) return client.mget(...full);
+        return Promise.all(full.map((key) => client.get(key)));
+      }),
+
+    set: (key, value, setOpts: SetOptions = {}) =>
+      call(async () => {
+        const ttl = setOpts.ttlMs === undefined ? undefined : ttlArg(setOpts.ttlMs);
+        let reply: string | null;
+        if (ttl !== undefined && setOpts.nx) reply = await client.set(k(key), value, 'PX', ttl, 'NX');
+        else if (ttl !== undefined) reply = await client.set(k(key), value, 'PX', ttl);
+        else if (setOpts.nx) reply = await client.set(k(key), value, 'NX');
+        else reply = await client.set(k(key), value);
+        return reply === 'OK';
+      }),
+
+    del: (...keys) =>
+      call(async () => {
+        if (keys.length === 0) return 0;
+        const full = [...new Set(keys.map(k))];
+        if (oneSlot(full)) return client.del(...full);
+        const counts = await Promise.all(full.map((key) => client.del(key)));
+        return counts.reduce((a, b) => a + b, 0);
+      }),
+
+    getDel: (key) => call(() => client.getdel(k(key))),
+
+    incr: (key, ttlMs) => call(() => scripts.apIncrTtl(k(key), ttlArg(ttlMs))),
+
+    pttl: (key) => call(() => client.pttl(k(key))),
+
+    sadd: (key, member, ttlMs) =>
+      call(async () => {
+        if (ttlMs === undefined) await client.sadd(k(key), member);
+        else await scripts.apSaddTtl(k(key), member, ttlArg(ttlMs));
+      }),
+
+    srem: (key, member) =>
+      call(async () => {
+        await client.srem(k(key), member);
+      }),
+
+    smembers: (key) => call(() => client.smembers(k(key))),
+
+    slidingWindow: (key, limit, windowMs, nowMs) =>
+      call(async (): Promise<SlidingWindowResult> => {
+        const args = windowArgs(limit, windowMs, nowMs);
+        const [allowed, count, remaining, retryAfterMs, resetMs] = await scripts.apSlidingWindow(
+          k(key),
+          args.limit,
+          args.windowMs,
+          args.nowMs,
+        );
+        return { allowed: allowed === 1, count, remaining, retryAfterMs, resetMs };
+      }),
+
+    publish: (channel, message) =>
+      call(async () => {
+        await client.publish(k(channel), message);
+      }),
+
+    subscribe: (channel, handler) =>
+      call(() =>
+        serial(async (): Promise<Unsubscribe> => {
+          if (closed) throw new KvUnavailableError('kv unavailable: store is closed');
+          const full = k(channel);
+          // A private wrapper so subscribing the same function twice yields two independent subscriptions.
+          const wrapped = (message: string): void => handler(message);
+          let set = handlers.get(full);
+          if (!set) {
+            if (!(await connectOnce(subscriber))) throw new KvUnavailableError('kv unavailable: cannot reach Redis');
+            await subscriber.subscribe(full);
+            handlers.set(full, (set = new Set()));
+          }
+          set.add(wrapped);
+          return () => serial(() => unsubscribe(full, wrapped));
+        }),
+      ),
+
+    ping: () =>
+      call(async () => {
+        await client.ping();
+      }),
+
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      handlers.clear();
+      await Promise.all([shutdown(client), shutdown(subscriber)]);
+    },
+  };
+
+  async function unsubscribe(channel: string, handler: (message: string) => void): Promise<void> {
+    const set = handlers.get(channel);
+    if (!set?.delete(handler) || set.size > 0) return;
+    handlers.delete(channel);
+    if (closed) return;
+    // Delivery has already stopped locally; if Redis is unreachable the leftover server-side
+    // subscription is dropped when its next message arrives (see the 'message' listener).
+    await subscriber.unsubscribe(channel).catch(() => {});
+  }
+}
+
+/** Runs one store call, turning connection-level failures into KvUnavailableError. */
+async function call<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw toKvError(err);
+  }
+}
+
+/** The part of a key Redis Cluster hashes: the first non-empty `{...}` section, else the whole key. */
+function hashTag(key: string): string {
+  const open = key.indexOf('{');
+  const close = open >= 0 ? key.indexOf('}', open + 1) : -1;
+  return close > open + 1 ? key.slice(open + 1, close) : key;
+}
+
+function reportHandlerError(err: unknown, channel: string): void {
+  process.emitWarning(`kv subscriber on "${channel}" threw: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+}

@@ -1,0 +1,161 @@
+/**
+ * Two-window sliding-window limiter (the Cloudflare approximation), written twice with the same
+ * arithmetic: `slidingWindowStep` for the memory store and `SLIDING_WINDOW_LUA` for Redis.
+ *
+ * Time is cut into fixed windows of `w` ms aligned to `floor(nowMs / w)`. A key keeps the current
+ * window's count `cur` and the previous window's count `prev`. At offset `e` into the current
+ * window the estimate is `cur + ceil(prev * (w - e) / w)`: the previous window's hits are assumed
+ * spread uniformly, so the share still inside the trailing `w` ms is `(w - e) / w` of them. A hit is
+ * admitted (and counted) iff estimate + 1 <= limit; a refused hit is not counted.
+ *
+ * Every operation is on integers below 2^53 (see windowArgs), and IEEE division is correctly
+ * rounded, so `floor(a / b)` is exact and JavaScript and Redis Lua (both doubles) agree bit for bit.
+ * Rounding the previous window's share up means rounding never admits more than the real-valued
+ * formula would.
+ *
+ * Guarantee, for each key with non-decreasing nowMs:
+ *  - at most `limit` hits are admitted in any aligned window [k*w, (k+1)*w);
+ *  - in any interval of length w, [k*w + a, (k+1)*w + a) with 0 < a < w, at most
+ *    limit + floor(P * (a - 1) / w) <= 2 * limit - 1 hits are admitted, where P is the number
+ *    admitted in window k. The excess over `limit` only arises when window k's hits were bunched
+ *    at its end (the uniform assumption is wrong); with uniform traffic the estimate is the true
+ *    trailing count rounded up. Conversely, when window k's hits were bunched at its start, hits in
+ *    window k+1 may be refused although the true trailing count is below `limit` (never past the
+ *    end of window k+1).
+ * A hit whose clock lags the stored window (skew between instances) is evaluated at the start of
+ * the stored window, which is the most conservative point, so skew never resets a window early.
+ */
+import type { SlidingWindowResult } from './kv.js';
+
+/** Persisted limiter state: aligned window index and the hit counts of that window and its predecessor. */
+export interface WindowState {
+  idx: number;
+  cur: number;
+  prev: number;
+}
+
+/** The answer for one hit, and the state to store (null when nothing changes because it was refused). */
+export interface WindowStep {
+  result: SlidingWindowResult;
+  write: WindowState | null;
+}
+
+/**
+ * Evaluates one hit at `nowMs` against the stored state. Arguments must have passed windowArgs.
+ * resetMs is exact: the estimate reaches 0 at the end of the window after the last counted hit.
+ * The key's TTL should be 2 * windowMs, which outlives that point.
+ */
+export function slidingWindowStep(stored: WindowState | null, limit: number, w: number, nowMs: number): WindowStep {
+  let idx = Math.floor(nowMs / w);
+  let e = nowMs - idx * w;
+  let cur = 0;
+  let prev = 0;
+  if (stored) {
+    if (stored.idx > idx) {
+      idx = stored.idx;
+      e = 0;
+    }
+    if (stored.idx === idx) {
+      cur = stored.cur;
+      prev = stored.prev;
+    } else if (stored.idx === idx - 1) {
+      prev = stored.cur;
+    }
+  }
+  const before = cur + ceilDiv(prev * (w - e), w);
+  if (before + 1 <= limit) {
+    cur += 1;
+    const count = before + 1;
+    const remaining = limit - count;
+    const retryAfterMs = remaining === 0 ? msUntilRoom(cur, prev, limit, w, e) : 0;
+    return {
+      result: { allowed: true, count, remaining, retryAfterMs, resetMs: 2 * w - e },
+      write: { idx, cur, prev },
+    };
+  }
+  return {
+    result: {
+      allowed: false,
+      count: before,
+      remaining: 0,
+      retryAfterMs: msUntilRoom(cur, prev, limit, w, e),
+      resetMs: cur > 0 ? 2 * w - e : w - e,
+    },
+    write: null,
+  };
+}
+
+function ceilDiv(a: number, b: number): number {
+  return Math.floor((a + b - 1) / b);
+}
+
+/** Smallest wait in [1, 2w] after which one more hit fits, if no other hit arrives meanwhile. */
+function msUntilRoom(cur: number, prev: number, limit: number, w: number, e: number): number {
+  // Later in this window: needs prev * (w - e') <= (limit - cur - 1) * w.
+  const r = limit - cur - 1;
+  if (r >= 0) {
+    const m = prev > 0 ? Math.floor((r * w) / prev) : w;
+    if (m >= 1) return Math.max(1, w - m - e);
+  }
+  // In the next window `cur` becomes the previous count: needs cur * (w - e') <= (limit - 1) * w.
+  if (cur <= limit - 1) return w - e;
+  const m2 = Math.floor(((limit - 1) * w) / cur);
+  if (m2 >= 1) return w - e + (w - m2);
+  return 2 * w - e;
+}
+
+/**
+ * Redis twin of slidingWindowStep (keep the two in lockstep). KEYS[1]: a hash with fields i, c, p.
+ * ARGV: limit, windowMs, nowMs. Returns {allowed 0|1, count, remaining, retryAfterMs, resetMs}.
+ */
+export const SLIDING_WINDOW_LUA = `
+local limit = tonumber(ARGV[1])
+local w = tonumber(ARGV[2])
+local now = tonumber(ARGV[3])
+local idx = math.floor(now / w)
+local e = now - idx * w
+local cur, prev = 0, 0
+local s = redis.call('HMGET', KEYS[1], 'i', 'c', 'p')
+if s[1] then
+  local sidx = tonumber(s[1])
+  if sidx > idx then
+    idx = sidx
+    e = 0
+  end
+  if sidx == idx then
+    cur = tonumber(s[2])
+    prev = tonumber(s[3])
+  elseif sidx == idx - 1 then
+    prev = tonumber(s[2])
+  end
+end
+local function ceildiv(a, b)
+  return math.floor((a + b - 1) / b)
+end
+local function until_room(c)
+  local r = limit - c - 1
+  if r >= 0 then
+    local m = w
+    if prev > 0 then m = math.floor((r * w) / prev) end
+    if m >= 1 then return math.max(1, w - m - e) end
+  end
+  if c <= limit - 1 then return w - e end
+  local m2 = math.floor(((limit - 1) * w) / c)
+  if m2 >= 1 then return w - e + (w - m2) end
+  return 2 * w - e
+end
+local before = cur + ceildiv(prev * (w - e), w)
+if before + 1 <= limit then
+  cur = cur + 1
+  local count = before + 1
+  local remaining = limit - count
+  local retry = 0
+  if remaining == 0 then retry = until_room(cur) end
+  redis.call('HSET', KEYS[1], 'i', string.format('%.0f', idx), 'c', cur, 'p', prev)
+  redis.call('PEXPIRE', KEYS[1], 2 * w)
+  return {1, count, remaining, retry, 2 * w - e}
+end
+local reset = w - e
+if cur > 0 then reset = 2 * w - e end
+return {0, before, 0, until_room(cur), reset}
+`;

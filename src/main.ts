@@ -1,0 +1,158 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig, type Config } from './config.js';
+import { buildApp } from './server.js';
+import { createDeps, type Deps } from './deps.js';
+import { migrate } from './db/migrate.js';
+import { acquireLock, lockHolder } from './embedded-lock.js';
+import { TenantSlug } from './modules/tenants/schemas.js';
+
+const USAGE = `authplane <command> [options]
+
+Commands:
+  serve                                   migrate, then start the HTTP server
+  migrate                                 apply pending database migrations
+  create-tenant --slug <slug> --name <n>  create a tenant
+  create-admin-key --name <n> --expires-in-days <1-365>
+                                          create an admin key (printed once)
+  rotate-signing-key                      make a new active access-token signing key
+  audit-verify                            check the audit log's hash chains
+
+Configuration comes from the environment (see README). In embedded mode (no DATABASE_URL) the
+commands other than serve need the server to be stopped: PGlite allows one process at a time.`;
+
+class UsageError extends Error {}
+
+function fail(message: string, code = 1): never {
+  process.stderr.write(`authplane: ${message}\n`);
+  process.exit(code);
+}
+
+/** Opens the deps for a one-shot command, refusing when a running server holds the embedded database. */
+async function withDeps<T>(config: Readonly<Config>, fn: (deps: Deps) => Promise<T>): Promise<T> {
+  if (config.embedded) {
+    const pid = lockHolder(config.dataDir);
+    if (pid) {
+      fail(`the embedded database in ${config.dataDir} is in use by a running server (pid ${pid}). ` +
+        'Stop the server, run this command, then start it again (or run with DATABASE_URL against Postgres).');
+    }
+  }
+  const deps = await createDeps(config, { log: (await import('./http/logger.js')).createLogger('warn') });
+  try {
+    await migrate(deps.sql);
+    return await fn(deps);
+  } finally {
+    await deps.close();
+  }
+}
+
+async function serve(config: Readonly<Config>): Promise<void> {
+  if (config.embedded) {
+    const pid = lockHolder(config.dataDir);
+    if (pid) fail(`another server (pid ${pid}) is using the embedded database in ${config.dataDir}`);
+  }
+  const release = config.embedded ? acquireLock(config.dataDir) : () => {};
+  const deps = await createDeps(config);
+  try {
+    const applied = await migrate(deps.sql);
+    if (applied.length) deps.log.info({ applied }, 'migrations applied');
+  } catch (err) {
+    release();
+    await deps.close();
+    fail(`migrations failed: ${(err as Error).message}`);
+  }
+  if (config.embedded || !config.redisUrl) {
+    deps.log.warn(`embedded mode (${config.embedded ? 'PGlite' : 'Postgres'} + ${config.redisUrl ? 'Redis' : 'in-process store'}): ` +
+      'single instance only; set DATABASE_URL and REDIS_URL to run several instances');
+  }
+  const app = await buildApp(config, { deps });
+  app.addHook('onClose', async () => { await deps.close(); release(); });
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    deps.log.info({ signal }, 'shutting down: finishing in-flight requests');
+    app.close().then(() => process.exit(0), () => process.exit(1));
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('unhandledRejection', (err) => deps.log.error({ err }, 'unhandled rejection'));
+  try {
+    await app.listen({ port: config.port, host: config.host });
+  } catch (err) {
+    release();
+    fail(`cannot listen on ${config.host}:${config.port}: ${(err as Error).message}`);
+  }
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  if (!command || command === '--help' || command === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  let config: Readonly<Config>;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) fail(`configuration error: ${err.message}`, 2);
+    throw err;
+  }
+  const { values } = parseArgs({
+    args: rest,
+    options: { slug: { type: 'string' }, name: { type: 'string' }, 'expires-in-days': { type: 'string' } },
+    strict: true,
+  });
+  switch (command) {
+    case 'serve':
+      return serve(config);
+    case 'migrate':
+      return withDeps(config, async (deps) => {
+        const applied = await migrate(deps.sql);
+        process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'up to date\n');
+      });
+    case 'create-tenant': {
+      const slug = TenantSlug.safeParse(values.slug);
+      if (!slug.success) throw new UsageError(`--slug ${slug.error.issues[0]!.message}`);
+      if (!values.name) throw new UsageError('--name is required');
+      return withDeps(config, async (deps) => {
+        const t = await deps.tenants.create({ slug: slug.data, name: values.name! });
+        process.stdout.write(`${JSON.stringify({ id: t.id, slug: t.slug, name: t.name })}\n`);
+      });
+    }
+    case 'create-admin-key': {
+      if (!values.name) throw new UsageError('--name is required');
+      const days = Number(values['expires-in-days']);
+      if (!values['expires-in-days'] || !Number.isInteger(days) || days < 1 || days > 365) throw new UsageError('--expires-in-days must be a whole number from 1 to 365');
+      return withDeps(config, async (deps) => {
+        const k = await deps.adminKeys.create({ name: values.name!, expiresInDays: days });
+        process.stdout.write(`${k.key}\n`);
+        process.stderr.write(`admin key "${k.name}" (id ${k.id}) expires ${k.expiresAt.toISOString()}. It is shown once; store it now.\n`);
+      });
+    }
+    case 'rotate-signing-key':
+      return withDeps(config, async (deps) => {
+        const rotate = deps.services.rotateSigningKey;
+        if (!rotate) fail('this build has no signing keys to rotate');
+        const kid = await rotate();
+        process.stdout.write(`new active signing key: ${kid}\n`);
+      });
+    case 'audit-verify':
+      return withDeps(config, async (deps) => {
+        const breaks = await deps.audit.verify();
+        if (!breaks.length) {
+          process.stdout.write('audit log intact\n');
+          return;
+        }
+        for (const b of breaks) process.stdout.write(`BROKEN chain ${b.tenantId ?? 'platform'}: first bad row seq=${b.seq} id=${b.id} (${b.problem})\n`);
+        process.exitCode = 3;
+      });
+    default:
+      throw new UsageError(`unknown command "${command}"`);
+  }
+}
+
+main(process.argv.slice(2)).catch((err) => {
+  if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) fail(`${(err as Error).message}\n\n${USAGE}`, 2);
+  fail((err as Error).message ?? String(err));
+});

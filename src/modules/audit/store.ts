@@ -1,0 +1,91 @@
+import type { Tx } from '../../db/sql.js';
+import { GENESIS_HASH, rowHash, type ChainedFields } from './chain.js';
+
+export interface AuditRow {
+  seq: number;
+  id: string;
+  tenant_id: string | null;
+  occurred_at: Date;
+  actor_type: string;
+  actor_id: string | null;
+  action: string;
+  target: string | null;
+  outcome: string;
+  ip: string | null;
+  user_agent: string | null;
+  request_id: string | null;
+  metadata: unknown;
+  prev_hash: string;
+  hash: string;
+}
+
+export interface AuditFilter {
+  tenantId?: string;
+  actorId?: string;
+  action?: string;
+  from?: Date;
+  to?: Date;
+  /** rows with seq below this (cursor pagination, newest first) */
+  beforeSeq?: number;
+  limit: number;
+}
+
+export const fieldsOf = (r: AuditRow): ChainedFields => ({
+  tenantId: r.tenant_id,
+  occurredAt: new Date(r.occurred_at),
+  actorType: r.actor_type,
+  actorId: r.actor_id,
+  action: r.action,
+  target: r.target,
+  outcome: r.outcome,
+  ip: r.ip,
+  userAgent: r.user_agent,
+  requestId: r.request_id,
+  metadata: r.metadata,
+});
+
+export const auditStore = {
+  /**
+   * Appends one row chained to the last row of its tenant. A transaction-scoped advisory lock per
+   * tenant serializes writers, so two concurrent events never chain to the same parent.
+   */
+  async append(tx: Tx, f: ChainedFields): Promise<void> {
+    await tx.query(`SELECT pg_advisory_xact_lock(hashtext('audit:' || coalesce($1::text, 'platform')))`, [f.tenantId]);
+    const { rows } = await tx.query<{ hash: string }>(
+      'SELECT hash FROM audit_events WHERE tenant_id IS NOT DISTINCT FROM $1 ORDER BY seq DESC LIMIT 1', [f.tenantId]);
+    const prev = rows[0]?.hash ?? GENESIS_HASH;
+    await tx.query(
+      `INSERT INTO audit_events (tenant_id, occurred_at, actor_type, actor_id, action, target, outcome, ip, user_agent, request_id, metadata, prev_hash, hash)
+       VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)`,
+      [f.tenantId, f.occurredAt, f.actorType, f.actorId, f.action, f.target, f.outcome, f.ip, f.userAgent, f.requestId,
+        JSON.stringify(f.metadata ?? {}), prev, rowHash(prev, f)]);
+  },
+
+  /** Newest first; `limit + 1` rows are read so the caller can tell whether more exist. */
+  async list(tx: Tx, f: AuditFilter): Promise<AuditRow[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const add = (clause: string, v: unknown) => { params.push(v); where.push(clause.replace('?', `$${params.length}`)); };
+    if (f.tenantId) add('tenant_id = ?', f.tenantId);
+    if (f.actorId) add('actor_id = ?', f.actorId);
+    if (f.action) add('action = ?', f.action);
+    if (f.from) add('occurred_at >= ?', f.from);
+    if (f.to) add('occurred_at < ?', f.to);
+    if (f.beforeSeq) add('seq < ?', f.beforeSeq);
+    params.push(f.limit + 1);
+    const { rows } = await tx.query<AuditRow>(
+      `SELECT * FROM audit_events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT $${params.length}`, params);
+    return rows;
+  },
+
+  /** Every row of one chain (a tenant, or the platform when null), oldest first. */
+  async chain(tx: Tx, tenantId: string | null): Promise<AuditRow[]> {
+    const { rows } = await tx.query<AuditRow>('SELECT * FROM audit_events WHERE tenant_id IS NOT DISTINCT FROM $1 ORDER BY seq', [tenantId]);
+    return rows;
+  },
+
+  async chainIds(tx: Tx): Promise<(string | null)[]> {
+    const { rows } = await tx.query<{ tenant_id: string | null }>('SELECT DISTINCT tenant_id FROM audit_events');
+    return rows.map((r) => r.tenant_id);
+  },
+};

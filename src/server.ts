@@ -1,0 +1,71 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import cookie from '@fastify/cookie';
+import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import type { Config } from './config.js';
+import { createDeps, type Deps } from './deps.js';
+import { genRequestId } from './http/request-id.js';
+import { registerErrorHandler } from './http/error-handler.js';
+import { registerJsonParser } from './http/json-parser.js';
+import { registerSecurityHeaders } from './http/security-headers.js';
+import { registerTenantResolution } from './http/tenant.js';
+import { assertRoutesDeclareAuth, registerGuard } from './http/guard.js';
+import { registerOpenApi } from './http/openapi.js';
+import { registerRequestLog } from './http/request-log.js';
+import { MODULES } from './modules/index.js';
+import { discoveryModule } from './modules/discovery/index.js';
+import type { ModuleDef } from './modules/module.js';
+import './http/route-config.js';
+
+export const BODY_LIMIT_BYTES = 1024 * 1024;
+
+export interface BuildOptions {
+  /** Use these deps (tests share stores between two app instances); default: createDeps(config). */
+  deps?: Deps;
+  /** Extra modules (tests mount probe routes). */
+  extraModules?: ModuleDef[];
+}
+
+/** Builds the whole app without listening: `app.deps` holds its stores and services. */
+export async function buildApp(config: Readonly<Config>, opts: BuildOptions = {}): Promise<FastifyInstance> {
+  const deps = opts.deps ?? (await createDeps(config));
+  const app = Fastify({
+    loggerInstance: deps.log as FastifyBaseLogger,
+    logController: { disableRequestLogging: true },
+    genReqId: genRequestId,
+    requestIdHeader: false,
+    // A hop count or the trusted proxies' addresses; never `true` (refused by the config).
+    trustProxy: (config.trustProxy === false ? false : config.trustProxy) as boolean | string | string[],
+    bodyLimit: BODY_LIMIT_BYTES,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    routerOptions: { ignoreTrailingSlash: false, maxParamLength: 256 },
+  }) as unknown as FastifyInstance;
+
+  app.decorate('deps', deps);
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  registerErrorHandler(app);
+  registerJsonParser(app);
+  registerRequestLog(app);
+  await registerSecurityHeaders(app);
+  await app.register(cookie);
+  await registerOpenApi(app);
+  assertRoutesDeclareAuth(app);
+  registerTenantResolution(app, deps.tenants);
+  registerGuard(app, deps);
+
+  const modules = [...MODULES, ...(opts.extraModules ?? [])];
+  const fragments = Object.fromEntries(modules.filter((m) => m.discovery).map((m) => [m.name, m.discovery!(config)]));
+  const all = [...modules, discoveryModule(fragments, () => app.swagger())];
+  for (const m of all) {
+    await app.register(m.plugin, { deps, prefix: m.mount === 'root' ? '' : config.basePath });
+  }
+  if (!opts.deps) app.addHook('onClose', async () => deps.close());
+  return app;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    deps: Deps;
+  }
+}

@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+// TEST_BACKEND=embedded (default: PGlite + in-process store) or services (real Postgres + Redis).
+export default defineConfig({
+  test: {
+    include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+    pool: 'forks',
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    reporters: ['default'],
+  },
+});
