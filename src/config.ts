@@ -6,6 +6,11 @@ export type TrustProxy = false | number | string[];
 
 const emptyToUndefined = (v: unknown) => (v === '' ? undefined : v);
 const optionalString = z.preprocess(emptyToUndefined, z.string().optional());
+/** A whole number written in decimal digits: z.coerce.number() alone turns "" into 0 and takes "0x10" or "1e3". */
+const wholeNumber = (min: number, max: number, fallback: number) => z.preprocess(emptyToUndefined,
+  z.string().regex(/^\s*\d+\s*$/, `must be a whole number from ${min} to ${max}`).optional()
+    .transform((v) => (v === undefined ? fallback : Number(v)))
+    .pipe(z.number().int().min(min, `must be a whole number from ${min} to ${max}`).max(max, `must be a whole number from ${min} to ${max}`)));
 
 const isCidrOrIp = (s: string): boolean => {
   const [ip, bits, extra] = s.split('/');
@@ -19,26 +24,26 @@ const isCidrOrIp = (s: string): boolean => {
 
 const EnvSchema = z
   .object({
-    PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+    PORT: wholeNumber(0, 65535, 3000),
     HOST: z.string().min(1).default('127.0.0.1'),
     AUTH_BASE_PATH: z.string().regex(/^\/[A-Za-z0-9/_-]*[A-Za-z0-9_-]$/, 'must start with "/" and not end with "/"').default('/auth'),
-    PUBLIC_URL: z.preprocess(emptyToUndefined, z.url({ protocol: /^https?$/ }).optional()),
+    PUBLIC_URL: z.preprocess(emptyToUndefined, z.url({ protocol: /^https?$/, message: 'must be an http:// or https:// URL' }).optional()),
     DATABASE_URL: z.preprocess(emptyToUndefined, z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional()),
     REDIS_URL: z.preprocess(emptyToUndefined, z.string().regex(/^(redis|rediss|redis\+cluster):\/\//, 'must be a redis://, rediss:// or redis+cluster:// URL').optional()),
-    KV_PREFIX: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/).default('ap:'),
+    KV_PREFIX: z.preprocess(emptyToUndefined, z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1 to 64 characters from A-Z a-z 0-9 _ . : -').default('ap:')),
     DATA_DIR: z.string().min(1).default('./.data'),
     AUTH_SECRET: optionalString,
     JWT_ALG: z.enum(['EdDSA', 'HS256']).default('EdDSA'),
     JWT_SECRET: optionalString,
     SMTP_URL: z.preprocess(emptyToUndefined, z.string().regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL').optional()),
     SMTP_FROM: z.string().min(3).default('Authplane <no-reply@localhost>'),
-    TRUST_PROXY: z.string().default('false'),
+    TRUST_PROXY: z.preprocess(emptyToUndefined, z.string().default('false')),
     MCP_TOKEN: optionalString,
     OAUTH_GOOGLE_CLIENT_ID: optionalString,
     OAUTH_GOOGLE_CLIENT_SECRET: optionalString,
-    OAUTH_GOOGLE_ISSUER: z.preprocess(emptyToUndefined, z.url().default('https://accounts.google.com')),
+    OAUTH_GOOGLE_ISSUER: z.preprocess(emptyToUndefined, z.url({ protocol: /^https?$/, message: 'must be an http:// or https:// URL' }).default('https://accounts.google.com')),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-    ARGON2_MAX_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
+    ARGON2_MAX_CONCURRENCY: wholeNumber(1, 64, 4),
   })
   .superRefine((env, ctx) => {
     const issue = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
@@ -53,7 +58,7 @@ const EnvSchema = z
     if (env.MCP_TOKEN !== undefined && Buffer.byteLength(env.MCP_TOKEN) < 32) issue('MCP_TOKEN', 'must be at least 32 bytes');
     if (env.OAUTH_GOOGLE_CLIENT_ID && !env.OAUTH_GOOGLE_CLIENT_SECRET) issue('OAUTH_GOOGLE_CLIENT_SECRET', 'is required when OAUTH_GOOGLE_CLIENT_ID is set');
     const tp = env.TRUST_PROXY.trim();
-    if (tp === 'true') issue('TRUST_PROXY', 'true is refused: name the hop count (e.g. 1) or the proxies (comma-separated IPs/CIDRs)');
+    if (tp.toLowerCase() === 'true') issue('TRUST_PROXY', 'true is refused: name the hop count (e.g. 1) or the proxies (comma-separated IPs/CIDRs)');
     else if (tp !== 'false' && !/^\d+$/.test(tp) && !tp.split(',').every((p) => isCidrOrIp(p.trim()))) {
       issue('TRUST_PROXY', 'must be false, a hop count, or comma-separated IPs/CIDRs');
     }
@@ -99,8 +104,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (!parsed.success) {
     const first = parsed.error.issues[0]!;
     const variable = String(first.path[0] ?? 'environment');
-    throw new ConfigError(variable, first.code === 'invalid_value' || first.code === 'invalid_type' || first.code === 'too_small' || first.code === 'too_big'
-      ? `is invalid: ${first.message}` : first.message);
+    // Our own messages are phrased to follow the variable name ("must be …"); zod's start upper-case.
+    throw new ConfigError(variable, /^[a-z]/.test(first.message) ? first.message : `is invalid: ${first.message}`);
   }
   const e = parsed.data;
   const tp = e.TRUST_PROXY.trim();

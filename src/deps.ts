@@ -68,7 +68,7 @@ export async function createDeps(config: Readonly<Config>, o: DepsOverrides = {}
     async close() {
       if (closed) return;
       closed = true;
-      await services.stop?.();
+      await services.stop();
       if (!o.kv) await kv.close().catch(() => {});
       if (!o.sql) await sql.close().catch(() => {});
       await o.onClose?.();

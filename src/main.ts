@@ -132,9 +132,8 @@ async function main(argv: string[]): Promise<void> {
     }
     case 'rotate-signing-key':
       return withDeps(config, async (deps) => {
-        const rotate = deps.services.rotateSigningKey;
-        if (!rotate) fail('this build has no signing keys to rotate');
-        const kid = await rotate();
+        if (config.jwtAlg === 'HS256') fail('JWT_ALG=HS256 signs with JWT_SECRET; rotate by changing the secret');
+        const kid = await deps.services.rotateSigningKey();
         process.stdout.write(`new active signing key: ${kid}\n`);
       });
     case 'audit-verify':

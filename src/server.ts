@@ -1,4 +1,4 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import cookie from '@fastify/cookie';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Config } from './config.js';
@@ -30,7 +30,7 @@ export async function buildApp(config: Readonly<Config>, opts: BuildOptions = {}
   const deps = opts.deps ?? (await createDeps(config));
   const app = Fastify({
     loggerInstance: deps.log as FastifyBaseLogger,
-    logController: { disableRequestLogging: true },
+    logController: new LogController({ disableRequestLogging: true }),
     genReqId: genRequestId,
     requestIdHeader: false,
     // A hop count or the trusted proxies' addresses; never `true` (refused by the config).

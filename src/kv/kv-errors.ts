@@ -24,7 +24,7 @@ const UNAVAILABLE_NAMES = new Set(['MaxRetriesPerRequestError', 'ClusterAllFaile
 // Client-side messages from ioredis, and server replies meaning "not serving right now"
 // (loading a dump, failover in progress, cluster slots not covered).
 const UNAVAILABLE_MESSAGE =
-  /^(Connection is closed|Stream isn't writeable|Command timed out|Cluster isn't ready|None of startup nodes is available|Failed to refresh slots cache|LOADING|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|READONLY)\b/;
+  /^(Connection is closed|Stream isn't writeable|Command timed out|Cluster isn't ready|None of startup nodes is available|Failed to refresh slots cache|Too many Cluster redirections|LOADING|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|READONLY)\b/;
 
 /** True when `err` is a connection-level failure rather than a bad command or a bug. */
 export function isConnectionFailure(err: unknown): boolean {
@@ -42,4 +42,9 @@ export function isConnectionFailure(err: unknown): boolean {
 export function toKvError(err: unknown): unknown {
   if (err instanceof KvUnavailableError || !isConnectionFailure(err)) return err;
   return new KvUnavailableError(`kv unavailable: ${(err as Error).message}`, { cause: err });
+}
+
+/** Default for a subscriber handler that threw: a process warning, so one bad handler neither crashes the service nor starves the others. */
+export function reportHandlerError(err: unknown, channel: string): void {
+  process.emitWarning(`kv subscriber on "${channel}" threw: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
 }

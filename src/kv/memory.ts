@@ -1,6 +1,6 @@
 import { DEFAULT_PREFIX, ttlArg, windowArgs } from './args.js';
 import type { Kv, SetOptions, SlidingWindowResult, Unsubscribe } from './kv.js';
-import { KvUnavailableError } from './kv-errors.js';
+import { KvUnavailableError, reportHandlerError } from './kv-errors.js';
 import { MemoryBackend, type MemoryEntry, type MemoryValue } from './memory-backend.js';
 import { slidingWindowStep } from './sliding-window.js';
 
@@ -156,11 +156,14 @@ export function createMemoryKv(opts: MemoryKvOptions = {}): Kv {
 
     publish: (channel, message) =>
       op(() => {
-        const handlers = [...(backend.channels.get(prefix + channel) ?? [])];
+        const full = prefix + channel;
+        const handlers = [...(backend.channels.get(full) ?? [])];
         if (handlers.length === 0) return;
-        // Like Redis, delivery happens after publish returns and reaches those subscribed at publish time.
+        // Like Redis, delivery happens after publish returns and reaches those subscribed at publish
+        // time, minus any that unsubscribed meanwhile (as the Redis handle drops them locally at once).
         queueMicrotask(() => {
           for (const handler of handlers) {
+            if (!backend.channels.get(full)?.has(handler)) continue;
             try {
               handler(message);
             } catch (err) {
@@ -192,8 +195,4 @@ export function createMemoryKv(opts: MemoryKvOptions = {}): Kv {
       backend.detach();
     },
   };
-}
-
-function reportHandlerError(err: unknown, channel: string): void {
-  process.emitWarning(`kv subscriber on "${channel}" threw: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
 }

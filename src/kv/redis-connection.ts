@@ -20,6 +20,9 @@ const COMMON: RedisOptions = {
   // double-count or hand a one-time value to nobody. It fails via commandTimeout instead.
   autoResendUnfulfilledCommands: false,
   commandTimeout: COMMAND_TIMEOUT_MS,
+  // A connection that stops answering is dropped and reopened: replies to timed-out commands could
+  // otherwise arrive late (or never, after a partition) and leave the connection unusable.
+  socketTimeout: COMMAND_TIMEOUT_MS,
   connectTimeout: CONNECT_TIMEOUT_MS,
   keepAlive: 10_000,
   // After a failover the old primary answers READONLY: reconnect so DNS/topology points at the new one.

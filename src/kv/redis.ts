@@ -1,8 +1,9 @@
 import { Cluster } from 'ioredis';
 import { DEFAULT_PREFIX, ttlArg, windowArgs } from './args.js';
-import type { Kv, SetOptions, SlidingWindowResult, Unsubscribe } from './kv.js';
-import { KvUnavailableError, toKvError } from './kv-errors.js';
-import { connectOnce, createClient, shutdown, type RedisClient } from './redis-connection.js';
+import type { Kv, SetOptions, SlidingWindowResult } from './kv.js';
+import { reportHandlerError, toKvError } from './kv-errors.js';
+import { connectOnce, createClient, shutdown } from './redis-connection.js';
+import { createSubscriptions } from './redis-pubsub.js';
 import { SLIDING_WINDOW_LUA } from './sliding-window.js';
 
 export { parseClusterUrl } from './redis-connection.js';
@@ -49,41 +50,27 @@ export async function createRedisKv(url: string, opts: RedisKvOptions = {}): Pro
   client.defineCommand('apIncrTtl', { numberOfKeys: 1, lua: INCR_TTL_LUA });
   client.defineCommand('apSaddTtl', { numberOfKeys: 1, lua: SADD_TTL_LUA });
   const clustered = client instanceof Cluster;
-  const handlers = new Map<string, Set<(message: string) => void>>();
-  // Subscription changes run one at a time so SUBSCRIBE/UNSUBSCRIBE reach Redis in the order the handler sets changed.
-  let subscriptionQueue: Promise<unknown> = Promise.resolve();
+  const subscriptions = createSubscriptions(subscriber, (err, channel) => onHandlerError(err, channel.slice(prefix.length)));
   let closed = false;
-
-  subscriber.on('message', (channel: string, message: string) => {
-    const current = handlers.get(channel);
-    if (!current) {
-      // A subscription whose UNSUBSCRIBE was lost (Redis was down) and that ioredis restored on reconnect.
-      void serial(async () => {
-        if (!closed && !handlers.has(channel)) await subscriber.unsubscribe(channel);
-      }).catch(() => {});
-      return;
-    }
-    for (const handler of [...current]) {
-      try {
-        handler(message);
-      } catch (err) {
-        onHandlerError(err, channel.slice(prefix.length));
-      }
-    }
-  });
 
   await connectOnce(client);
 
   const k = (key: string): string => prefix + key;
 
+  /** Runs one store call, turning connection-level failures into KvUnavailableError. */
+  async function call<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      // A timed-out command stays queued on the connection and would be paired with the next reply
+      // if its own never comes; a fresh connection is the only clean state.
+      if (err instanceof Error && err.message === 'Command timed out' && client.status === 'ready') client.disconnect(true);
+      throw toKvError(err);
+    }
+  }
+
   /** Whether keys can go in one multi-key command (Cluster rejects keys from different slots). */
   const oneSlot = (keys: string[]): boolean => !clustered || new Set(keys.map(hashTag)).size === 1;
-
-  function serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = subscriptionQueue.then(fn);
-    subscriptionQueue = run.catch(() => {});
-    return run;
-  }
 
   return {
     kind: 'redis',
@@ -155,22 +142,9 @@ export async function createRedisKv(url: string, opts: RedisKvOptions = {}): Pro
       }),
 
     subscribe: (channel, handler) =>
-      call(() =>
-        serial(async (): Promise<Unsubscribe> => {
-          if (closed) throw new KvUnavailableError('kv unavailable: store is closed');
-          const full = k(channel);
-          // A private wrapper so subscribing the same function twice yields two independent subscriptions.
-          const wrapped = (message: string): void => handler(message);
-          let set = handlers.get(full);
-          if (!set) {
-            if (!(await connectOnce(subscriber))) throw new KvUnavailableError('kv unavailable: cannot reach Redis');
-            await subscriber.subscribe(full);
-            handlers.set(full, (set = new Set()));
-          }
-          set.add(wrapped);
-          return () => serial(() => unsubscribe(full, wrapped));
-        }),
-      ),
+      subscriptions.subscribe(k(channel), handler).catch((err: unknown) => {
+        throw toKvError(err);
+      }),
 
     ping: () =>
       call(async () => {
@@ -180,29 +154,10 @@ export async function createRedisKv(url: string, opts: RedisKvOptions = {}): Pro
     close: async () => {
       if (closed) return;
       closed = true;
-      handlers.clear();
+      subscriptions.clear();
       await Promise.all([shutdown(client), shutdown(subscriber)]);
     },
   };
-
-  async function unsubscribe(channel: string, handler: (message: string) => void): Promise<void> {
-    const set = handlers.get(channel);
-    if (!set?.delete(handler) || set.size > 0) return;
-    handlers.delete(channel);
-    if (closed) return;
-    // Delivery has already stopped locally; if Redis is unreachable the leftover server-side
-    // subscription is dropped when its next message arrives (see the 'message' listener).
-    await subscriber.unsubscribe(channel).catch(() => {});
-  }
-}
-
-/** Runs one store call, turning connection-level failures into KvUnavailableError. */
-async function call<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    throw toKvError(err);
-  }
 }
 
 /** The part of a key Redis Cluster hashes: the first non-empty `{...}` section, else the whole key. */
@@ -210,8 +165,4 @@ function hashTag(key: string): string {
   const open = key.indexOf('{');
   const close = open >= 0 ? key.indexOf('}', open + 1) : -1;
   return close > open + 1 ? key.slice(open + 1, close) : key;
-}
-
-function reportHandlerError(err: unknown, channel: string): void {
-  process.emitWarning(`kv subscriber on "${channel}" threw: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
 }

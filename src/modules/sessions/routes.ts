@@ -1,0 +1,135 @@
+import type { FastifyPluginAsync } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { Deps } from '../../deps.js';
+import { AppError } from '../../http/errors.js';
+import { auditContext } from '../../http/audit-context.js';
+import { clearAuthCookies, setAuthCookies } from '../../http/cookies.js';
+import { REFRESH_COOKIE } from '../../http/credentials.js';
+import { errorResponses, IdParam } from '../../http/schemas.js';
+import { actorOf, isUserPrincipal } from '../../http/principal.js';
+import { publicUser, userStore } from '../users/store.js';
+import { AuthResponse, toUserBody, UserBody } from '../users/schemas.js';
+
+const RefreshBody = z.object({ refreshToken: z.string().min(1).max(512).optional() }).strict().meta({ id: 'RefreshBody' });
+
+const SessionBody = z.object({
+  id: z.uuid(),
+  createdAt: z.iso.datetime(),
+  expiresAt: z.iso.datetime(),
+  method: z.string(),
+  amr: z.array(z.string()),
+  ip: z.string().nullable(),
+  userAgent: z.string().nullable(),
+  current: z.boolean(),
+}).meta({ id: 'Session' });
+
+const SessionList = z.object({ items: z.array(SessionBody), total: z.number().int(), limit: z.number().int(), offset: z.number().int() }).meta({ id: 'SessionList' });
+
+export const sessionRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, { deps }) => {
+  const r = app.withTypeProvider<ZodTypeProvider>();
+  const { sessions } = deps.services;
+  const base = deps.config.basePath;
+
+  r.post('/refresh', {
+    config: { auth: 'public', rateLimit: 'credential' },
+    schema: {
+      operationId: 'refresh', tags: ['Sessions'], summary: 'Rotate a refresh token for new tokens.',
+      description: 'Send {refreshToken} in the body (or the __Secure-ap_refresh cookie with an allowed Origin). Every use rotates the token; presenting a rotated token again ends the whole session (reuse detection). Tokens of another tenant need X-Tenant-ID.',
+      body: RefreshBody.optional(),
+      response: { 200: AuthResponse, ...errorResponses(400, 401, 403, 404, 415, 429, 503) },
+    },
+  }, async (req, reply) => {
+    let token = req.body?.refreshToken;
+    if (!token) {
+      token = req.cookies[REFRESH_COOKIE];
+      // A cookie-borne refresh changes state on the browser's behalf: the CSRF rule applies.
+      if (token && (!req.headers.origin || !req.tenant!.settings.allowedOrigins.includes(req.headers.origin))) {
+        throw new AppError('forbidden', 'Refreshing with the cookie needs an Origin header naming one of the tenant\'s allowed origins.');
+      }
+    }
+    if (!token) throw new AppError('unauthorized', 'Send {"refreshToken": "…"} in the body.');
+    const tenant = req.tenant!;
+    const { userId, tokens } = await sessions.refresh(tenant, token, auditContext(req));
+    const user = await deps.sql.tx(tenant.id, (tx) => userStore.byId(tx, userId));
+    if (!user) throw new AppError('invalid_token', 'The refresh token is invalid or has been revoked.');
+    setAuthCookies(reply, base, tokens);
+    return { user: toUserBody(publicUser(user)), tokens: { accessToken: tokens.accessToken, refreshToken: tokens.refreshToken, expiresIn: tokens.expiresIn }, isNewUser: false };
+  });
+
+  r.post('/logout', {
+    config: { auth: 'session' },
+    schema: {
+      operationId: 'logout', tags: ['Sessions'], summary: 'End the current session (all its tokens) and clear the cookies.',
+      response: { 204: z.undefined(), ...errorResponses(401, 403, 503) },
+    },
+  }, async (req, reply) => {
+    const p = req.auth!;
+    if (p.kind !== 'session') throw new AppError('forbidden', 'Logout needs a session.');
+    await sessions.revoke(p.tenantId, p.userId, p.sessionId);
+    await sessions.revokeAccessToken(p);
+    await deps.audit.record({ tenantId: p.tenantId, actor: actorOf(p), action: 'session.logout', target: p.sessionId, outcome: 'success', ...auditContext(req) });
+    clearAuthCookies(reply, base);
+    return reply.code(204).send();
+  });
+
+  r.get('/user', {
+    config: { auth: 'user', scope: 'user:read' },
+    schema: {
+      operationId: 'getUser', tags: ['Sessions'], summary: 'The signed-in user.',
+      response: { 200: z.object({ user: UserBody }).meta({ id: 'UserResponse' }), ...errorResponses(401, 403, 503) },
+    },
+  }, async (req) => {
+    const p = req.auth!;
+    if (!isUserPrincipal(p)) throw new AppError('forbidden', 'This route needs a user credential.');
+    const user = await deps.sql.tx(p.tenantId, (tx) => userStore.byId(tx, p.userId));
+    if (!user || user.disabled) throw new AppError('invalid_token', 'The account is no longer active.');
+    return { user: toUserBody(publicUser(user)) };
+  });
+
+  r.get('/sessions', {
+    config: { auth: 'user', scope: 'sessions:read' },
+    schema: {
+      operationId: 'listSessions', tags: ['Sessions'], summary: 'The signed-in user\'s live sessions (no token material).',
+      response: { 200: SessionList, ...errorResponses(401, 403, 503) },
+    },
+  }, async (req) => {
+    const p = req.auth!;
+    if (!isUserPrincipal(p)) throw new AppError('forbidden', 'This route needs a user credential.');
+    const list = await sessions.list(p.tenantId, p.userId);
+    const items = list.map((s) => ({
+      id: s.id, createdAt: new Date(s.createdAt).toISOString(), expiresAt: new Date(s.expiresAt).toISOString(), method: s.method,
+      amr: s.amr, ip: s.ip, userAgent: s.userAgent, current: p.kind === 'session' && p.sessionId === s.id,
+    }));
+    return { items, total: items.length, limit: items.length, offset: 0 };
+  });
+
+  r.delete('/sessions', {
+    config: { auth: 'user', scope: 'sessions:write', stepUp: true },
+    schema: {
+      operationId: 'revokeAllSessions', tags: ['Sessions'], summary: 'End every session of the signed-in user (sensitive: TOTP step-up when MFA is on).',
+      response: { 200: z.object({ revoked: z.number().int() }), ...errorResponses(401, 403, 503) },
+    },
+  }, async (req) => {
+    const p = req.auth!;
+    if (!isUserPrincipal(p)) throw new AppError('forbidden', 'This route needs a user credential.');
+    const revoked = await sessions.revokeAll(p.tenantId, p.userId);
+    await deps.audit.record({ tenantId: p.tenantId, actor: actorOf(p), action: 'session.revoke_all', target: p.userId, outcome: 'success', ...auditContext(req), metadata: { revoked } });
+    return { revoked };
+  });
+
+  r.delete('/sessions/:id', {
+    config: { auth: 'user', scope: 'sessions:write' },
+    schema: {
+      operationId: 'revokeSession', tags: ['Sessions'], summary: 'End one of the signed-in user\'s sessions.',
+      params: IdParam('id'),
+      response: { 204: z.undefined(), ...errorResponses(400, 401, 403, 404, 503) },
+    },
+  }, async (req, reply) => {
+    const p = req.auth!;
+    if (!isUserPrincipal(p)) throw new AppError('forbidden', 'This route needs a user credential.');
+    if (!(await sessions.revoke(p.tenantId, p.userId, req.params.id))) throw new AppError('not_found', 'No such session.');
+    await deps.audit.record({ tenantId: p.tenantId, actor: actorOf(p), action: 'session.revoke', target: req.params.id, outcome: 'success', ...auditContext(req) });
+    return reply.code(204).send();
+  });
+};

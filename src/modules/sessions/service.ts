@@ -1,0 +1,194 @@
+import { randomUUID } from 'node:crypto';
+import type { Sql } from '../../db/sql.js';
+import type { Clock } from '../../lib/clock.js';
+import { constantTimeEqual, randomToken, sha256 } from '../../lib/crypto.js';
+import { isUuid } from '../../lib/ids.js';
+import { AppError } from '../../http/errors.js';
+import type { SessionPrincipal } from '../../http/principal.js';
+import type { AuditContext, AuditService } from '../audit/service.js';
+import type { TenantService } from '../tenants/service.js';
+import { audienceOf, type Tenant } from '../tenants/schemas.js';
+import type { AccessTokens } from '../tokens/access-tokens.js';
+import { userStore } from '../users/store.js';
+import { refreshStore } from './refresh-store.js';
+import type { ActiveOrg, Session, SessionStore } from './session-store.js';
+
+export interface IssuedTokens {
+  accessToken: string;
+  refreshToken: string;
+  expiresIn: number;
+  sessionId: string;
+  refreshExpiresIn: number;
+}
+
+export type SessionService = ReturnType<typeof createSessionService>;
+
+/** Sessions: the KV record, the refresh-token family in Postgres, and the access tokens minted for them. */
+export function createSessionService(deps: { sql: Sql; clock: Clock; store: SessionStore; tokens: AccessTokens; tenants: TenantService; audit: AuditService }) {
+  const { sql, clock, store, tokens, tenants, audit } = deps;
+
+  const newRefresh = () => {
+    const id = randomUUID();
+    const secret = randomToken(32);
+    return { id, token: `${id}.${secret}`, hash: sha256(secret) };
+  };
+
+  async function mint(tenant: Tenant, s: Session, org: ActiveOrg | null, extraAmr: string[] = []) {
+    const amr = [...new Set([...s.amr, ...extraAmr])];
+    return tokens.sign({
+      aud: audienceOf(tenant), sub: s.userId, tid: tenant.id, sid: s.id, amr,
+      ttlSeconds: tenant.settings.accessTokenTtlSeconds,
+      ...(org ? { org: org.orgId, roles: org.roles } : {}),
+    });
+  }
+
+  return {
+    /** Starts a new session (always a new sid, jti and refresh token) and returns its first tokens. */
+    async start(tenant: Tenant, userId: string, o: { amr: string[]; method: string; ctx: AuditContext; stepUp?: boolean }): Promise<IssuedTokens> {
+      const now = clock.nowMs();
+      const ttlMs = tenant.settings.refreshTokenTtlSeconds * 1000;
+      const session: Session = {
+        id: randomUUID(), tenantId: tenant.id, userId, createdAt: now, expiresAt: now + ttlMs,
+        amr: o.amr, method: o.method, ip: o.ctx.ip, userAgent: o.ctx.userAgent?.slice(0, 300) ?? null,
+      };
+      const rt = newRefresh();
+      await sql.tx(tenant.id, (tx) => refreshStore.insert(tx, {
+        id: rt.id, tenantId: tenant.id, sessionId: session.id, userId, tokenHash: rt.hash, parentId: null,
+        now: new Date(now), expiresAt: new Date(session.expiresAt),
+      }));
+      await store.put(session, now);
+      if (o.stepUp) await store.setStepUp(tenant.id, session.id, now, 5 * 60_000);
+      const at = await mint(tenant, session, null);
+      return { accessToken: at.token, refreshToken: rt.token, expiresIn: tenant.settings.accessTokenTtlSeconds, sessionId: session.id, refreshExpiresIn: Math.floor(ttlMs / 1000) };
+    },
+
+    /**
+     * Rotates a refresh token. One racer wins the rotation; a rotated token presented again revokes the
+     * whole session (reuse) unless it is within the tenant's grace, which answers refresh_token_rotated.
+     * A known id with a wrong secret is refused without revoking anything.
+     */
+    async refresh(tenant: Tenant, presented: string, ctx: AuditContext): Promise<{ userId: string; tokens: IssuedTokens }> {
+      const invalid = () => new AppError('invalid_token', 'The refresh token is invalid or has been revoked.');
+      const dot = presented.indexOf('.');
+      const id = presented.slice(0, dot);
+      const secret = presented.slice(dot + 1);
+      if (dot < 0 || !isUuid(id) || !/^[A-Za-z0-9_-]{22,128}$/.test(secret)) throw invalid();
+      const now = clock.now();
+      const graceMs = tenant.settings.refreshReuseGraceSeconds * 1000;
+      type Outcome = { kind: 'ok'; row: { session_id: string; user_id: string; expires_at: Date }; next: ReturnType<typeof newRefresh> }
+        | { kind: 'invalid' } | { kind: 'expired' } | { kind: 'grace' } | { kind: 'reuse'; sessionId: string; userId: string } | { kind: 'disabled'; userId: string; sessionId: string };
+      const outcome: Outcome = await sql.tx(tenant.id, async (tx) => {
+        const row = await refreshStore.byId(tx, id);
+        if (!row || !constantTimeEqual(sha256(secret), row.token_hash)) return { kind: 'invalid' };
+        if (row.revoked_at) return { kind: 'invalid' };
+        if (new Date(row.expires_at).getTime() <= now.getTime()) return { kind: 'expired' };
+        const won = row.rotated_at ? null : await refreshStore.markRotated(tx, id, now);
+        if (!won) {
+          const current = row.rotated_at ? row : await refreshStore.byId(tx, id);
+          const rotatedAt = current?.rotated_at ? new Date(current.rotated_at).getTime() : now.getTime();
+          if (current?.revoked_at) return { kind: 'invalid' };
+          if (graceMs > 0 && now.getTime() - rotatedAt <= graceMs) return { kind: 'grace' };
+          await refreshStore.revokeSession(tx, row.session_id, now);
+          return { kind: 'reuse', sessionId: row.session_id, userId: row.user_id };
+        }
+        const user = await userStore.byId(tx, row.user_id);
+        if (!user || user.disabled) {
+          await refreshStore.revokeSession(tx, row.session_id, now);
+          return { kind: 'disabled', userId: row.user_id, sessionId: row.session_id };
+        }
+        const next = newRefresh();
+        await refreshStore.insert(tx, { id: next.id, tenantId: tenant.id, sessionId: row.session_id, userId: row.user_id, tokenHash: next.hash, parentId: row.id, now, expiresAt: new Date(row.expires_at) });
+        return { kind: 'ok', row, next };
+      });
+      switch (outcome.kind) {
+        case 'invalid': throw invalid();
+        case 'expired': throw new AppError('invalid_token', 'The session has reached its end; sign in again.');
+        case 'grace': throw new AppError('refresh_token_rotated', 'This refresh token was just rotated by another request; use the newest one.');
+        case 'reuse':
+          await store.delete(tenant.id, outcome.userId, outcome.sessionId);
+          await audit.record({ tenantId: tenant.id, actor: { type: 'user', id: outcome.userId }, action: 'session.refresh_reuse', target: outcome.sessionId, outcome: 'denied', ...ctx, metadata: { refreshTokenId: id } });
+          throw invalid();
+        case 'disabled':
+          await store.delete(tenant.id, outcome.userId, outcome.sessionId);
+          throw invalid();
+      }
+      const session = await store.get(tenant.id, outcome.row.session_id);
+      if (!session) {
+        // The session ended (logout elsewhere) while its refresh row was still live: end the family too.
+        await sql.tx(tenant.id, (tx) => refreshStore.revokeSession(tx, outcome.row.session_id, clock.now()));
+        throw invalid();
+      }
+      const org = await store.activeOrg(tenant.id, session.id);
+      const at = await mint(tenant, session, org);
+      return {
+        userId: session.userId,
+        tokens: {
+          accessToken: at.token, refreshToken: outcome.next.token, expiresIn: tenant.settings.accessTokenTtlSeconds,
+          sessionId: session.id, refreshExpiresIn: Math.max(1, Math.floor((session.expiresAt - clock.nowMs()) / 1000)),
+        },
+      };
+    },
+
+    /** Verifies an access token and its live session: the bearer hot path (no Postgres, one store round trip). */
+    async authenticate(token: string, viaCookie: boolean): Promise<SessionPrincipal> {
+      const c = await tokens.verify(token);
+      const tenant = await tenants.byId(c.tid);
+      if (!tenant || c.aud !== audienceOf(tenant)) throw new AppError('invalid_token', 'The access token is invalid.');
+      const { session, jtiRevoked, stepUpAt } = await store.check(c.tid, c.sid, c.jti);
+      if (!session || session.userId !== c.sub || session.tenantId !== c.tid || jtiRevoked || session.expiresAt <= clock.nowMs()) {
+        throw new AppError('invalid_token', 'The session has ended; sign in again.');
+      }
+      return {
+        kind: 'session', tenantId: c.tid, userId: c.sub, sessionId: c.sid, jti: c.jti, amr: c.amr,
+        orgId: c.org ?? null, roles: c.roles ?? [], stepUpAt, viaCookie, expiresAt: c.exp * 1000,
+      };
+    },
+
+    /** Ends one session of a user; false if it is not theirs or already gone. */
+    async revoke(tenantId: string, userId: string, sessionId: string): Promise<boolean> {
+      const s = await store.get(tenantId, sessionId);
+      if (!s || s.userId !== userId) return false;
+      await sql.tx(tenantId, (tx) => refreshStore.revokeSession(tx, sessionId, clock.now()));
+      await store.delete(tenantId, userId, sessionId);
+      return true;
+    },
+
+    /** Ends every session of a user (password reset, disable, "sign out everywhere"); returns how many. */
+    async revokeAll(tenantId: string, userId: string, opts: { except?: string } = {}): Promise<number> {
+      const live = await store.listByUser(tenantId, userId);
+      await sql.tx(tenantId, async (tx) => {
+        if (!opts.except) await refreshStore.revokeUser(tx, userId, clock.now());
+        else for (const s of live) if (s.id !== opts.except) await refreshStore.revokeSession(tx, s.id, clock.now());
+      });
+      let n = 0;
+      for (const s of live) if (s.id !== opts.except && (await store.delete(tenantId, userId, s.id))) n++;
+      return n;
+    },
+
+    async list(tenantId: string, userId: string): Promise<Session[]> {
+      return store.listByUser(tenantId, userId);
+    },
+
+    /** Revokes one access token until its expiry (its session may live on). */
+    async revokeAccessToken(p: SessionPrincipal): Promise<void> {
+      await store.revokeJti(p.tenantId, p.jti, p.expiresAt - clock.nowMs() + 60_000);
+    },
+
+    /** Marks the session MFA-verified now (step-up lasts 5 minutes). */
+    async markStepUp(p: SessionPrincipal): Promise<void> {
+      await store.setStepUp(p.tenantId, p.sessionId, clock.nowMs(), 5 * 60_000);
+    },
+
+    /** Mints a fresh access token for the caller's session, e.g. after an org switch or a step-up (`otp` added to amr). */
+    async reissue(tenant: Tenant, p: SessionPrincipal, o: { org?: ActiveOrg | null; addAmr?: string[] } = {}): Promise<{ accessToken: string; expiresIn: number }> {
+      const s = await store.get(tenant.id, p.sessionId);
+      if (!s) throw new AppError('invalid_token', 'The session has ended; sign in again.');
+      const org = o.org === undefined ? await store.activeOrg(tenant.id, s.id) : o.org;
+      if (o.org !== undefined) await store.setActiveOrg(tenant.id, s.id, o.org, s.expiresAt - clock.nowMs());
+      const amr = o.addAmr?.length ? [...new Set([...s.amr, ...o.addAmr])] : s.amr;
+      if (o.addAmr?.length) await store.put({ ...s, amr }, clock.nowMs());
+      const at = await mint(tenant, { ...s, amr }, org ?? null);
+      return { accessToken: at.token, expiresIn: tenant.settings.accessTokenTtlSeconds };
+    },
+  };
+}

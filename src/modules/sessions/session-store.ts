@@ -1,0 +1,91 @@
+import type { Kv } from '../../kv/kv.js';
+import { kvKey } from '../../kv/kv.js';
+
+/** A session record. Immutable once written; the mutable parts (step-up, active org) live in keys of their own. */
+export interface Session {
+  id: string;
+  tenantId: string;
+  userId: string;
+  createdAt: number;
+  /** absolute end (ms epoch): the refresh lifetime counted from sign-in */
+  expiresAt: number;
+  amr: string[];
+  method: string;
+  ip: string | null;
+  userAgent: string | null;
+}
+
+export interface ActiveOrg { orgId: string; roles: string[] }
+
+export interface SessionCheck {
+  session: Session | null;
+  jtiRevoked: boolean;
+  stepUpAt: number | null;
+}
+
+const k = {
+  session: (t: string, sid: string) => kvKey(t, 'sess', sid),
+  byUser: (t: string, uid: string) => kvKey(t, 'user-sess', uid),
+  jti: (t: string, jti: string) => kvKey(t, 'jti', jti),
+  stepUp: (t: string, sid: string) => kvKey(t, 'sess-su', sid),
+  org: (t: string, sid: string) => kvKey(t, 'sess-org', sid),
+};
+
+const parse = <T>(s: string | null): T | null => {
+  if (!s) return null;
+  try { return JSON.parse(s) as T; } catch { return null; }
+};
+
+/** Sessions in the key–value store, indexed by user; JTI revocation markers. */
+export function createSessionStore(kv: Kv) {
+  return {
+    async put(s: Session, nowMs: number): Promise<void> {
+      const ttl = Math.max(1, s.expiresAt - nowMs);
+      await kv.set(k.session(s.tenantId, s.id), JSON.stringify(s), { ttlMs: ttl });
+      await kv.sadd(k.byUser(s.tenantId, s.userId), s.id, ttl);
+    },
+    async get(tenantId: string, sid: string): Promise<Session | null> {
+      return parse<Session>(await kv.get(k.session(tenantId, sid)));
+    },
+    /** One round trip: the session, whether the JTI is revoked, and the last step-up. */
+    async check(tenantId: string, sid: string, jti: string): Promise<SessionCheck> {
+      const [s, j, su] = await kv.mget([k.session(tenantId, sid), k.jti(tenantId, jti), k.stepUp(tenantId, sid)]);
+      return { session: parse<Session>(s ?? null), jtiRevoked: j !== null && j !== undefined, stepUpAt: su ? Number(su) : null };
+    },
+    /** Deletes the session and its side keys; true if it existed. */
+    async delete(tenantId: string, userId: string, sid: string): Promise<boolean> {
+      const n = await kv.del(k.session(tenantId, sid));
+      await kv.del(k.stepUp(tenantId, sid), k.org(tenantId, sid));
+      await kv.srem(k.byUser(tenantId, userId), sid);
+      return n > 0;
+    },
+    /** Live sessions of a user; index entries whose session expired are pruned. */
+    async listByUser(tenantId: string, userId: string): Promise<Session[]> {
+      const ids = await kv.smembers(k.byUser(tenantId, userId));
+      if (!ids.length) return [];
+      const vals = await kv.mget(ids.map((id) => k.session(tenantId, id)));
+      const out: Session[] = [];
+      for (let i = 0; i < ids.length; i++) {
+        const s = parse<Session>(vals[i] ?? null);
+        if (s) out.push(s);
+        else await kv.srem(k.byUser(tenantId, userId), ids[i]!);
+      }
+      return out.sort((a, b) => b.createdAt - a.createdAt);
+    },
+    async revokeJti(tenantId: string, jti: string, ttlMs: number): Promise<void> {
+      await kv.set(k.jti(tenantId, jti), '1', { ttlMs: Math.max(1, ttlMs) });
+    },
+    async setStepUp(tenantId: string, sid: string, atMs: number, ttlMs: number): Promise<void> {
+      await kv.set(k.stepUp(tenantId, sid), String(atMs), { ttlMs });
+    },
+    async setActiveOrg(tenantId: string, sid: string, org: ActiveOrg | null, ttlMs: number): Promise<void> {
+      if (!org) await kv.del(k.org(tenantId, sid));
+      else await kv.set(k.org(tenantId, sid), JSON.stringify(org), { ttlMs: Math.max(1, ttlMs) });
+    },
+    async activeOrg(tenantId: string, sid: string): Promise<ActiveOrg | null> {
+      return parse<ActiveOrg>(await kv.get(k.org(tenantId, sid)));
+    },
+  };
+}
+
+export type SessionStore = ReturnType<typeof createSessionStore>;

@@ -1,0 +1,79 @@
+import type { Sql } from '../../db/sql.js';
+import type { Clock } from '../../lib/clock.js';
+import { AppError } from '../../http/errors.js';
+import type { AuditContext, AuditService } from '../audit/service.js';
+import type { Tenant } from '../tenants/schemas.js';
+import { userStore, type User } from '../users/store.js';
+import { toUserBody, type AuthResponse, type MfaRequiredResponse } from '../users/schemas.js';
+import type { IssuedTokens, SessionService } from './service.js';
+
+/** A second factor the sign-in must pass first (the MFA module provides it). */
+export interface SecondFactorStep {
+  /** An MfaRequiredResponse when `user` must present a second factor before a session exists; null otherwise. */
+  challenge(tenant: Tenant, user: User, o: { amr: string[]; method: string; ctx: AuditContext }): Promise<MfaRequiredResponse | null>;
+}
+
+/** Issues the default API key of a new user (the API-key module provides it). */
+export interface SignupKeyIssuer {
+  issueSignupKey(tenant: Tenant, userId: string): Promise<string>;
+}
+
+export type SignInResult =
+  | { kind: 'mfa'; body: MfaRequiredResponse }
+  | { kind: 'session'; body: AuthResponse; tokens: IssuedTokens };
+
+export interface SignInInput {
+  tenant: Tenant;
+  user: User;
+  /** RFC 8176 methods of this sign-in: pwd, otp, swk, hwk, email, fed */
+  amr: string[];
+  /** audit label of the method: password, magic_link, solana, passkey, oauth, mfa */
+  method: string;
+  ctx: AuditContext;
+  isNewUser?: boolean;
+  /** true only for the MFA module completing a sign-in whose second factor it has just verified */
+  secondFactorPassed?: boolean;
+}
+
+export type SignIn = ReturnType<typeof createSignIn>;
+
+/**
+ * The one place a sign-in becomes a session, whatever the method (STYLE: strategies hand off to one
+ * session manager): refuses disabled users, applies the MFA step, starts the session, issues the new
+ * user's API key, and audits. No session exists before the second factor (SECURITY MFA-04).
+ */
+export function createSignIn(deps: { sql: Sql; clock: Clock; sessions: SessionService; audit: AuditService; hooks: { secondFactor?: SecondFactorStep; signupKeys?: SignupKeyIssuer } }) {
+  const { sql, clock, sessions, audit, hooks } = deps;
+  return {
+    async complete(i: SignInInput): Promise<SignInResult> {
+      if (i.user.disabled) throw new AppError('invalid_credentials', 'The email or password is incorrect.');
+      if (!i.secondFactorPassed && hooks.secondFactor) {
+        const mfa = await hooks.secondFactor.challenge(i.tenant, i.user, { amr: i.amr, method: i.method, ctx: i.ctx });
+        if (mfa) {
+          await audit.record({ tenantId: i.tenant.id, actor: { type: 'user', id: i.user.id }, action: 'auth.mfa_required', outcome: 'success', ...i.ctx, metadata: { method: i.method } });
+          return { kind: 'mfa', body: mfa };
+        }
+      }
+      const tokens = await sessions.start(i.tenant, i.user.id, { amr: i.amr, method: i.method, ctx: i.ctx, stepUp: i.secondFactorPassed });
+      await sql.tx(i.tenant.id, (tx) => userStore.markLogin(tx, i.user.id, clock.now()));
+      let apiKey: string | undefined;
+      if (i.isNewUser && i.tenant.settings.issueApiKeyOnSignup && hooks.signupKeys) {
+        apiKey = await hooks.signupKeys.issueSignupKey(i.tenant, i.user.id);
+      }
+      await audit.record({
+        tenantId: i.tenant.id, actor: { type: 'user', id: i.user.id }, action: i.isNewUser ? 'user.signup' : 'user.login',
+        target: tokens.sessionId, outcome: 'success', ...i.ctx, metadata: { method: i.method, amr: i.amr },
+      });
+      return {
+        kind: 'session',
+        tokens,
+        body: {
+          user: toUserBody(i.user),
+          tokens: { accessToken: tokens.accessToken, refreshToken: tokens.refreshToken, expiresIn: tokens.expiresIn },
+          isNewUser: !!i.isNewUser,
+          ...(apiKey ? { apiKey } : {}),
+        },
+      };
+    },
+  };
+}

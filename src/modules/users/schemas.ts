@@ -1,0 +1,51 @@
+import { z } from 'zod';
+import type { User } from './store.js';
+
+export const UserBody = z.object({
+  id: z.uuid(),
+  tenantId: z.uuid(),
+  email: z.string().nullable(),
+  name: z.string().nullable(),
+  emailVerified: z.boolean(),
+  createdAt: z.iso.datetime(),
+  updatedAt: z.iso.datetime(),
+}).meta({ id: 'User' });
+
+export type UserBody = z.infer<typeof UserBody>;
+
+/** The allow-listed shape of a user in responses (never the hash or internal flags). */
+export const toUserBody = (u: User): UserBody => ({
+  id: u.id,
+  tenantId: u.tenantId,
+  email: u.email,
+  name: u.name,
+  emailVerified: u.emailVerified,
+  createdAt: u.createdAt.toISOString(),
+  updatedAt: u.updatedAt.toISOString(),
+});
+
+export const AuthTokens = z.object({
+  accessToken: z.string(),
+  refreshToken: z.string(),
+  expiresIn: z.number().int().describe('access-token lifetime in seconds'),
+}).meta({ id: 'AuthTokens' });
+
+export const AuthResponse = z.object({
+  user: UserBody,
+  tokens: AuthTokens,
+  isNewUser: z.boolean(),
+  apiKey: z.string().optional().describe('a new user API key (ck_…), shown once, when the tenant issues one on sign-up'),
+}).meta({ id: 'AuthResponse' });
+
+export const MfaRequiredResponse = z.object({
+  mfaRequired: z.literal(true),
+  mfaToken: z.string().describe('single use, 5 minutes: POST /auth/login/mfa {mfaToken, code | recoveryCode}'),
+  userId: z.uuid(),
+}).meta({ id: 'MfaRequiredResponse' });
+
+export type AuthResponse = z.infer<typeof AuthResponse>;
+export type MfaRequiredResponse = z.infer<typeof MfaRequiredResponse>;
+
+export const Email = z.string().trim().max(254).pipe(z.email({ message: 'must be an email address' }))
+  .refine((s) => !/[\r\n\u0000-\u001f]/.test(s), 'must not contain control characters')
+  .transform((s) => s.normalize('NFKC'));

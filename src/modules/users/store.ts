@@ -1,0 +1,86 @@
+import type { Tx } from '../../db/sql.js';
+
+export interface User {
+  id: string;
+  tenantId: string;
+  email: string | null;
+  name: string | null;
+  emailVerified: boolean;
+  disabled: boolean;
+  createdAt: Date;
+  updatedAt: Date;
+  lastLoginAt: Date | null;
+}
+
+export interface UserWithSecret extends User {
+  passwordHash: string | null;
+}
+
+interface UserRow {
+  id: string;
+  tenant_id: string;
+  email: string | null;
+  name: string | null;
+  password_hash: string | null;
+  email_verified: boolean;
+  disabled: boolean;
+  created_at: Date;
+  updated_at: Date;
+  last_login_at: Date | null;
+}
+
+const toUser = (r: UserRow): UserWithSecret => ({
+  id: r.id,
+  tenantId: r.tenant_id,
+  email: r.email,
+  name: r.name,
+  emailVerified: r.email_verified,
+  disabled: r.disabled,
+  createdAt: new Date(r.created_at),
+  updatedAt: new Date(r.updated_at),
+  lastLoginAt: r.last_login_at ? new Date(r.last_login_at) : null,
+  passwordHash: r.password_hash,
+});
+
+/** Strips the password hash: what leaves the store for anything but credential checks. */
+export const publicUser = ({ passwordHash: _omit, ...u }: UserWithSecret): User => u;
+
+/** Users of the transaction's tenant (RLS scopes every query). */
+export const userStore = {
+  async byId(tx: Tx, id: string): Promise<UserWithSecret | null> {
+    const { rows } = await tx.query<UserRow>('SELECT * FROM users WHERE id = $1', [id]);
+    return rows[0] ? toUser(rows[0]) : null;
+  },
+  /** Case-insensitive email lookup. */
+  async byEmail(tx: Tx, email: string): Promise<UserWithSecret | null> {
+    const { rows } = await tx.query<UserRow>('SELECT * FROM users WHERE lower(email) = lower($1)', [email]);
+    return rows[0] ? toUser(rows[0]) : null;
+  },
+  /** Null when the email is taken in this tenant (the unique index decides, so two racers cannot both win). */
+  async insert(tx: Tx, u: { tenantId: string; email: string | null; name?: string | null; passwordHash?: string | null; emailVerified?: boolean; now: Date }): Promise<UserWithSecret | null> {
+    const { rows } = await tx.query<UserRow>(
+      `INSERT INTO users (tenant_id, email, name, password_hash, email_verified, created_at, updated_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $6)
+       ON CONFLICT (tenant_id, lower(email)) WHERE email IS NOT NULL DO NOTHING RETURNING *`,
+      [u.tenantId, u.email, u.name ?? null, u.passwordHash ?? null, u.emailVerified ?? false, u.now]);
+    return rows[0] ? toUser(rows[0]) : null;
+  },
+  async setPasswordHash(tx: Tx, id: string, hash: string, now: Date): Promise<void> {
+    await tx.query('UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1', [id, hash, now]);
+  },
+  async markLogin(tx: Tx, id: string, now: Date): Promise<void> {
+    await tx.query('UPDATE users SET last_login_at = $2 WHERE id = $1', [id, now]);
+  },
+  async setEmailVerified(tx: Tx, id: string, now: Date): Promise<void> {
+    await tx.query('UPDATE users SET email_verified = true, updated_at = $2 WHERE id = $1', [id, now]);
+  },
+  async setDisabled(tx: Tx, id: string, disabled: boolean, now: Date): Promise<UserWithSecret | null> {
+    const { rows } = await tx.query<UserRow>('UPDATE users SET disabled = $2, updated_at = $3 WHERE id = $1 RETURNING *', [id, disabled, now]);
+    return rows[0] ? toUser(rows[0]) : null;
+  },
+  async list(tx: Tx, limit: number, offset: number): Promise<{ items: UserWithSecret[]; total: number }> {
+    const { rows } = await tx.query<UserRow & { total: number }>(
+      'SELECT *, count(*) OVER () AS total FROM users ORDER BY created_at, id LIMIT $1 OFFSET $2', [limit, offset]);
+    return { items: rows.map(toUser), total: rows[0] ? Number(rows[0].total) : 0 };
+  },
+};

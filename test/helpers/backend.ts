@@ -1,0 +1,103 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import type { Sql } from '../../src/db/sql.js';
+import { createPgSql } from '../../src/db/pg.js';
+import { createPgliteSql } from '../../src/db/pglite.js';
+import type { Kv } from '../../src/kv/kv.js';
+import { createMemoryBackend, createMemoryKv, type MemoryBackend } from '../../src/kv/memory.js';
+import { createRedisKv } from '../../src/kv/redis.js';
+import { migrate } from '../../src/db/migrate.js';
+
+/** embedded: PGlite + in-process store (the default); services: real Postgres + Redis. */
+export const BACKEND = (process.env.TEST_BACKEND ?? 'embedded') as 'embedded' | 'services';
+export const PG_ADMIN_URL = process.env.TEST_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** One isolated set of stores: its own database (or PGlite) and its own key prefix. */
+export interface Stores {
+  /** Opens another handle on the same database and key space (a second app instance). */
+  sql: Sql;
+  kv: Kv;
+  databaseUrl?: string;
+  kvPrefix: string;
+  memoryBackend?: MemoryBackend;
+  /** A second pair of connections to the same data, as a second instance would have. */
+  another(): Promise<{ sql: Sql; kv: Kv; close(): Promise<void> }>;
+  drop(): Promise<void>;
+}
+
+const rand = () => randomBytes(6).toString('hex');
+
+async function adminQuery(text: string): Promise<void> {
+  const c = new pg.Client({ connectionString: PG_ADMIN_URL });
+  await c.connect();
+  try {
+    await c.query(text);
+  } finally {
+    await c.end();
+  }
+}
+
+/** Creates fresh, migrated stores for one test file. */
+export async function createStores(opts: { now?: () => number; migrate?: boolean } = {}): Promise<Stores> {
+  const kvPrefix = `aptest-${rand()}:`;
+  if (BACKEND === 'services') {
+    const dbName = `ap_test_${process.pid}_${rand()}`;
+    await adminQuery(`CREATE DATABASE ${dbName}`);
+    const databaseUrl = PG_ADMIN_URL.replace(/\/[^/]*$/, `/${dbName}`);
+    const sql = createPgSql(databaseUrl, { max: 5 });
+    const kv = await createRedisKv(REDIS_URL, { prefix: kvPrefix });
+    if (opts.migrate !== false) await migrate(sql);
+    const extra: (() => Promise<void>)[] = [];
+    return {
+      sql, kv, databaseUrl, kvPrefix,
+      async another() {
+        const s2 = createPgSql(databaseUrl, { max: 5 });
+        const k2 = await createRedisKv(REDIS_URL, { prefix: kvPrefix });
+        const close = async () => { await s2.close().catch(() => {}); await k2.close().catch(() => {}); };
+        extra.push(close);
+        return { sql: s2, kv: k2, close };
+      },
+      async drop() {
+        for (const c of extra) await c();
+        await sql.close().catch(() => {});
+        await deleteKeys(kv, kvPrefix);
+        await kv.close().catch(() => {});
+        await adminQuery(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+      },
+    };
+  }
+  const sql = await createPgliteSql();
+  const memoryBackend = createMemoryBackend({ now: opts.now });
+  const kv = createMemoryKv({ prefix: kvPrefix, backend: memoryBackend });
+  if (opts.migrate !== false) await migrate(sql);
+  return {
+    sql, kv, kvPrefix, memoryBackend,
+    async another() {
+      // One process cannot open a second PGlite on the same data: the second "instance" shares the
+      // database handle and gets its own store handle on the shared in-process backend.
+      const k2 = createMemoryKv({ prefix: kvPrefix, backend: memoryBackend });
+      return { sql: { ...sql, close: async () => {} }, kv: k2, close: async () => { await k2.close(); } };
+    },
+    async drop() {
+      await kv.close().catch(() => {});
+      await sql.close().catch(() => {});
+    },
+  };
+}
+
+async function deleteKeys(_kv: Kv, prefix: string): Promise<void> {
+  const { Redis } = await import('ioredis');
+  const r = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await r.connect();
+    let cursor = '0';
+    do {
+      const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+      cursor = next;
+      if (keys.length) await r.del(...keys);
+    } while (cursor !== '0');
+  } finally {
+    r.disconnect();
+  }
+}
