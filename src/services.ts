@@ -8,6 +8,7 @@ import { createSessionService, type SessionService } from './modules/sessions/se
 import { createSignIn, type SecondFactorStep, type SignIn, type SignupKeyIssuer } from './modules/sessions/sign-in.js';
 import { createPasswordHasher, type PasswordHasher } from './modules/password/hasher.js';
 import { createPasswordService, type LoginThrottle, type PasswordService } from './modules/password/service.js';
+import { createMailer, type Mailer } from './modules/mail/mailer.js';
 
 /**
  * The capability services shared by routes, MCP tools and the CLI. Each capability adds its service
@@ -23,6 +24,7 @@ export interface Services {
   signIn: SignIn;
   hasher: PasswordHasher;
   password: PasswordService;
+  mailer: Mailer;
 }
 
 /** Hooks later capabilities plug into the sign-in path (filled below as they are created). */
@@ -45,10 +47,14 @@ export async function createServices(base: BaseDeps): Promise<{ services: Servic
   const hasher = await createPasswordHasher({ concurrency: config.argon2MaxConcurrency });
   const password = createPasswordService({ sql, clock, hasher, signIn, audit, hooks });
 
+  const mailer = createMailer({ smtpUrl: config.smtpUrl, from: config.smtpFrom, dataDir: config.dataDir, log: base.log });
+
   const services: Services = {
-    signingKeys, tokens, sessions, signIn, hasher, password,
+    signingKeys, tokens, sessions, signIn, hasher, password, mailer,
     rotateSigningKey: () => signingKeys.rotate(),
     async stop() {
+      await mailer.drain();
+      mailer.close();
       await signingKeys.stop();
       await Promise.all(subscriptions.map((u) => u().catch(() => {})));
     },

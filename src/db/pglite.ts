@@ -18,24 +18,31 @@ export async function createPgliteSql(dataDir?: string): Promise<Sql> {
     const r = await q.query<T>(text, params as unknown[]);
     return { rows: r.rows, rowCount: r.affectedRows ?? r.rows.length };
   };
-  // PGlite is one connection: units of work are serialized by its own transaction mutex.
+  // PGlite is one connection. An owner session spans several statements (its own BEGIN…COMMIT, and an
+  // advisory lock that is re-entrant within a session, so it cannot keep a second migrator out), and
+  // PGlite's own mutex only guards single statements outside `transaction()`. So every unit of work
+  // takes its turn here: two concurrent migrators, or a request during a migration, never interleave.
+  // Consequence: never open a unit of work inside another one's callback (it would wait forever).
+  let turn: Promise<unknown> = Promise.resolve();
+  const exclusive = <T>(fn: () => Promise<T>): Promise<T> => {
+    const mine = turn.then(() => (closed ? mapDbError(new Error('PGlite is closed')) : fn()));
+    turn = mine.catch(() => {});
+    return mine;
+  };
   return {
     kind: 'pglite',
     async tx<T>(scope: TenantScope, fn: (tx: Tx) => Promise<T>): Promise<T> {
-      if (closed) return mapDbError(new Error('PGlite is closed'));
       const begin = beginStatements(scope).replace(/^BEGIN;\s*/, '');
-      return db.transaction(async (t) => {
+      return exclusive(() => db.transaction(async (t) => {
         await t.exec(begin);
         return fn({ query: (text, params) => run(t, text, params) });
-      });
+      }));
     },
     async ownerSession<T>(fn: (conn: OwnerConn) => Promise<T>): Promise<T> {
-      if (closed) return mapDbError(new Error('PGlite is closed'));
-      return fn({ query: (text, params) => run(db, text, params), exec: async (text) => { await db.exec(text); } });
+      return exclusive(() => fn({ query: (text, params) => run(db, text, params), exec: async (text) => { await db.exec(text); } }));
     },
     async ownerQuery<T>(text: string, params?: unknown[]) {
-      if (closed) return mapDbError(new Error('PGlite is closed'));
-      return run<T>(db, text, params);
+      return exclusive(() => run<T>(db, text, params));
     },
     async ping() {
       if (closed) mapDbError(new Error('PGlite is closed'));

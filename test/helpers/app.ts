@@ -1,6 +1,9 @@
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import pino from 'pino';
 import { Writable } from 'node:stream';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createDeps, type Deps } from '../../src/deps.js';
 import { buildApp } from '../../src/server.js';
@@ -41,7 +44,9 @@ function captureLogger(level: string, sink: string[]) {
 export async function createTestApp(opts: TestAppOptions = {}): Promise<TestApp> {
   const clock = createManualClock(Date.now());
   const stores = opts.stores ?? (await createStores({ now: () => clock.nowMs() }));
-  const config = loadConfig({ AUTH_SECRET: TEST_AUTH_SECRET, PUBLIC_URL: TEST_PUBLIC_URL, LOG_LEVEL: 'info', DATA_DIR: '/nonexistent-test-data', ...opts.env });
+  // Each app gets its own DATA_DIR (the development mail outbox lives there); removed on close.
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'authplane-test-'));
+  const config = loadConfig({ AUTH_SECRET: TEST_AUTH_SECRET, PUBLIC_URL: TEST_PUBLIC_URL, LOG_LEVEL: 'info', DATA_DIR: dataDir, ...opts.env });
   const logs: string[] = [];
   const make = async (sql = stores.sql, kv = stores.kv) => {
     const deps = await createDeps(config, { sql, kv, clock, log: captureLogger('info', logs) });
@@ -68,6 +73,7 @@ export async function createTestApp(opts: TestAppOptions = {}): Promise<TestApp>
       await first.app.close();
       await first.deps.close();
       if (!opts.stores) await stores.drop();
+      rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }
