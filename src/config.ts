@@ -22,6 +22,19 @@ const isCidrOrIp = (s: string): boolean => {
   return /^\d+$/.test(bits) && n >= 0 && n <= (v === 4 ? 32 : 128);
 };
 
+/** `<limit>/<window seconds>`, e.g. `20/60`: whole numbers, limit 1–max, window 1 s – 1 day. */
+const rateLimit = (fallback: string, maxLimit: number) => z.preprocess(emptyToUndefined, z.string().default(fallback))
+  .transform((v, ctx) => {
+    const m = /^\s*(\d{1,7})\s*\/\s*(\d{1,6})\s*$/.exec(v);
+    const limit = m ? Number(m[1]) : NaN;
+    const windowSeconds = m ? Number(m[2]) : NaN;
+    if (!(limit >= 1 && limit <= maxLimit && windowSeconds >= 1 && windowSeconds <= 86_400)) {
+      ctx.addIssue({ code: 'custom', message: `must be <limit>/<window seconds> such as ${fallback}, limit 1 to ${maxLimit}, window 1 to 86400` });
+      return z.NEVER;
+    }
+    return { limit, windowSeconds };
+  });
+
 const EnvSchema = z
   .object({
     PORT: wholeNumber(0, 65535, 3000),
@@ -44,6 +57,10 @@ const EnvSchema = z
     OAUTH_GOOGLE_ISSUER: z.preprocess(emptyToUndefined, z.url({ protocol: /^https?$/, message: 'must be an http:// or https:// URL' }).default('https://accounts.google.com')),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     ARGON2_MAX_CONCURRENCY: wholeNumber(1, 64, 4),
+    RATE_LIMIT_CREDENTIAL: rateLimit('20/60', 1_000_000),
+    RATE_LIMIT_DEFAULT: rateLimit('600/60', 1_000_000),
+    // NIST SP 800-63B §5.2.2: at most 100 consecutive failed attempts on one account.
+    RATE_LIMIT_ACCOUNT: rateLimit('10/900', 100),
   })
   .superRefine((env, ctx) => {
     const issue = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
@@ -86,8 +103,16 @@ export interface Config {
   oauthGoogle: { clientId?: string; clientSecret?: string; issuer: string };
   logLevel: string;
   argon2MaxConcurrency: number;
+  /** Process-wide rate limits per class (tenants override credential/default in their settings); see src/modules/rate-limit/limits.ts. */
+  rateLimits: { credential: RateLimitSetting; default: RateLimitSetting; account: RateLimitSetting };
   /** True when no DATABASE_URL is set: PGlite (and, without REDIS_URL, the in-process store). */
   embedded: boolean;
+}
+
+/** A sliding-window limit: at most `limit` hits per `windowSeconds`. */
+export interface RateLimitSetting {
+  limit: number;
+  windowSeconds: number;
 }
 
 export class ConfigError extends Error {
@@ -129,6 +154,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     oauthGoogle: { clientId: e.OAUTH_GOOGLE_CLIENT_ID, clientSecret: e.OAUTH_GOOGLE_CLIENT_SECRET, issuer: e.OAUTH_GOOGLE_ISSUER },
     logLevel: e.LOG_LEVEL,
     argon2MaxConcurrency: e.ARGON2_MAX_CONCURRENCY,
+    rateLimits: Object.freeze({ credential: e.RATE_LIMIT_CREDENTIAL, default: e.RATE_LIMIT_DEFAULT, account: e.RATE_LIMIT_ACCOUNT }),
     embedded: !e.DATABASE_URL,
   });
 }

@@ -42,12 +42,21 @@ export interface DepsOverrides {
   onClose?: () => Promise<void>;
 }
 
-/** Opens the configured stores (PGlite / memory when DATABASE_URL / REDIS_URL are unset) and builds the services. */
+/** Opens the configured database: Postgres when DATABASE_URL is set, else PGlite under DATA_DIR/pgdata. */
+export async function openSql(config: Readonly<Config>): Promise<Sql> {
+  return config.databaseUrl ? createPgSql(config.databaseUrl) : createPgliteSql(path.join(config.dataDir, 'pgdata'));
+}
+
+/**
+ * Opens the configured stores (PGlite / memory when DATABASE_URL / REDIS_URL are unset) and builds the
+ * services. Services read their tables while they are built (signing keys), so the database must be
+ * migrated first: pass a migrated `sql` (see `main.ts`), as the CLI and the tests do.
+ */
 export async function createDeps(config: Readonly<Config>, o: DepsOverrides = {}): Promise<Deps> {
   const log = o.log ?? createLogger(config.logLevel);
   const clock = o.clock ?? systemClock;
   const authSecret = resolveAuthSecret(config);
-  const sql = o.sql ?? (config.databaseUrl ? createPgSql(config.databaseUrl) : await createPgliteSql(path.join(config.dataDir, 'pgdata')));
+  const sql = o.sql ?? (await openSql(config));
   let kv: Kv;
   try {
     kv = o.kv ?? (config.redisUrl ? await createRedisKv(config.redisUrl, { prefix: config.kvPrefix }) : createMemoryKv({ prefix: config.kvPrefix, now: () => clock.nowMs() }));

@@ -2,8 +2,9 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { buildApp } from './server.js';
-import { createDeps, type Deps } from './deps.js';
-import { migrate } from './db/migrate.js';
+import { createDeps, openSql, type Deps } from './deps.js';
+import type { Logger } from 'pino';
+import { migrate, MigrationError } from './db/migrate.js';
 import { acquireLock, lockHolder } from './embedded-lock.js';
 import { TenantSlug } from './modules/tenants/schemas.js';
 
@@ -28,8 +29,24 @@ function fail(message: string, code = 1): never {
   process.exit(code);
 }
 
+/**
+ * Opens the database, applies pending migrations, then builds the deps on it: services read their
+ * tables while they are built, so migrating after createDeps would fail on a fresh database.
+ */
+async function openMigrated(config: Readonly<Config>, log?: Logger): Promise<{ deps: Deps; applied: string[] }> {
+  const sql = await openSql(config);
+  try {
+    const applied = await migrate(sql);
+    const deps = await createDeps(config, { sql, log, onClose: () => sql.close() });
+    return { deps, applied };
+  } catch (err) {
+    await sql.close().catch(() => {});
+    throw err;
+  }
+}
+
 /** Opens the deps for a one-shot command, refusing when a running server holds the embedded database. */
-async function withDeps<T>(config: Readonly<Config>, fn: (deps: Deps) => Promise<T>): Promise<T> {
+async function withDeps<T>(config: Readonly<Config>, fn: (deps: Deps, applied: string[]) => Promise<T>): Promise<T> {
   if (config.embedded) {
     const pid = lockHolder(config.dataDir);
     if (pid) {
@@ -37,10 +54,9 @@ async function withDeps<T>(config: Readonly<Config>, fn: (deps: Deps) => Promise
         'Stop the server, run this command, then start it again (or run with DATABASE_URL against Postgres).');
     }
   }
-  const deps = await createDeps(config, { log: (await import('./http/logger.js')).createLogger('warn') });
+  const { deps, applied } = await openMigrated(config, (await import('./http/logger.js')).createLogger('warn'));
   try {
-    await migrate(deps.sql);
-    return await fn(deps);
+    return await fn(deps, applied);
   } finally {
     await deps.close();
   }
@@ -52,14 +68,14 @@ async function serve(config: Readonly<Config>): Promise<void> {
     if (pid) fail(`another server (pid ${pid}) is using the embedded database in ${config.dataDir}`);
   }
   const release = config.embedded ? acquireLock(config.dataDir) : () => {};
-  const deps = await createDeps(config);
+  let deps: Deps;
   try {
-    const applied = await migrate(deps.sql);
-    if (applied.length) deps.log.info({ applied }, 'migrations applied');
+    const opened = await openMigrated(config);
+    deps = opened.deps;
+    if (opened.applied.length) deps.log.info({ applied: opened.applied }, 'migrations applied');
   } catch (err) {
     release();
-    await deps.close();
-    fail(`migrations failed: ${(err as Error).message}`);
+    fail(err instanceof MigrationError ? `migrations failed: ${err.message}` : `cannot start: ${(err as Error).message}`);
   }
   if (config.embedded || !config.redisUrl) {
     deps.log.warn(`embedded mode (${config.embedded ? 'PGlite' : 'Postgres'} + ${config.redisUrl ? 'Redis' : 'in-process store'}): ` +
@@ -107,8 +123,7 @@ async function main(argv: string[]): Promise<void> {
     case 'serve':
       return serve(config);
     case 'migrate':
-      return withDeps(config, async (deps) => {
-        const applied = await migrate(deps.sql);
+      return withDeps(config, async (_deps, applied) => {
         process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'up to date\n');
       });
     case 'create-tenant': {

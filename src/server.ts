@@ -9,10 +9,15 @@ import { registerJsonParser } from './http/json-parser.js';
 import { registerSecurityHeaders } from './http/security-headers.js';
 import { registerTenantResolution } from './http/tenant.js';
 import { assertRoutesDeclareAuth, registerGuard } from './http/guard.js';
+import { registerCors } from './http/cors.js';
 import { registerOpenApi } from './http/openapi.js';
 import { registerRequestLog } from './http/request-log.js';
+import { registerGracefulClose } from './http/graceful-close.js';
+import { registerStepUpGate } from './http/step-up.js';
 import { MODULES } from './modules/index.js';
 import { discoveryModule } from './modules/discovery/index.js';
+import { declareRateLimitStatuses, registerBanCheck, registerRateLimit } from './modules/rate-limit/hooks.js';
+import { declareIdempotencyStatuses, registerIdempotency } from './modules/idempotency/hooks.js';
 import type { ModuleDef } from './modules/module.js';
 import './http/route-config.js';
 
@@ -36,7 +41,8 @@ export async function buildApp(config: Readonly<Config>, opts: BuildOptions = {}
     // A hop count or the trusted proxies' addresses; never `true` (refused by the config).
     trustProxy: (config.trustProxy === false ? false : config.trustProxy) as boolean | string | string[],
     bodyLimit: BODY_LIMIT_BYTES,
-    return503OnClosing: true,
+    // Requests arriving during the drain are served with Connection: close (see graceful-close.ts).
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 256 },
   }) as unknown as FastifyInstance;
@@ -47,12 +53,24 @@ export async function buildApp(config: Readonly<Config>, opts: BuildOptions = {}
   registerErrorHandler(app);
   registerJsonParser(app);
   registerRequestLog(app);
+  registerGracefulClose(app);
   await registerSecurityHeaders(app);
   await app.register(cookie);
   await registerOpenApi(app);
   assertRoutesDeclareAuth(app);
+  declareRateLimitStatuses(app, config.basePath);
+  declareIdempotencyStatuses(app);
+  // CORS answers preflights before tenant resolution and the guard (and after the auth check hook, which
+  // exempts its catch-all OPTIONS route).
+  await registerCors(app, deps.tenants);
+  // request id → security headers → (ban) → tenant → rate limit → credential guard → (step-up gate, idempotency: preHandler)
+  registerBanCheck(app, deps);
   registerTenantResolution(app, deps.tenants);
+  registerRateLimit(app, deps);
   registerGuard(app, deps);
+  // the TOTP gate (preHandler, after body validation) runs before an idempotency claim is made
+  registerStepUpGate(app);
+  registerIdempotency(app, deps);
 
   const modules = [...MODULES, ...(opts.extraModules ?? [])];
   const fragments = Object.fromEntries(modules.filter((m) => m.discovery).map((m) => [m.name, m.discovery!(config)]));

@@ -9,6 +9,23 @@ import { createSignIn, type SecondFactorStep, type SignIn, type SignupKeyIssuer 
 import { createPasswordHasher, type PasswordHasher } from './modules/password/hasher.js';
 import { createPasswordService, type LoginThrottle, type PasswordService } from './modules/password/service.js';
 import { createMailer, type Mailer } from './modules/mail/mailer.js';
+import { createUserService, type UserService } from './modules/users/service.js';
+import { createOneTimeTokens } from './modules/one-time-tokens/service.js';
+import { createEmailVerificationService, type EmailVerificationService } from './modules/email-verification/service.js';
+import { createPasswordResetService, type PasswordResetService } from './modules/password-reset/service.js';
+import { createPasswordChangeService, type PasswordChangeService } from './modules/password-change/service.js';
+import { createMagicLinkService, type MagicLinkService } from './modules/magic-link/service.js';
+import { createCrossDomainService, type CrossDomainService } from './modules/cross-domain/service.js';
+import { createSolanaService, type SolanaService } from './modules/solana/service.js';
+import { createPasskeyService, type PasskeyService } from './modules/passkeys/service.js';
+import { createAccountThrottle, createRateLimitService, type RateLimitService } from './modules/rate-limit/index.js';
+import { createMfaService, type MfaService } from './modules/mfa/service.js';
+import type { OrgAdminLookup } from './modules/mfa/gate.js';
+import { createAuthzCache } from './modules/authz/cache.js';
+import { createAuthzService, type AuthzService } from './modules/authz/service.js';
+import { createOrgServices, type OrgServices } from './modules/orgs/service.js';
+import { createApiKeyService, type ApiKeyService } from './modules/api-keys/service.js';
+import { createAdminService, type AdminService } from './modules/admin/service.js';
 
 /**
  * The capability services shared by routes, MCP tools and the CLI. Each capability adds its service
@@ -21,10 +38,31 @@ export interface Services {
   signingKeys: SigningKeys;
   tokens: AccessTokens;
   sessions: SessionService;
+  /** User profiles (cached for the bearer path) and disabling a user. */
+  users: UserService;
   signIn: SignIn;
   hasher: PasswordHasher;
   password: PasswordService;
   mailer: Mailer;
+  emailVerification: EmailVerificationService;
+  passwordReset: PasswordResetService;
+  passwordChange: PasswordChangeService;
+  magicLink: MagicLinkService;
+  crossDomain: CrossDomainService;
+  solana: SolanaService;
+  passkeys: PasskeyService;
+  /** Request limits, lockouts and bans (src/modules/rate-limit). */
+  rateLimit: RateLimitService;
+  /** TOTP MFA: enrolment, sign-in second factor, step-up and the gate's challenges (src/modules/mfa). */
+  mfa: MfaService;
+  /** Orgs, members, custom roles, ABAC policies and invites (src/modules/orgs). */
+  orgs: OrgServices;
+  /** Decisions and effective permissions over the per-org cache (src/modules/authz). */
+  authz: AuthzService;
+  /** User API keys (ck_): issue, list, regenerate, revoke, validate (src/modules/api-keys). */
+  apiKeys: ApiKeyService;
+  /** The admin plane: tenants, users, audit (src/modules/admin). */
+  admin: AdminService;
 }
 
 /** Hooks later capabilities plug into the sign-in path (filled below as they are created). */
@@ -32,6 +70,8 @@ interface Hooks {
   secondFactor?: SecondFactorStep;
   signupKeys?: SignupKeyIssuer;
   throttle?: LoginThrottle;
+  /** requireMfaForAdmins: is the user owner/admin of any org (the orgs module provides it). */
+  orgAdmin?: OrgAdminLookup;
 }
 
 export async function createServices(base: BaseDeps): Promise<{ services: Services; authenticators: Authenticators }> {
@@ -39,29 +79,55 @@ export async function createServices(base: BaseDeps): Promise<{ services: Servic
   const subscriptions: Unsubscribe[] = [];
   subscriptions.push(await tenants.start());
   const hooks: Hooks = {};
+  const rateLimit = createRateLimitService({ config, sql, kv, clock, audit, log: base.log });
+  subscriptions.push(await rateLimit.start());
+  hooks.throttle = createAccountThrottle({ kv, clock, audit, limit: config.rateLimits.account });
 
   const signingKeys = await createSigningKeys({ sql, kv, clock, alg: config.jwtAlg, authSecret: base.authSecret, jwtSecret: config.jwtSecret });
   const tokens = createAccessTokens({ keys: signingKeys, clock, issuer: config.publicUrl });
   const sessions = createSessionService({ sql, clock, store: createSessionStore(kv), tokens, tenants, audit });
+  const users = createUserService({ sql, kv, clock, sessions });
+  subscriptions.push(await users.start());
   const signIn = createSignIn({ sql, clock, sessions, audit, hooks });
   const hasher = await createPasswordHasher({ concurrency: config.argon2MaxConcurrency });
   const password = createPasswordService({ sql, clock, hasher, signIn, audit, hooks });
 
   const mailer = createMailer({ smtpUrl: config.smtpUrl, from: config.smtpFrom, dataDir: config.dataDir, log: base.log });
+  const linkDeps = { config, sql, clock, audit, mailer, tokens: createOneTimeTokens({ sql, kv, clock }) };
+  const emailVerification = createEmailVerificationService(linkDeps);
+  const passwordReset = createPasswordResetService({ ...linkDeps, hasher, password, sessions });
+  const passwordChange = createPasswordChangeService({ sql, clock, hasher, password, sessions, audit });
+  const magicLink = createMagicLinkService({ ...linkDeps, signIn, sessions });
+  const crossDomain = createCrossDomainService({ sql, clock, keys: signingKeys, sessions, audit, issuer: config.publicUrl });
+  const solana = createSolanaService({ sql, clock, audit, signIn, publicUrl: config.publicUrl });
+  const passkeys = createPasskeyService({ sql, kv, clock, audit, signIn, publicUrl: config.publicUrl, authSecret: base.authSecret });
+  const mfa = createMfaService({ sql, kv, clock, authSecret: base.authSecret, audit, sessions, signIn, hooks });
+  hooks.secondFactor = mfa.secondFactor;
+  const authzCache = createAuthzCache({ sql, kv, clock, log: base.log });
+  subscriptions.push(await authzCache.start());
+  const orgs = createOrgServices({ config, sql, clock, audit, cache: authzCache, sessions, mailer });
+  hooks.orgAdmin = { isOrgAdmin: orgs.isOrgAdmin };
+  const authz = createAuthzService({ cache: authzCache, clock });
+  const apiKeys = createApiKeyService({ sql, kv, clock, log: base.log, audit });
+  subscriptions.push(await apiKeys.start());
+  hooks.signupKeys = apiKeys;
+  const admin = createAdminService({ sql, tenants, audit, users, apiKeys });
 
   const services: Services = {
-    signingKeys, tokens, sessions, signIn, hasher, password, mailer,
+    signingKeys, tokens, sessions, users, signIn, hasher, password, mailer, solana, passkeys, rateLimit, mfa,
+    emailVerification, passwordReset, passwordChange, magicLink, crossDomain, orgs, authz, apiKeys, admin,
     rotateSigningKey: () => signingKeys.rotate(),
     async stop() {
       await mailer.drain();
       mailer.close();
       await signingKeys.stop();
+      await apiKeys.settled();
       await Promise.all(subscriptions.map((u) => u().catch(() => {})));
     },
   };
   const authenticators: Authenticators = {
     accessToken: (token, o) => sessions.authenticate(token, o.viaCookie),
-    apiKey: async () => null,
+    apiKey: (key) => apiKeys.authenticate(key),
     adminKey: (key) => base.adminKeys.verify(key),
   };
   return { services, authenticators };

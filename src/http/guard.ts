@@ -52,7 +52,7 @@ export function registerGuard(app: FastifyInstance, deps: { authenticators: Auth
       principal = await deps.authenticators.accessToken(cred.value, { viaCookie: cred.viaCookie });
     }
     await bindTenant(req, principal, deps);
-    if (principal.kind === 'session' && principal.viaCookie && UNSAFE.has(req.method)) checkOrigin(req);
+    if (principal.kind === 'session' && principal.viaCookie) checkCookieOrigin(req, req.tenant!.settings.allowedOrigins);
     req.auth = principal;
   });
 }
@@ -69,12 +69,25 @@ async function bindTenant(req: FastifyRequest, p: Principal, deps: { tenants: Te
   req.tenant = tenant;
 }
 
-/** CSRF for cookie-authenticated state changes: the Origin must be one of the tenant's allowed origins. */
-function checkOrigin(req: FastifyRequest): void {
-  if (req.headers['sec-fetch-site'] === 'cross-site') throw new AppError('forbidden', 'Cross-site requests authenticated by cookie are refused.');
+/**
+ * CSRF and cross-tenant reads for requests a browser authenticates by cookie (SECURITY SES-05, DESIGN §3).
+ * - Unsafe methods need an `Origin` that is exactly one of the tenant's allowed origins; `Origin: null`,
+ *   a missing Origin and `Sec-Fetch-Site: cross-site` are refused. (SameSite=Lax alone is not enough:
+ *   Chrome lets a top-level POST carry a fresh Lax cookie for two minutes.)
+ * - Safe methods need no Origin (same-origin GETs and navigations send none), but one that is present
+ *   must be allowed too: the cookie is shared by every tenant on this host and CORS admits the union of
+ *   all tenants' origins, so without this one tenant's origin could read a user of another tenant.
+ * Bearer-token and API-key requests are not affected: a browser never attaches them on its own.
+ */
+export function checkCookieOrigin(req: FastifyRequest, allowedOrigins: readonly string[]): void {
   const origin = req.headers.origin;
-  if (!origin || origin === 'null' || !req.tenant?.settings.allowedOrigins.includes(origin)) {
-    throw new AppError('forbidden', 'A cookie-authenticated request must carry an Origin header naming one of the tenant\'s allowed origins.');
+  if (UNSAFE.has(req.method)) {
+    if (req.headers['sec-fetch-site'] === 'cross-site') throw new AppError('forbidden', 'Cross-site requests authenticated by cookie are refused.');
+    if (!origin || origin === 'null' || !allowedOrigins.includes(origin)) {
+      throw new AppError('forbidden', 'A cookie-authenticated request must carry an Origin header naming one of the tenant\'s allowed origins.');
+    }
+  } else if (origin !== undefined && !allowedOrigins.includes(origin)) {
+    throw new AppError('forbidden', 'The Origin of this cookie-authenticated request is not one of the tenant\'s allowed origins.');
   }
 }
 
@@ -82,6 +95,12 @@ function checkOrigin(req: FastifyRequest): void {
 export function assertRoutesDeclareAuth(app: FastifyInstance): void {
   app.addHook('onRoute', (route) => {
     const auth = (route.config as { auth?: string } | undefined)?.auth;
+    if (!auth && route.url === '*' && ([] as string[]).concat(route.method).every((m) => m === 'OPTIONS')) {
+      // @fastify/cors's catch-all preflight route (src/http/cors.ts): it answers CORS preflights, which
+      // carry no credential by definition, and lets every other OPTIONS fall through to 404.
+      route.config = { ...route.config, auth: 'public' };
+      return;
+    }
     if (!auth) throw new Error(`route ${route.method} ${route.url} declares no config.auth`);
   });
 }

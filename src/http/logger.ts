@@ -1,9 +1,9 @@
 import pino, { type Logger } from 'pino';
-import { redact, redactUrl } from '../lib/redact.js';
+import { redact, redactString, redactUrl } from '../lib/redact.js';
 
 /** The process logger: every log object passes the shared redaction (DESIGN §5) before it is written. */
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
-  return pino({
+  const logger = pino({
     level,
     base: undefined,
     timestamp: pino.stdTimeFunctions.isoTime,
@@ -16,11 +16,30 @@ export function createLogger(level: string, destination?: pino.DestinationStream
       url: (u: string) => redactUrl(u),
     },
     hooks: {
-      // The message string is redacted too: it may interpolate user input.
+      // The message string is redacted too: it may interpolate user input, and so are the values it
+      // interpolates (`%s`, `%o`, `%j`). A first-position object is the merge object: `log` redacts it
+      // (after pino has put an Error under `err`).
       logMethod(args, method) {
-        const a = args as unknown[];
-        method.apply(this, a.map((x) => (typeof x === 'string' ? (redact(x) as string) : x)) as Parameters<typeof method>);
+        const a = (args as unknown[]).map((x, i) => (typeof x === 'string' || i > 0 ? redact(x) : x));
+        // `log.error(err)` alone: pino would copy err.message into `msg` as it is.
+        if (a[0] instanceof Error && typeof a[1] !== 'string') a.splice(1, 0, redactString(a[0].message));
+        method.apply(this, a as Parameters<typeof method>);
       },
     },
   }, destination);
+  // Child bindings (`log.child({...})`, `setBindings`) bypass `formatters.log`, and pino applies
+  // `formatters.bindings` to the root only; so they are redacted here. Children inherit these methods
+  // through their prototype, grandchildren included.
+  const proto = Object.getPrototypeOf(logger) as Logger;
+  const child = proto.child as unknown as (this: unknown, bindings: pino.Bindings, options?: pino.ChildLoggerOptions) => Logger;
+  const setBindings = proto.setBindings as unknown as (this: unknown, bindings: pino.Bindings) => void;
+  Object.assign(logger, {
+    child(this: unknown, bindings: pino.Bindings, options?: pino.ChildLoggerOptions) {
+      return child.call(this, redact(bindings) as pino.Bindings, options);
+    },
+    setBindings(this: unknown, bindings: pino.Bindings) {
+      setBindings.call(this, redact(bindings) as pino.Bindings);
+    },
+  });
+  return logger;
 }

@@ -43,11 +43,22 @@ function walk(value: unknown, depth: number, seen: WeakSet<object>): unknown {
   if (value instanceof Date) return value.toISOString();
   if (Buffer.isBuffer(value)) return REDACTED;
   if (Array.isArray(value)) return value.map((v) => walk(v, depth + 1, seen));
-  if (value instanceof Error) return { name: value.name, message: redactString(value.message) };
+  if (value instanceof Error) {
+    // The stack stays (operators need it for a 500); its first line repeats the message, so it is redacted too.
+    const code = (value as { code?: unknown }).code;
+    return {
+      name: value.name,
+      message: redactString(value.message),
+      ...(typeof code === 'string' || typeof code === 'number' ? { code: typeof code === 'string' ? redactString(code) : code } : {}),
+      ...(value.stack ? { stack: redactString(value.stack) } : {}),
+    };
+  }
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value)) {
     const safeKey = redactString(k);
-    out[safeKey] = SECRET_KEY_PATTERN.test(k) && v !== null && v !== undefined && typeof v !== 'boolean' && typeof v !== 'number'
+    // Numbers are redacted too (a TOTP code or PIN sent as a JSON number is still a secret); a boolean
+    // carries no secret and says e.g. whether an API key is issued on sign-up.
+    out[safeKey] = SECRET_KEY_PATTERN.test(k) && v !== null && v !== undefined && typeof v !== 'boolean'
       ? REDACTED
       : walk(v, depth + 1, seen);
   }

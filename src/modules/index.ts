@@ -3,6 +3,18 @@ import { healthModule } from './health/index.js';
 import { jwksModule } from './tokens/index.js';
 import { passwordModule } from './password/index.js';
 import { sessionsModule } from './sessions/index.js';
+import { emailVerificationModule } from './email-verification/index.js';
+import { passwordResetModule } from './password-reset/index.js';
+import { passwordChangeModule } from './password-change/index.js';
+import { magicLinkModule } from './magic-link/index.js';
+import { crossDomainModule } from './cross-domain/index.js';
+import { solanaModule } from './solana/index.js';
+import { rateLimitModule } from './rate-limit/index.js';
+import { apiKeysModule } from './api-keys/index.js';
+import { adminModule } from './admin/index.js';
+import { mfaModule } from './mfa/index.js';
+import { orgsModule } from './orgs/index.js';
+import { authzModule } from './authz/index.js';
 
 /**
  * The capability modules, in registration order. Each is an encapsulated plugin owning its routes,
@@ -13,4 +25,10 @@ export const MODULES: ModuleDef[] = [
   jwksModule,
   passwordModule,
   sessionsModule,
+  emailVerificationModule, passwordResetModule, passwordChangeModule, magicLinkModule, crossDomainModule,
+  solanaModule,
+  rateLimitModule,
+  apiKeysModule, adminModule,
+  mfaModule,
+  orgsModule, authzModule,
 ];

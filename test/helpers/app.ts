@@ -15,6 +15,11 @@ import { createStores, type Stores } from './backend.js';
 export const TEST_AUTH_SECRET = 'test-secret-0123456789abcdef0123456789abcdef';
 export const TEST_PUBLIC_URL = 'http://localhost:3999';
 
+/** Request limits high enough for tests that send many requests from one address. */
+export const RAISED_RATE_LIMITS = { RATE_LIMIT_CREDENTIAL: '100000/60', RATE_LIMIT_DEFAULT: '100000/60' };
+/** The production defaults, for the tests of the limits themselves. */
+export const RATE_LIMIT_TEST_DEFAULTS = { RATE_LIMIT_CREDENTIAL: '20/60', RATE_LIMIT_DEFAULT: '600/60' };
+
 export interface TestApp {
   app: FastifyInstance;
   deps: Deps;
@@ -46,7 +51,9 @@ export async function createTestApp(opts: TestAppOptions = {}): Promise<TestApp>
   const stores = opts.stores ?? (await createStores({ now: () => clock.nowMs() }));
   // Each app gets its own DATA_DIR (the development mail outbox lives there); removed on close.
   const dataDir = mkdtempSync(path.join(tmpdir(), 'authplane-test-'));
-  const config = loadConfig({ AUTH_SECRET: TEST_AUTH_SECRET, PUBLIC_URL: TEST_PUBLIC_URL, LOG_LEVEL: 'info', DATA_DIR: dataDir, ...opts.env });
+  // Tests send many requests from one address: the request limits are raised here, and the
+  // rate-limit tests set the real defaults back explicitly through `env` (RATE_LIMIT_TEST_DEFAULTS).
+  const config = loadConfig({ AUTH_SECRET: TEST_AUTH_SECRET, PUBLIC_URL: TEST_PUBLIC_URL, LOG_LEVEL: 'info', DATA_DIR: dataDir, ...RAISED_RATE_LIMITS, ...opts.env });
   const logs: string[] = [];
   const make = async (sql = stores.sql, kv = stores.kv) => {
     const deps = await createDeps(config, { sql, kv, clock, log: captureLogger('info', logs) });

@@ -74,7 +74,7 @@ export interface RunningServer {
 /** Spawns `authplane serve` and waits until GET /auth/health answers 200. */
 export async function startServer(env: Record<string, string>, timeoutMs = 45_000): Promise<RunningServer> {
   const port = env.PORT ?? String(await freePort());
-  const child = spawnCli(['serve'], { HOST: '127.0.0.1', ...env, PORT: port });
+  const child = spawnCli(['serve'], { HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env, PORT: port });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d) => { stdout += d; });

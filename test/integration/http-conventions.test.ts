@@ -252,7 +252,9 @@ describe('server errors', () => {
     expect(res.body).not.toMatch(/kaboom|secret\/path|ck_/);
     const line = t.logs.find((l) => l.includes('boom-req-1') && l.includes('kaboom'));
     expect(line, 'the error is logged with its request id').toBeDefined();
-    expect(JSON.parse(line!).level).toBe('error');
+    const logged = JSON.parse(line!);
+    expect(logged.level).toBe('error');
+    expect(logged.err.stack, 'operators get the stack in the log (never in the response)').toMatch(/kaboom/);
     // The log is redacted too: the secret-shaped value in the error message is not written.
     expect(t.logs.join('\n')).not.toContain(PLANTED_SECRET);
   });

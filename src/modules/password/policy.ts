@@ -1,6 +1,12 @@
 import { dictionary } from '@zxcvbn-ts/language-common';
 
-/** NIST SP 800-63B: at least 8, we allow up to 256 code points; no composition rules. */
+/**
+ * NIST SP 800-63B-4 §3.1.1.2: at least 8 code points, at most 256 (NIST asks to permit at least 64), no
+ * composition rules, NFKC-normalized, never truncated (argon2 takes the whole string).
+ * Why 8 and not NIST's 15 for single-factor passwords: DESIGN and the Cedros contract fix 8, tenants'
+ * existing users sign up with 8+, and the weak short passwords 15 would stop are refused by the blocklist
+ * below, slowed by argon2id and limited per IP and per account. Recorded in docs/decisions.md.
+ */
 export const PASSWORD_MIN = 8;
 export const PASSWORD_MAX = 256;
 const BLOCKLIST_SIZE = 20_000;
@@ -27,14 +33,14 @@ export function passwordProblem(password: string, ctx: { email?: string | null; 
   const lower = p.toLowerCase();
   const stripped = lower.replace(/[^\p{L}\p{N}]+/gu, '');
   if (blocklist.has(lower) || blocklist.has(stripped) || blocklist.has(stripped.replace(/\d+$/, ''))) {
-    return 'is on the list of common or breached passwords; choose a longer, less common one';
+    return `is on the common-passwords blocklist (the ${BLOCKLIST_SIZE.toLocaleString('en')} most common passwords seen in public breaches, zxcvbn-ts); choose a longer, less common one`;
   }
   const local = ctx.email?.split('@')[0]?.toLowerCase() ?? '';
   const context = [ctx.tenantSlug?.toLowerCase(), 'authplane', local].filter((w): w is string => !!w && w.length >= 3);
   for (const w of context) {
     const rest = stripped.split(w).join('');
     if (stripped.includes(w) && rest.replace(/\d/g, '').length < 4) {
-      return 'is too close to the service name, the tenant or your email address';
+      return 'is on the context blocklist: it is too close to the service name, this tenant or your email address';
     }
   }
   if (/^(.)\1+$/u.test(p)) return 'must not be one character repeated';

@@ -19,7 +19,8 @@ export const RegisterBody = z.object({
 }).strict().meta({ id: 'RegisterBody' });
 
 export const LoginBody = z.object({
-  email: z.string().trim().min(1).max(254),
+  // The same rule and NFKC normalization as at registration, so the lookup matches what was stored.
+  email: Email,
   password: Password,
 }).strict().meta({ id: 'LoginBody' });
 

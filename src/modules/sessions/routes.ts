@@ -6,9 +6,9 @@ import { AppError } from '../../http/errors.js';
 import { auditContext } from '../../http/audit-context.js';
 import { clearAuthCookies, setAuthCookies } from '../../http/cookies.js';
 import { REFRESH_COOKIE } from '../../http/credentials.js';
+import { checkCookieOrigin } from '../../http/guard.js';
 import { errorResponses, IdParam } from '../../http/schemas.js';
 import { actorOf, isUserPrincipal } from '../../http/principal.js';
-import { publicUser, userStore } from '../users/store.js';
 import { AuthResponse, toUserBody, UserBody } from '../users/schemas.js';
 
 const RefreshBody = z.object({ refreshToken: z.string().min(1).max(512).optional() }).strict().meta({ id: 'RefreshBody' });
@@ -40,21 +40,17 @@ export const sessionRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, { d
       response: { 200: AuthResponse, ...errorResponses(400, 401, 403, 404, 415, 429, 503) },
     },
   }, async (req, reply) => {
+    const tenant = req.tenant!;
     let token = req.body?.refreshToken;
     if (!token) {
       token = req.cookies[REFRESH_COOKIE];
-      // A cookie-borne refresh changes state on the browser's behalf: the CSRF rule applies.
-      if (token && (!req.headers.origin || !req.tenant!.settings.allowedOrigins.includes(req.headers.origin))) {
-        throw new AppError('forbidden', 'Refreshing with the cookie needs an Origin header naming one of the tenant\'s allowed origins.');
-      }
+      // A cookie-borne refresh changes state on the browser's behalf: the CSRF rule applies (SES-05).
+      if (token) checkCookieOrigin(req, tenant.settings.allowedOrigins);
     }
     if (!token) throw new AppError('unauthorized', 'Send {"refreshToken": "…"} in the body.');
-    const tenant = req.tenant!;
-    const { userId, tokens } = await sessions.refresh(tenant, token, auditContext(req));
-    const user = await deps.sql.tx(tenant.id, (tx) => userStore.byId(tx, userId));
-    if (!user) throw new AppError('invalid_token', 'The refresh token is invalid or has been revoked.');
+    const { user, tokens } = await sessions.refresh(tenant, token, auditContext(req));
     setAuthCookies(reply, base, tokens);
-    return { user: toUserBody(publicUser(user)), tokens: { accessToken: tokens.accessToken, refreshToken: tokens.refreshToken, expiresIn: tokens.expiresIn }, isNewUser: false };
+    return { user: toUserBody(user), tokens: { accessToken: tokens.accessToken, refreshToken: tokens.refreshToken, expiresIn: tokens.expiresIn }, isNewUser: false };
   });
 
   r.post('/logout', {
@@ -82,9 +78,11 @@ export const sessionRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, { d
   }, async (req) => {
     const p = req.auth!;
     if (!isUserPrincipal(p)) throw new AppError('forbidden', 'This route needs a user credential.');
-    const user = await deps.sql.tx(p.tenantId, (tx) => userStore.byId(tx, p.userId));
+    // The bearer hot path: the session was checked in one store round trip; the profile comes from the
+    // in-process cache (≤ 30 s, invalidated on every write), not from Postgres (PERFORMANCE.md).
+    const user = await deps.services.users.profile(p.tenantId, p.userId);
     if (!user || user.disabled) throw new AppError('invalid_token', 'The account is no longer active.');
-    return { user: toUserBody(publicUser(user)) };
+    return { user: toUserBody(user) };
   });
 
   r.get('/sessions', {

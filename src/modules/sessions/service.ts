@@ -9,7 +9,7 @@ import type { AuditContext, AuditService } from '../audit/service.js';
 import type { TenantService } from '../tenants/service.js';
 import { audienceOf, type Tenant } from '../tenants/schemas.js';
 import type { AccessTokens } from '../tokens/access-tokens.js';
-import { userStore } from '../users/store.js';
+import { publicUser, userStore, type User } from '../users/store.js';
 import { refreshStore } from './refresh-store.js';
 import type { ActiveOrg, Session, SessionStore } from './session-store.js';
 
@@ -63,11 +63,17 @@ export function createSessionService(deps: { sql: Sql; clock: Clock; store: Sess
     },
 
     /**
-     * Rotates a refresh token. One racer wins the rotation; a rotated token presented again revokes the
-     * whole session (reuse) unless it is within the tenant's grace, which answers refresh_token_rotated.
-     * A known id with a wrong secret is refused without revoking anything.
+     * Rotates a refresh token (SECURITY TOK-10, TOK-11; docs/decisions.md "Concurrent refresh").
+     * - One racer wins: the guarded UPDATE (rotated_at IS NULL) lets exactly one request rotate a token.
+     * - A rotated token presented again is reuse: the whole session (the family) is revoked and audited,
+     *   unless the tenant's refreshReuseGraceSeconds has not yet passed since the rotation, which answers
+     *   refresh_token_rotated and revokes nothing. With the default grace of 0 the losers of a concurrent
+     *   race are reuse too: the winner still gets its 200, but its new tokens die with the family.
+     * - A known id with a wrong secret is refused without revoking anything (knowing an id is not a theft).
+     * - The session has an absolute end: every token of the family expires at sign-in + refresh lifetime.
+     * - A disabled user's refresh ends the session.
      */
-    async refresh(tenant: Tenant, presented: string, ctx: AuditContext): Promise<{ userId: string; tokens: IssuedTokens }> {
+    async refresh(tenant: Tenant, presented: string, ctx: AuditContext): Promise<{ userId: string; user: User; tokens: IssuedTokens }> {
       const invalid = () => new AppError('invalid_token', 'The refresh token is invalid or has been revoked.');
       const dot = presented.indexOf('.');
       const id = presented.slice(0, dot);
@@ -75,18 +81,19 @@ export function createSessionService(deps: { sql: Sql; clock: Clock; store: Sess
       if (dot < 0 || !isUuid(id) || !/^[A-Za-z0-9_-]{22,128}$/.test(secret)) throw invalid();
       const now = clock.now();
       const graceMs = tenant.settings.refreshReuseGraceSeconds * 1000;
-      type Outcome = { kind: 'ok'; row: { session_id: string; user_id: string; expires_at: Date }; next: ReturnType<typeof newRefresh> }
-        | { kind: 'invalid' } | { kind: 'expired' } | { kind: 'grace' } | { kind: 'reuse'; sessionId: string; userId: string } | { kind: 'disabled'; userId: string; sessionId: string };
+      type Outcome = { kind: 'ok'; session: Session; user: User; next: ReturnType<typeof newRefresh> }
+        | { kind: 'invalid' } | { kind: 'expired' } | { kind: 'grace' } | { kind: 'reuse' | 'disabled' | 'ended'; sessionId: string; userId: string };
       const outcome: Outcome = await sql.tx(tenant.id, async (tx) => {
         const row = await refreshStore.byId(tx, id);
         if (!row || !constantTimeEqual(sha256(secret), row.token_hash)) return { kind: 'invalid' };
         if (row.revoked_at) return { kind: 'invalid' };
         if (new Date(row.expires_at).getTime() <= now.getTime()) return { kind: 'expired' };
+        // Postgres: a concurrent racer blocks on this UPDATE until we commit, then finds rotated_at set.
         const won = row.rotated_at ? null : await refreshStore.markRotated(tx, id, now);
         if (!won) {
           const current = row.rotated_at ? row : await refreshStore.byId(tx, id);
-          const rotatedAt = current?.rotated_at ? new Date(current.rotated_at).getTime() : now.getTime();
-          if (current?.revoked_at) return { kind: 'invalid' };
+          if (!current || current.revoked_at) return { kind: 'invalid' };
+          const rotatedAt = current.rotated_at ? new Date(current.rotated_at).getTime() : now.getTime();
           if (graceMs > 0 && now.getTime() - rotatedAt <= graceMs) return { kind: 'grace' };
           await refreshStore.revokeSession(tx, row.session_id, now);
           return { kind: 'reuse', sessionId: row.session_id, userId: row.user_id };
@@ -94,14 +101,25 @@ export function createSessionService(deps: { sql: Sql; clock: Clock; store: Sess
         const user = await userStore.byId(tx, row.user_id);
         if (!user || user.disabled) {
           await refreshStore.revokeSession(tx, row.session_id, now);
-          return { kind: 'disabled', userId: row.user_id, sessionId: row.session_id };
+          return { kind: 'disabled', sessionId: row.session_id, userId: row.user_id };
+        }
+        // Read the session while we still hold the row lock: a loser's reuse detection waits for our
+        // commit, so it cannot end the session between our rotation and this read. This is what makes
+        // "exactly one succeeds" hold even when the losers then revoke the family (grace 0).
+        const session = await store.get(tenant.id, row.session_id);
+        if (!session) {
+          // The session ended (logout elsewhere) while its refresh row was still live: end the family too.
+          await refreshStore.revokeSession(tx, row.session_id, now);
+          return { kind: 'ended', sessionId: row.session_id, userId: row.user_id };
         }
         const next = newRefresh();
         await refreshStore.insert(tx, { id: next.id, tenantId: tenant.id, sessionId: row.session_id, userId: row.user_id, tokenHash: next.hash, parentId: row.id, now, expiresAt: new Date(row.expires_at) });
-        return { kind: 'ok', row, next };
+        return { kind: 'ok', session, user: publicUser(user), next };
       });
       switch (outcome.kind) {
-        case 'invalid': throw invalid();
+        case 'invalid':
+        case 'ended':
+          throw invalid();
         case 'expired': throw new AppError('invalid_token', 'The session has reached its end; sign in again.');
         case 'grace': throw new AppError('refresh_token_rotated', 'This refresh token was just rotated by another request; use the newest one.');
         case 'reuse':
@@ -112,16 +130,12 @@ export function createSessionService(deps: { sql: Sql; clock: Clock; store: Sess
           await store.delete(tenant.id, outcome.userId, outcome.sessionId);
           throw invalid();
       }
-      const session = await store.get(tenant.id, outcome.row.session_id);
-      if (!session) {
-        // The session ended (logout elsewhere) while its refresh row was still live: end the family too.
-        await sql.tx(tenant.id, (tx) => refreshStore.revokeSession(tx, outcome.row.session_id, clock.now()));
-        throw invalid();
-      }
+      const { session } = outcome;
       const org = await store.activeOrg(tenant.id, session.id);
       const at = await mint(tenant, session, org);
       return {
         userId: session.userId,
+        user: outcome.user,
         tokens: {
           accessToken: at.token, refreshToken: outcome.next.token, expiresIn: tenant.settings.accessTokenTtlSeconds,
           sessionId: session.id, refreshExpiresIn: Math.max(1, Math.floor((session.expiresAt - clock.nowMs()) / 1000)),

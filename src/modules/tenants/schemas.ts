@@ -39,7 +39,8 @@ export const TenantSettings = z.object({
   /** WebAuthn relying-party id; default the host of PUBLIC_URL. */
   webauthnRpId: z.string().min(1).max(253).optional(),
   /** Per-class overrides of the rate limits, e.g. {"credential": {"limit": 100, "windowSeconds": 60}}. */
-  rateLimits: z.record(z.enum(['credential', 'default']), RateLimitOverride).optional(),
+  // partialRecord: zod 4's record over an enum requires every key; a tenant may override one class.
+  rateLimits: z.partialRecord(z.enum(['credential', 'default']), RateLimitOverride).optional(),
 }).strict().meta({ id: 'TenantSettings' });
 
 export type TenantSettings = z.output<typeof TenantSettings>;

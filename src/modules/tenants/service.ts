@@ -30,7 +30,11 @@ export function createTenantService(deps: { sql: Sql; kv: Kv; clock: Clock }) {
     cache.set(`id:${t.id}`, { tenant: t, at });
     cache.set(`slug:${t.slug}`, { tenant: t, at });
   };
-  const dropAll = () => cache.clear();
+  // The union of every tenant's allowedOrigins (CORS preflights carry no tenant); same staleness bound.
+  let origins: { set: ReadonlySet<string>; at: number } | null = null;
+  let originsLoading: { gen: number; p: Promise<ReadonlySet<string>> } | null = null;
+  let generation = 0;
+  const dropAll = () => { cache.clear(); origins = null; generation++; };
 
   return {
     /** Subscribes to cross-instance invalidation; call once at start. */
@@ -66,7 +70,32 @@ export function createTenantService(deps: { sql: Sql; kv: Kv; clock: Clock }) {
       const settings = TenantSettings.parse(input.settings ?? {});
       const t = await sql.tx(null, (tx) => tenantStore.insert(tx, { slug: input.slug, name: input.name, settings }));
       if (!t) throw new AppError('conflict', `A tenant with slug "${input.slug}" already exists.`);
+      // The new tenant's origins join the CORS union at once, on every instance.
+      dropAll();
+      await kv.publish(INVALIDATE_CHANNEL, t.id).catch(() => {});
       return t;
+    },
+    /**
+     * Every origin some tenant allows (exact serialized origins), for CORS. Cached in-process for at most
+     * 30 s and dropped on every tenant change; concurrent misses share one load.
+     */
+    async allowedOrigins(): Promise<ReadonlySet<string>> {
+      if (origins && Date.now() - origins.at <= CACHE_TTL_MS) return origins.set;
+      if (originsLoading?.gen === generation) return originsLoading.p;
+      const gen = generation;
+      const p: Promise<ReadonlySet<string>> = (async () => {
+        const set = new Set<string>();
+        for (let offset = 0; ; offset += 500) {
+          const page = await sql.tx(null, (tx) => tenantStore.list(tx, 500, offset));
+          for (const t of page.items) for (const o of t.settings.allowedOrigins) set.add(o);
+          if (page.items.length < 500) break;
+        }
+        // A tenant changed while we read: serve this answer once but do not keep it.
+        if (gen === generation) origins = { set, at: Date.now() };
+        return set;
+      })().finally(() => { if (originsLoading?.p === p) originsLoading = null; });
+      originsLoading = { gen, p };
+      return p;
     },
     /** Updates name and/or merges settings; null if unknown. */
     async update(id: string, patch: { name?: string; settings?: unknown }): Promise<Tenant | null> {

@@ -8,6 +8,8 @@ import type { SigningKeys } from './signing-keys.js';
 export const CLOCK_TOLERANCE_SECONDS = 30;
 export const ACCESS_TOKEN_TYP = 'at+jwt';
 const VERIFIED_CACHE_MAX = 20_000;
+/** Our kids are 16 base64url characters (EdDSA thumbprint prefix) or `hs-` + 16 hex; anything else is refused unread. */
+const KID_SHAPE = /^[A-Za-z0-9_-]{1,64}$/;
 
 export interface AccessClaims {
   iss: string;
@@ -25,24 +27,41 @@ export interface AccessClaims {
 
 export type AccessTokens = ReturnType<typeof createAccessTokens>;
 
+const isStringArray = (v: unknown): v is string[] => Array.isArray(v) && v.every((s) => typeof s === 'string');
+
+/** The claims we rely on, with their types; anything else makes the token invalid (never a 500 later). */
+function wellFormed(p: jose.JWTPayload): p is jose.JWTPayload & AccessClaims {
+  const c = p as Record<string, unknown>;
+  return typeof c.sub === 'string' && typeof c.tid === 'string' && typeof c.sid === 'string' && typeof c.jti === 'string'
+    && typeof c.aud === 'string' && typeof c.iat === 'number' && typeof c.exp === 'number' && isStringArray(c.amr)
+    && (c.org === undefined || typeof c.org === 'string') && (c.roles === undefined || isStringArray(c.roles));
+}
+
+const invalid = () => new AppError('invalid_token', 'The access token is invalid.');
+const expired = () => new AppError('token_expired', 'The access token has expired; refresh it.');
+
 /**
- * Signs and verifies access tokens. Verification pins the algorithm to the configured one, takes keys
- * only from our key set by `kid`, and checks typ, iss, exp/nbf/iat (with the leeway above) and the
- * claims we rely on. Signature checks dominate the cost of the bearer path, so a verified token is
- * remembered (keyed by the token string itself) until its own expiry: a cache hit still re-checks the
- * time, and the session and JTI are checked by the caller on every request.
+ * Signs and verifies access tokens. Verification pins the algorithm to the configured one (RFC 8725
+ * §3.1: no `none`, no HS/EdDSA confusion), takes keys only from our key set by `kid` (never `jwk`, `jku`,
+ * `x5u`, `x5c`), refuses unknown `crit` extensions (jose's default), and checks typ, iss, exp/nbf/iat
+ * with the leeway above and the claims we rely on. The caller checks `aud` against the tenant and the
+ * session/JTI against the store.
+ *
+ * Signature checks dominate the cost of the bearer path, so a verified token is remembered, keyed by
+ * the token string itself (a tampered token is another string and is verified in full), until the
+ * earlier of its own expiry and the retirement of the key that signed it. A hit re-checks that time.
  */
 export function createAccessTokens(deps: { keys: SigningKeys; clock: Clock; issuer: string }) {
   const { keys, clock, issuer } = deps;
-  const verified = new Map<string, AccessClaims>();
+  const verified = new Map<string, { claims: AccessClaims; expSec: number; retireAtMs: number | null }>();
 
-  const remember = (token: string, claims: AccessClaims) => {
+  const remember = (token: string, claims: AccessClaims, retireAtMs: number | null) => {
     if (verified.size >= VERIFIED_CACHE_MAX) {
       // Drop the oldest tenth: insertion order approximates age.
       let n = VERIFIED_CACHE_MAX / 10;
       for (const k of verified.keys()) { verified.delete(k); if (--n <= 0) break; }
     }
-    verified.set(token, claims);
+    verified.set(token, { claims, expSec: claims.exp, retireAtMs });
   };
 
   return {
@@ -62,43 +81,53 @@ export function createAccessTokens(deps: { keys: SigningKeys; clock: Clock; issu
 
     /** Verified claims, or AppError token_expired / invalid_token. The caller checks aud against the tenant. */
     async verify(token: string): Promise<AccessClaims> {
-      const nowSec = clock.nowMs() / 1000;
+      const nowMs = clock.nowMs();
+      const nowSec = nowMs / 1000;
       const hit = verified.get(token);
       if (hit) {
-        if (hit.exp + CLOCK_TOLERANCE_SECONDS <= nowSec) {
+        if (hit.retireAtMs !== null && hit.retireAtMs <= nowMs) {
           verified.delete(token);
-          throw new AppError('token_expired', 'The access token has expired; refresh it.');
+          throw invalid();
         }
-        return hit;
+        if (hit.expSec + CLOCK_TOLERANCE_SECONDS <= nowSec) {
+          verified.delete(token);
+          throw expired();
+        }
+        return hit.claims;
       }
       let payload: jose.JWTPayload;
+      let retireAtMs: number | null = null;
       try {
         const res = await jose.jwtVerify(token, async (header) => {
-          if (typeof header.kid !== 'string' || header.kid.length > 64) throw new jose.errors.JWKSNoMatchingKey();
+          // Reached only for the pinned algorithm: jose checks `algorithms` before asking for a key.
+          if (typeof header.kid !== 'string' || !KID_SHAPE.test(header.kid)) throw new jose.errors.JWKSNoMatchingKey();
           const k = await keys.lookup(header.kid);
           if (!k || k.alg !== header.alg) throw new jose.errors.JWKSNoMatchingKey();
+          retireAtMs = k.retireAt;
           return k.key;
         }, {
           algorithms: [keys.alg],
           issuer,
           typ: ACCESS_TOKEN_TYP,
           clockTolerance: CLOCK_TOLERANCE_SECONDS,
-          currentDate: new Date(clock.nowMs()),
+          currentDate: new Date(nowMs),
           requiredClaims: ['exp', 'iat', 'sub', 'jti', 'aud'],
         });
         payload = res.payload;
       } catch (err) {
-        if (err instanceof jose.errors.JWTExpired) throw new AppError('token_expired', 'The access token has expired; refresh it.');
-        throw new AppError('invalid_token', 'The access token is invalid.');
+        if (err instanceof jose.errors.JWTExpired) throw expired();
+        throw invalid();
       }
-      const c = payload as unknown as AccessClaims;
-      if (typeof c.tid !== 'string' || typeof c.sid !== 'string' || typeof c.aud !== 'string' || !Array.isArray(c.amr)) {
-        throw new AppError('invalid_token', 'The access token is invalid.');
-      }
-      // jose accepts a future iat within the tolerance only; say so explicitly rather than rely on it.
-      if (c.iat > nowSec + CLOCK_TOLERANCE_SECONDS) throw new AppError('invalid_token', 'The access token is invalid.');
-      remember(token, c);
-      return c;
+      if (!wellFormed(payload)) throw invalid();
+      // jose checks a future iat only together with maxTokenAge; check it here explicitly (TOK-05).
+      if (payload.iat > nowSec + CLOCK_TOLERANCE_SECONDS) throw invalid();
+      const claims: AccessClaims = Object.freeze({
+        iss: payload.iss as string, aud: payload.aud, sub: payload.sub, tid: payload.tid, sid: payload.sid, jti: payload.jti,
+        iat: payload.iat, exp: payload.exp, amr: Object.freeze([...payload.amr]) as string[],
+        ...(payload.org !== undefined ? { org: payload.org, roles: Object.freeze([...(payload.roles ?? [])]) as string[] } : {}),
+      });
+      remember(token, claims, retireAtMs);
+      return claims;
     },
 
     /** Drops every cached verification (key retirement, tests). */

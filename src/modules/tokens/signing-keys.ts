@@ -28,8 +28,15 @@ export async function createSigningKeys(deps: { sql: Sql; kv: Kv; clock: Clock; 
   let active: { kid: string; key: jose.CryptoKey | Uint8Array } | null = null;
   let publicJwks: jose.JWK[] = [];
   let lastReload = 0;
+  let loading: Promise<void> | null = null;
 
-  async function load(): Promise<void> {
+  /** Reloads the key set; concurrent callers share one query (a burst of unknown kids costs one SELECT). */
+  function load(): Promise<void> {
+    if (!loading) loading = loadNow().finally(() => { loading = null; });
+    return loading;
+  }
+
+  async function loadNow(): Promise<void> {
     if (alg === 'HS256') {
       const secret = new TextEncoder().encode(deps.jwtSecret!);
       const kid = `hs-${sha256Hex(deps.jwtSecret!).slice(0, 16)}`;
@@ -96,6 +103,7 @@ export async function createSigningKeys(deps: { sql: Sql; kv: Kv; clock: Clock; 
     },
     /** The verification key for `kid`; reloads (at most every 5 s) for an unknown kid minted by another instance. */
     async lookup(kid: string): Promise<VerifyKey | null> {
+      if (!/^[A-Za-z0-9_-]{1,64}$/.test(kid)) return null;
       let k = keys.get(kid);
       if (!k && Date.now() - lastReload > UNKNOWN_KID_RELOAD_INTERVAL_MS) {
         await load();

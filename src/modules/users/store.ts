@@ -42,10 +42,32 @@ const toUser = (r: UserRow): UserWithSecret => ({
   passwordHash: r.password_hash,
 });
 
+type UserWriteListener = (userId: string) => void;
+const writeListeners = new Set<UserWriteListener>();
+
+/**
+ * Subscribes to every update of a user row made through this store (the profile cache in service.ts
+ * drops its entry and tells the other instances). Returns the unsubscribe function.
+ */
+export function onUserWrite(fn: UserWriteListener): () => void {
+  writeListeners.add(fn);
+  return () => { writeListeners.delete(fn); };
+}
+
+/** Every UPDATE below calls this, so no writer can forget to invalidate cached profiles. */
+const written = (id: string): void => {
+  for (const fn of writeListeners) {
+    try { fn(id); } catch { /* a listener's failure must not fail the write */ }
+  }
+};
+
 /** Strips the password hash: what leaves the store for anything but credential checks. */
 export const publicUser = ({ passwordHash: _omit, ...u }: UserWithSecret): User => u;
 
-/** Users of the transaction's tenant (RLS scopes every query). */
+/**
+ * Users of the transaction's tenant (RLS scopes every query). Every function that UPDATEs a row must
+ * call `written(id)`: the profile cache behind GET /auth/user relies on it.
+ */
 export const userStore = {
   async byId(tx: Tx, id: string): Promise<UserWithSecret | null> {
     const { rows } = await tx.query<UserRow>('SELECT * FROM users WHERE id = $1', [id]);
@@ -67,15 +89,19 @@ export const userStore = {
   },
   async setPasswordHash(tx: Tx, id: string, hash: string, now: Date): Promise<void> {
     await tx.query('UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1', [id, hash, now]);
+    written(id);
   },
+  /** Records the sign-in time (not a profile change: cached profiles are not invalidated for it). */
   async markLogin(tx: Tx, id: string, now: Date): Promise<void> {
     await tx.query('UPDATE users SET last_login_at = $2 WHERE id = $1', [id, now]);
   },
   async setEmailVerified(tx: Tx, id: string, now: Date): Promise<void> {
     await tx.query('UPDATE users SET email_verified = true, updated_at = $2 WHERE id = $1', [id, now]);
+    written(id);
   },
   async setDisabled(tx: Tx, id: string, disabled: boolean, now: Date): Promise<UserWithSecret | null> {
     const { rows } = await tx.query<UserRow>('UPDATE users SET disabled = $2, updated_at = $3 WHERE id = $1 RETURNING *', [id, disabled, now]);
+    written(id);
     return rows[0] ? toUser(rows[0]) : null;
   },
   async list(tx: Tx, limit: number, offset: number): Promise<{ items: UserWithSecret[]; total: number }> {

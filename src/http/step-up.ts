@@ -1,0 +1,88 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { AppError } from './errors.js';
+import { auditContext } from './audit-context.js';
+import { actorOf } from './principal.js';
+import type { Deps } from '../deps.js';
+import { CHALLENGE_RE } from '../modules/mfa/kv-store.js';
+
+export const CHALLENGE_HEADER = 'x-totp-challenge';
+
+// Requests that have passed the gate: a route flagged `stepUp` whose handler also calls
+// requireStepUp must not be asked (and spend a challenge) twice.
+const passed = new WeakSet<FastifyRequest>();
+
+/**
+ * The TOTP gate of DESIGN §4 for the current request; resolves when it may proceed, throws otherwise:
+ * - a user API key (or any non-session credential) → 403 forbidden: a key has no session to step up;
+ * - a user without MFA → passes, unless the tenant requires MFA of org owners/admins and this user is
+ *   one → 403 mfa_enrollment_required;
+ * - a session stepped up in the last 5 minutes → passes;
+ * - `X-TOTP-Challenge: ch_…` naming a completed challenge bound to this user, session, method and path
+ *   → spends it and passes (single use);
+ * - otherwise → 401 totp_required with a new challenge: POST /totp/complete {challenge, code}, then
+ *   repeat the request with the header.
+ * Routes declare `config.stepUp: true` (enforced by registerStepUpGate); handlers with a conditional
+ * rule (e.g. a member role change to admin/owner) call this directly.
+ */
+export async function requireStepUp(req: FastifyRequest): Promise<void> {
+  if (passed.has(req)) return;
+  const deps: Deps = req.server.deps;
+  const p = req.auth;
+  const tenant = req.tenant;
+  if (!p || !tenant) throw new AppError('unauthorized', 'This route needs a credential: Authorization: Bearer <access token>.');
+  if (p.kind !== 'session') {
+    await deps.audit.record({ tenantId: tenant.id, actor: actorOf(p), action: 'mfa.step_up_refused', outcome: 'denied', ...auditContext(req), metadata: { method: req.method, path: pathOf(req), credential: p.kind } });
+    throw new AppError('forbidden', 'This is a sensitive route: it needs an interactive session that can step up with a TOTP code; API keys cannot call it.');
+  }
+  const gate = deps.services.mfa.gate;
+  if (!(await gate.isEnabled(tenant.id, p.userId))) {
+    if (await gate.mustEnroll(tenant, p)) {
+      await deps.audit.record({ tenantId: tenant.id, actor: actorOf(p), action: 'mfa.enrollment_required', target: p.userId, outcome: 'denied', ...auditContext(req), metadata: { method: req.method, path: pathOf(req) } });
+      throw new AppError('mfa_enrollment_required', 'This tenant requires org owners and admins to use MFA: enable it (POST /mfa/setup, then /mfa/enable) before calling sensitive routes.');
+    }
+    passed.add(req);
+    return;
+  }
+  if (gate.isSteppedUp(p)) {
+    passed.add(req);
+    return;
+  }
+  const bound = { method: req.method, path: pathOf(req) };
+  const header = req.headers[CHALLENGE_HEADER];
+  let refusal = 'This is a sensitive route and the session has not confirmed a TOTP code in the last 5 minutes.';
+  if (header !== undefined) {
+    if (typeof header !== 'string' || !CHALLENGE_RE.test(header)) {
+      throw new AppError('validation_failed', 'X-TOTP-Challenge must be one challenge value (ch_…) from a totp_required answer.', { details: [{ path: 'headers.x-totp-challenge', message: 'must be ch_ followed by 43 characters' }] });
+    }
+    if (await gate.redeem(tenant, p, header, bound, auditContext(req))) {
+      passed.add(req);
+      return;
+    }
+    refusal = 'The X-TOTP-Challenge is unknown, expired, already used, not yet completed, or was issued for another session or request.';
+  }
+  const challenge = await gate.issue(tenant, p, bound, auditContext(req));
+  throw new AppError('totp_required', `${refusal} Send POST /totp/complete {"challenge","code"} with a current TOTP code, then repeat this request with the header X-TOTP-Challenge: <challenge> (or step up the session for 5 minutes with POST /mfa/verify {"code"}).`, { challenge });
+}
+
+/** The concrete path a challenge is bound to (the query string is not part of it). */
+function pathOf(req: FastifyRequest): string {
+  const q = req.url.indexOf('?');
+  return q < 0 ? req.url : req.url.slice(0, q);
+}
+
+/**
+ * Registers the gate for routes declaring `config.stepUp: true`, as a preHandler: after the credential
+ * guard (onRequest) and after body validation, so bad input still answers 400 before any challenge.
+ * A gated route must authenticate users: the start fails otherwise.
+ */
+export function registerStepUpGate(app: FastifyInstance): void {
+  app.addHook('onRoute', (route) => {
+    const c = route.config as { auth?: string; stepUp?: boolean } | undefined;
+    if (c?.stepUp && c.auth !== 'user' && c.auth !== 'session') {
+      throw new Error(`route ${route.method} ${route.url} declares stepUp but auth '${c.auth}': the gate needs a user credential`);
+    }
+  });
+  app.addHook('preHandler', async (req) => {
+    if (req.routeOptions.config?.stepUp) await requireStepUp(req);
+  });
+}

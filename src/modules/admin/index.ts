@@ -1,0 +1,28 @@
+import type { ModuleDef } from '../module.js';
+import { adminRoutes } from './routes.js';
+
+export const adminModule: ModuleDef = {
+  name: 'admin',
+  plugin: adminRoutes,
+  discovery: (config) => {
+    const b = config.basePath;
+    return {
+      auth: 'Authorization: Bearer ak_… only (an admin key, made by the operator: npx authplane create-admin-key --name ops --expires-in-days 90; expiry mandatory, at most 365 days). User tokens and ck_ keys → 403; no credential → 401.',
+      tenants: {
+        list: `GET ${b}/admin/tenants?limit&offset`,
+        create: { method: 'POST', path: `${b}/admin/tenants`, body: { slug: 'a-z0-9-', name: 'string', 'settings?': 'TenantSettingsPatch' }, returns: '201 {id, slug, name, settings, createdAt, updatedAt}' },
+        get: `GET ${b}/admin/tenants/{id}`,
+        update: { method: 'PATCH', path: `${b}/admin/tenants/{id}`, body: { 'name?': 'string', 'settings?': 'only the keys to change' } },
+        settings: 'allowedOrigins, redirectUrls (https, or http on localhost), issueApiKeyOnSignup, magicLinkSignup, passwordSignup, accessTokenTtlSeconds, refreshTokenTtlSeconds, refreshReuseGraceSeconds, requireMfaForAdmins, audience, webauthnRpId, rateLimits',
+      },
+      users: {
+        list: `GET ${b}/admin/users?tenantId=<uuid or slug>&limit&offset`,
+        disable: { method: 'PATCH', path: `${b}/admin/users/{id}`, body: { disabled: true }, effect: 'ends every session and API key of the user at once' },
+      },
+      audit: {
+        list: `GET ${b}/admin/audit?tenantId&actorId&action&from&to&cursor&limit`,
+        returns: '{items, nextCursor}, newest first; the log is append-only and hash-chained per tenant (check it with npx authplane audit-verify)',
+      },
+    };
+  },
+};

@@ -1,0 +1,84 @@
+import type { Sql } from '../../db/sql.js';
+import { ALL_TENANTS } from '../../db/scope.js';
+import { actorOf, type AdminPrincipal } from '../../http/principal.js';
+import type { AuditContext, AuditService } from '../audit/service.js';
+import type { AuditFilter } from '../audit/store.js';
+import type { TenantService } from '../tenants/service.js';
+import { tenantStore } from '../tenants/store.js';
+import type { Tenant } from '../tenants/schemas.js';
+import { publicUser, userStore, type User } from '../users/store.js';
+import type { UserService } from '../users/service.js';
+import type { ApiKeyService } from '../api-keys/service.js';
+import type { TenantSettingsPatch } from './schemas.js';
+
+export type AdminService = ReturnType<typeof createAdminService>;
+
+/**
+ * The admin plane (ak_ keys): tenants, users and the audit log across tenants. Every change is
+ * audited with the admin key as actor, in the affected tenant's chain.
+ */
+export function createAdminService(deps: {
+  sql: Sql; tenants: TenantService; audit: AuditService; users: UserService; apiKeys: ApiKeyService;
+}) {
+  const { sql, tenants, audit, users, apiKeys } = deps;
+
+  const record = (admin: AdminPrincipal, ctx: AuditContext, e: { tenantId: string; action: string; target: string; metadata: Record<string, unknown> }) =>
+    audit.record({ ...e, actor: actorOf(admin), outcome: 'success', ...ctx });
+
+  /** The tenant, read from Postgres (not the cache); null if unknown. */
+  const getTenant = (id: string): Promise<Tenant | null> => sql.tx(null, (tx) => tenantStore.byId(tx, id));
+
+  return {
+    listTenants: (limit: number, offset: number) => tenants.list(limit, offset),
+    getTenant,
+
+    /** Creates a tenant (settings default where not given); 409 conflict when the slug is taken. */
+    async createTenant(admin: AdminPrincipal, input: { slug: string; name: string; settings?: TenantSettingsPatch }, ctx: AuditContext): Promise<Tenant> {
+      const t = await tenants.create(input);
+      await record(admin, ctx, { tenantId: t.id, action: 'tenant.create', target: t.id, metadata: { slug: t.slug, name: t.name, settings: input.settings ?? {} } });
+      return t;
+    },
+
+    /** Renames and/or merges settings (only the keys given change); null if unknown. */
+    async updateTenant(admin: AdminPrincipal, id: string, patch: { name?: string; settings?: TenantSettingsPatch }, ctx: AuditContext): Promise<Tenant | null> {
+      const current = await getTenant(id);
+      if (!current) return null;
+      // The full merged settings go down, so the tenant service's own merge can add no defaults of its own.
+      const settings = patch.settings ? { ...current.settings, ...patch.settings } : undefined;
+      const t = await tenants.update(id, { name: patch.name, settings });
+      if (!t) return null;
+      await record(admin, ctx, { tenantId: t.id, action: 'tenant.update', target: t.id,
+        metadata: { ...(patch.name !== undefined ? { name: patch.name } : {}), settingsChanged: Object.keys(patch.settings ?? {}), settings: patch.settings ?? {} } });
+      return t;
+    },
+
+    /** Users of one tenant (`ref`: uuid or slug); null when the tenant is unknown. */
+    async listUsers(ref: string, limit: number, offset: number): Promise<{ items: User[]; total: number } | null> {
+      const tenant = await tenants.resolve(ref);
+      if (!tenant) return null;
+      const page = await sql.tx(tenant.id, (tx) => userStore.list(tx, limit, offset));
+      return { items: page.items.map(publicUser), total: page.total };
+    },
+
+    /**
+     * Disables or enables a user, found by id across tenants (user ids are globally unique uuids).
+     * Disabling ends every session and drops every cached API key of the user on every instance, so
+     * each of their credentials is refused at once (SECURITY SES-03, TOK-07). Null if unknown.
+     */
+    async setUserDisabled(admin: AdminPrincipal, userId: string, disabled: boolean, ctx: AuditContext): Promise<User | null> {
+      const found = await sql.tx(ALL_TENANTS, (tx) => userStore.byId(tx, userId));
+      if (!found) return null;
+      // Commits the flag, then ends the sessions (users service); then the keys' cached validations go.
+      const user = await users.setDisabled(found.tenantId, userId, disabled);
+      if (!user) return null;
+      if (disabled) await apiKeys.invalidateUser(user.id);
+      await record(admin, ctx, { tenantId: user.tenantId, action: disabled ? 'user.disable' : 'user.enable', target: user.id, metadata: { disabled } });
+      return user;
+    },
+
+    /** A newest-first page of audit rows across tenants, filtered. */
+    listAudit(filter: Omit<AuditFilter, 'beforeSeq'> & { cursor?: string }) {
+      return audit.list(filter);
+    },
+  };
+}

@@ -1,0 +1,171 @@
+import type { Logger } from 'pino';
+import type { Sql } from '../../db/sql.js';
+import type { Kv, Unsubscribe } from '../../kv/kv.js';
+import type { Clock } from '../../lib/clock.js';
+import type { Policy } from './decide.js';
+import { orgStore, memberStore } from '../orgs/store.js';
+import { roleStore } from '../orgs/role-store.js';
+import { policyStore } from '../orgs/policy-store.js';
+
+/** What decisions need of an org: its policies in order and its custom roles (lower-cased name → permissions). */
+export interface OrgSnapshot {
+  exists: boolean;
+  policies: Policy[];
+  customRoles: ReadonlyMap<string, readonly string[]>;
+}
+
+/** What decisions need of one membership; null when the user is no (active) member. */
+export interface MemberSnapshot {
+  roles: string[];
+  attributes: Record<string, unknown>;
+  email: string | null;
+}
+
+export const INVALIDATE_CHANNEL = 'authz:invalidate';
+/** The bound on staleness should an invalidation message be lost. */
+export const AUTHZ_CACHE_MAX_AGE_MS = 30_000;
+
+interface Entry {
+  at: number;
+  org: OrgSnapshot;
+  members: Map<string, MemberSnapshot | null>;
+}
+
+export type AuthzCache = ReturnType<typeof createAuthzCache>;
+
+/**
+ * Per-(tenant, org) in-process cache of what decisions read: policies, custom roles and memberships.
+ * Entries live at most `maxAgeMs` (clock time) and are dropped on every instance through the KV pub/sub as
+ * soon as a policy, role or membership of the org changes (`invalidate`, called after the change commits).
+ * A load that raced an invalidation is served to its callers but never stored, so a stale read cannot
+ * outlive the change that made it stale.
+ */
+export function createAuthzCache(deps: { sql: Sql; kv: Kv; clock: Clock; log: Logger; maxAgeMs?: number; maxOrgs?: number; maxMembersPerOrg?: number }) {
+  const { sql, kv, clock, log } = deps;
+  const maxAgeMs = deps.maxAgeMs ?? AUTHZ_CACHE_MAX_AGE_MS;
+  const maxOrgs = deps.maxOrgs ?? 10_000;
+  const maxMembers = deps.maxMembersPerOrg ?? 10_000;
+  const entries = new Map<string, Entry>();
+  const loading = new Map<string, Promise<Entry>>();
+  // Bumped by every invalidation: a load that started under an older epoch is not stored.
+  let epoch = 0;
+
+  const keyOf = (tenantId: string, orgId: string) => `${tenantId}:${orgId}`;
+
+  function drop(key: string): void {
+    epoch++;
+    entries.delete(key);
+    loading.delete(key);
+  }
+
+  function fresh(key: string): Entry | undefined {
+    const e = entries.get(key);
+    if (e && clock.nowMs() - e.at > maxAgeMs) { entries.delete(key); return undefined; }
+    return e;
+  }
+
+  async function loadOrg(tenantId: string, orgId: string, userId?: string): Promise<{ org: OrgSnapshot; member?: MemberSnapshot | null }> {
+    return sql.tx(tenantId, async (tx) => {
+      const org = await orgStore.byId(tx, orgId);
+      if (!org) return { org: { exists: false, policies: [], customRoles: new Map() }, member: null };
+      const [policies, roles] = [await policyStore.all(tx, orgId), await roleStore.list(tx, orgId)];
+      const member = userId === undefined ? undefined : snapshotOf(await memberStore.get(tx, orgId, userId));
+      return {
+        org: {
+          exists: true,
+          policies: policies.map((p) => ({ id: p.id, name: p.name, effect: p.effect, actions: p.actions, resources: p.resources, condition: p.condition })),
+          customRoles: new Map(roles.map((r) => [r.name.toLowerCase(), r.permissions])),
+        },
+        member,
+      };
+    });
+  }
+
+  function store(key: string, entry: Entry): void {
+    if (entries.size >= maxOrgs && !entries.has(key)) {
+      // Oldest insertion first: a Map iterates in insertion order.
+      const oldest = entries.keys().next().value;
+      if (oldest !== undefined) entries.delete(oldest);
+    }
+    entries.set(key, entry);
+  }
+
+  async function entryFor(tenantId: string, orgId: string, userId?: string): Promise<{ entry: Entry; member?: MemberSnapshot | null }> {
+    const key = keyOf(tenantId, orgId);
+    const hit = fresh(key);
+    if (hit) return { entry: hit };
+    const pending = loading.get(key);
+    if (pending) return { entry: await pending };
+    const startEpoch = epoch;
+    const p = (async () => {
+      const { org, member } = await loadOrg(tenantId, orgId, userId);
+      const entry: Entry = { at: clock.nowMs(), org, members: new Map() };
+      if (userId !== undefined && member !== undefined) entry.members.set(userId, member);
+      if (epoch === startEpoch) store(key, entry);
+      return entry;
+    })();
+    loading.set(key, p);
+    try {
+      const entry = await p;
+      return { entry, member: userId === undefined ? undefined : entry.members.get(userId) };
+    } finally {
+      if (loading.get(key) === p) loading.delete(key);
+    }
+  }
+
+  return {
+    /** Subscribes to cross-instance invalidation; call once at start. */
+    async start(): Promise<Unsubscribe> {
+      return kv.subscribe(INVALIDATE_CHANNEL, (message) => drop(message));
+    },
+
+    /** The org's policies and custom roles (exists:false for an unknown org of the tenant). */
+    async org(tenantId: string, orgId: string): Promise<OrgSnapshot> {
+      return (await entryFor(tenantId, orgId)).entry.org;
+    },
+
+    /** The org snapshot and the user's membership in it (null: not a member, or disabled). */
+    async orgAndMember(tenantId: string, orgId: string, userId: string): Promise<{ org: OrgSnapshot; member: MemberSnapshot | null }> {
+      const key = keyOf(tenantId, orgId);
+      const { entry, member } = await entryFor(tenantId, orgId, userId);
+      if (member !== undefined) return { org: entry.org, member };
+      if (entry.members.has(userId)) return { org: entry.org, member: entry.members.get(userId)! };
+      if (!entry.org.exists) return { org: entry.org, member: null };
+      const startEpoch = epoch;
+      const loaded = snapshotOf(await sql.tx(tenantId, (tx) => memberStore.get(tx, orgId, userId)));
+      // Only into the entry it was read for, and only if nothing changed meanwhile.
+      if (epoch === startEpoch && entries.get(key) === entry) {
+        if (entry.members.size >= maxMembers) {
+          const oldest = entry.members.keys().next().value;
+          if (oldest !== undefined) entry.members.delete(oldest);
+        }
+        entry.members.set(userId, loaded);
+      }
+      return { org: entry.org, member: loaded };
+    },
+
+    /**
+     * Drops the org's entry here at once and on every other instance through pub/sub. Call after the change
+     * committed. A failed publish is logged, not thrown: the change stands, other instances catch up within maxAgeMs.
+     */
+    async invalidate(tenantId: string, orgId: string): Promise<void> {
+      const key = keyOf(tenantId, orgId);
+      drop(key);
+      try {
+        await kv.publish(INVALIDATE_CHANNEL, key);
+      } catch (err) {
+        log.warn({ err, orgId }, 'authz cache invalidation could not be published; other instances may lag up to 30 s');
+      }
+    },
+
+    /** For tests and diagnostics: how many orgs are cached here. */
+    size(): number {
+      return entries.size;
+    },
+  };
+}
+
+function snapshotOf(m: { roles: string[]; attributes: Record<string, unknown>; email: string | null; userDisabled: boolean } | null): MemberSnapshot | null {
+  if (!m || m.userDisabled) return null;
+  return { roles: m.roles, attributes: m.attributes, email: m.email };
+}

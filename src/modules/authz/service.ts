@@ -1,0 +1,96 @@
+import type { Clock } from '../../lib/clock.js';
+import { AppError } from '../../http/errors.js';
+import type { UserPrincipal } from '../../http/principal.js';
+import type { AuthzCache } from './cache.js';
+import { decide, type Decision, type DecisionResource } from './decide.js';
+import { grants } from './permissions.js';
+import { intersect, isReservedAction, permissionsOf } from '../orgs/roles.js';
+
+/** The API-key scope a resource server needs to ask about its users (`subjectId`) and to send `resource.attributes`. */
+export const AUTHZ_CHECK_SCOPE = 'authz:check';
+
+export interface AuthorizeInput {
+  action: string;
+  resource?: DecisionResource;
+  orgId?: string;
+  subjectId?: string;
+}
+
+export interface PermissionsView {
+  orgId: string | null;
+  roles: string[];
+  permissions: string[];
+}
+
+const isResourceServer = (p: UserPrincipal) => p.kind === 'apiKey' && grants(p.scopes, AUTHZ_CHECK_SCOPE);
+
+export type AuthzService = ReturnType<typeof createAuthzService>;
+
+/**
+ * Decisions (`/authorize`) and effective permissions (`/permissions`) from the org's current memberships,
+ * custom roles and policies, read through the per-org cache: no Postgres query on a warm call. The token's
+ * `roles` claim is never trusted (SECURITY AZ-07); subject and env always come from the server (AZ-06).
+ */
+export function createAuthzService(deps: { cache: AuthzCache; clock: Clock }) {
+  const { cache, clock } = deps;
+
+  /** The org a call is about: the body's, else the credential's (active org, or the key's binding). */
+  function orgOf(p: UserPrincipal, orgId: string | undefined): { orgId: string | null; boundElsewhere: boolean } {
+    if (p.kind === 'apiKey' && p.orgId && orgId !== undefined && orgId !== p.orgId) return { orgId: null, boundElsewhere: true };
+    return { orgId: orgId ?? p.orgId ?? null, boundElsewhere: false };
+  }
+
+  return {
+    /**
+     * Explicit deny wins, then role grants, then allow policies, else deny. Actions on the org's own resources
+     * (org, members, roles, policies, invites) are decided by roles only. An API key asking for itself is also
+     * held to its scopes. Throws 403 when `subjectId` names someone else without the authz:check scope and 400
+     * when resource attributes come from a caller that is no resource server (SECURITY §D-14).
+     */
+    async authorize(p: UserPrincipal, input: AuthorizeInput, env: { ip: string }): Promise<Decision> {
+      const forOther = input.subjectId !== undefined && input.subjectId.toLowerCase() !== p.userId.toLowerCase();
+      if (forOther && !isResourceServer(p)) {
+        throw new AppError('forbidden', `subjectId needs an API key with the "${AUTHZ_CHECK_SCOPE}" scope (a resource server asking about its users).`);
+      }
+      if (input.resource?.attributes !== undefined && !isResourceServer(p)) {
+        throw new AppError('validation_failed', `Invalid request: body.resource.attributes: only a resource server (an API key with the "${AUTHZ_CHECK_SCOPE}" scope) may supply resource attributes.`, {
+          details: [{ path: 'body.resource.attributes', message: `needs an API key with the "${AUTHZ_CHECK_SCOPE}" scope` }],
+        });
+      }
+      const { orgId, boundElsewhere } = orgOf(p, input.orgId);
+      if (boundElsewhere) return { allowed: false, reason: 'the API key is bound to another organization' };
+      if (!orgId) return { allowed: false, reason: 'no organization: pass orgId or switch to an organization' };
+      const subjectId = forOther ? input.subjectId! : p.userId;
+      const { org, member } = await cache.orgAndMember(p.tenantId, orgId, subjectId);
+      if (!org.exists || !member) return { allowed: false, reason: 'the subject is not a member of the organization' };
+
+      // A key acting for its own user never exceeds its scopes; a resource server asking about a user does not narrow.
+      const narrowBy = p.kind === 'apiKey' && !forOther ? p.scopes : null;
+      let rolePermissions = permissionsOf(member.roles, org.customRoles);
+      if (narrowBy) rolePermissions = intersect(rolePermissions, narrowBy);
+      const decision = decide({
+        action: input.action,
+        resource: input.resource,
+        subject: { id: subjectId, email: member.email, roles: member.roles, attributes: member.attributes },
+        env: { time: clock.now().toISOString(), ip: env.ip },
+        rolePermissions,
+        policies: isReservedAction(input.action) ? [] : org.policies,
+      });
+      if (decision.allowed && narrowBy && !grants(narrowBy, input.action)) {
+        return { allowed: false, reason: `the API key's scopes do not include "${input.action}"` };
+      }
+      return decision;
+    },
+
+    /** The caller's roles and permission patterns in the org (an API key's narrowed by its scopes); 404 for a non-member. */
+    async permissions(p: UserPrincipal, input: { orgId?: string }): Promise<PermissionsView> {
+      const { orgId, boundElsewhere } = orgOf(p, input.orgId);
+      if (boundElsewhere) throw new AppError('not_found', 'No such organization.');
+      if (!orgId) return { orgId: null, roles: [], permissions: [] };
+      const { org, member } = await cache.orgAndMember(p.tenantId, orgId, p.userId);
+      if (!org.exists || !member) throw new AppError('not_found', 'No such organization.');
+      const all = permissionsOf(member.roles, org.customRoles);
+      return { orgId, roles: member.roles, permissions: p.kind === 'apiKey' ? intersect(all, p.scopes) : [...all].sort() };
+    },
+  };
+}

@@ -1,0 +1,47 @@
+import { AppError } from '../../http/errors.js';
+import { escapeHtml, type MailMessage } from '../mail/mailer.js';
+import type { Tenant } from '../tenants/schemas.js';
+
+/** The one answer of every "send me a mail" route, whether or not the address has an account (SECURITY PWD-05, ML-01). */
+export const MAIL_ACCEPTED = { message: 'If the address can receive mail, a message is on its way.' } as const;
+
+/**
+ * The caller's `redirectUrl` when it is exactly one of the tenant's `redirectUrls`; undefined when none
+ * was sent; 400 otherwise. Checked before anything else, so the answer never depends on the address.
+ */
+export function allowedRedirect(tenant: Tenant, redirectUrl: string | undefined): string | undefined {
+  if (redirectUrl === undefined) return undefined;
+  if (!tenant.settings.redirectUrls.includes(redirectUrl)) {
+    throw new AppError('validation_failed', 'Invalid request: redirectUrl must be exactly one of the tenant\'s redirectUrls.', {
+      details: [{ path: 'body.redirectUrl', message: 'must be exactly one of the tenant\'s redirectUrls' }],
+    });
+  }
+  return redirectUrl;
+}
+
+/**
+ * The emailed link: the tenant's allowed `redirectUrl` with `token` added, or PUBLIC_URL + base path +
+ * `path` — never anything taken from Host or X-Forwarded-Host (SECURITY PWD-08).
+ */
+export function linkFor(o: { publicUrl: string; basePath: string; path: string; token: string; redirectUrl?: string }): string {
+  const url = new URL(o.redirectUrl ?? `${o.publicUrl}${o.basePath}${o.path}`);
+  url.searchParams.set('token', o.token);
+  return url.toString();
+}
+
+// Tenant names are set by admins; keep them to one printable line in a subject.
+const printable = (s: string) => s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, ' ').slice(0, 100);
+
+/** A plain-text and HTML mail carrying one link; every interpolated value is escaped in the HTML part. */
+export function linkMail(o: { to: string; tenant: Tenant; subject: string; intro: string; action: string; link: string; ttlMinutes: number }): MailMessage {
+  const note = `The link works once and expires in ${o.ttlMinutes} minutes. If you did not ask for it, ignore this message.`;
+  const subject = `${o.subject} — ${printable(o.tenant.name)}`;
+  return {
+    to: o.to,
+    subject,
+    text: `${o.intro}\n\n${o.action}:\n${o.link}\n\n${note}\n`,
+    html: `<!doctype html><html><body><p>${escapeHtml(o.intro)}</p>`
+      + `<p><a href="${escapeHtml(o.link)}">${escapeHtml(o.action)}</a></p>`
+      + `<p>${escapeHtml(note)}</p></body></html>`,
+  };
+}

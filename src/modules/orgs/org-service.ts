@@ -1,0 +1,169 @@
+import type { Sql } from '../../db/sql.js';
+import type { Clock } from '../../lib/clock.js';
+import { AppError } from '../../http/errors.js';
+import { actorOf } from '../../http/principal.js';
+import type { AuditService } from '../audit/service.js';
+import type { AuthzCache } from '../authz/cache.js';
+import type { SessionService } from '../sessions/service.js';
+import { publicUser, userStore, type User } from '../users/store.js';
+import { auditDenials, loadAccess, requireGrantable, requirePermission, resolveRoles, type Caller } from './access.js';
+import { memberStore, orgStore, type Member, type Org } from './store.js';
+import type { UpdateMemberInput } from './schemas.js';
+
+export interface OrgServiceDeps {
+  sql: Sql;
+  clock: Clock;
+  audit: AuditService;
+  cache: AuthzCache;
+  sessions: SessionService;
+}
+
+export type OrgWithRoles = Org & { roles: string[] };
+
+const lastOwner = () => new AppError('conflict', 'The organization\'s last owner can neither leave nor be demoted: make another member an owner first, or delete the organization.');
+
+export type OrgService = ReturnType<typeof createOrgService>;
+
+/**
+ * Orgs and their memberships. Every operation reads the caller's membership inside its own transaction
+ * (non-member → 404, missing permission → 403); membership changes lock the org row, then drop the
+ * org from the decision cache on every instance once committed.
+ */
+export function createOrgService(deps: OrgServiceDeps) {
+  const { sql, clock, audit, cache } = deps;
+  const record = (c: Caller, action: string, target: string, metadata?: Record<string, unknown>) =>
+    audit.record({ tenantId: c.tenant.id, actor: actorOf(c.principal), action, target, outcome: 'success', ...c.ctx, metadata });
+
+  return {
+    /** Creates an org with the caller as its only owner. */
+    async create(c: Caller, input: { name: string }): Promise<OrgWithRoles> {
+      const now = clock.now();
+      const org = await sql.tx(c.tenant.id, async (tx) => {
+        const o = await orgStore.insert(tx, { tenantId: c.tenant.id, name: input.name, createdBy: c.principal.userId, now });
+        await memberStore.insert(tx, { tenantId: c.tenant.id, orgId: o.id, userId: c.principal.userId, roles: ['owner'], now });
+        return o;
+      });
+      await record(c, 'org.create', org.id, { name: org.name });
+      return { ...org, roles: ['owner'] };
+    },
+
+    /** The caller's orgs (only the bound org for an org-bound API key). */
+    async list(c: Caller, paging: { limit: number; offset: number }): Promise<{ items: OrgWithRoles[]; total: number }> {
+      const p = c.principal;
+      return sql.tx(c.tenant.id, async (tx) => {
+        if (p.kind === 'apiKey' && p.orgId) {
+          const m = await memberStore.get(tx, p.orgId, p.userId);
+          const org = m ? await orgStore.byId(tx, p.orgId) : null;
+          const items = org && m ? [{ ...org, roles: m.roles }] : [];
+          return { items: items.slice(paging.offset, paging.offset + paging.limit), total: items.length };
+        }
+        return orgStore.listForUser(tx, p.userId, paging.limit, paging.offset);
+      });
+    },
+
+    async get(c: Caller, orgId: string): Promise<OrgWithRoles> {
+      return sql.tx(c.tenant.id, async (tx) => {
+        const a = await loadAccess(tx, c, orgId);
+        requirePermission(a, 'org:read');
+        return { ...a.org, roles: a.member.roles };
+      });
+    },
+
+    async update(c: Caller, orgId: string, patch: { name: string }): Promise<OrgWithRoles> {
+      const org = await auditDenials(audit, c, 'org.update', orgId, () => sql.tx(c.tenant.id, async (tx) => {
+        const a = await loadAccess(tx, c, orgId);
+        requirePermission(a, 'org:update');
+        const o = await orgStore.update(tx, orgId, patch, clock.now());
+        return { ...o!, roles: a.member.roles };
+      }));
+      await record(c, 'org.update', orgId, { name: org.name });
+      return org;
+    },
+
+    /** Deletes the org with its members, roles, policies and invites (owners only; the route is step-up gated). */
+    async delete(c: Caller, orgId: string): Promise<void> {
+      await auditDenials(audit, c, 'org.delete', orgId, () => sql.tx(c.tenant.id, async (tx) => {
+        const a = await loadAccess(tx, c, orgId, { lock: true });
+        requirePermission(a, 'org:delete');
+        await orgStore.delete(tx, orgId);
+      }));
+      await cache.invalidate(c.tenant.id, orgId);
+      await record(c, 'org.delete', orgId);
+    },
+
+    /**
+     * Makes the org the session's active org and mints an access token carrying `org` and `roles` (the
+     * session keeps the org for refreshes). Decisions still read the membership itself, never these claims.
+     */
+    async switchTo(c: Caller, orgId: string): Promise<{ user: User; accessToken: string; expiresIn: number; roles: string[] }> {
+      const p = c.principal;
+      if (p.kind !== 'session') throw new AppError('forbidden', 'Switching organizations needs an interactive session.');
+      const { roles, user } = await sql.tx(c.tenant.id, async (tx) => {
+        const a = await loadAccess(tx, c, orgId);
+        const u = await userStore.byId(tx, p.userId);
+        if (!u || u.disabled) throw new AppError('invalid_token', 'The account is no longer active.');
+        return { roles: a.member.roles, user: publicUser(u) };
+      });
+      const t = await deps.sessions.reissue(c.tenant, p, { org: { orgId, roles } });
+      await record(c, 'org.switch', orgId, { roles });
+      return { user, accessToken: t.accessToken, expiresIn: t.expiresIn, roles };
+    },
+
+    async listMembers(c: Caller, orgId: string, paging: { limit: number; offset: number }): Promise<{ items: Member[]; total: number }> {
+      return sql.tx(c.tenant.id, async (tx) => {
+        const a = await loadAccess(tx, c, orgId);
+        requirePermission(a, 'members:read');
+        return memberStore.list(tx, orgId, paging.limit, paging.offset);
+      });
+    },
+
+    /**
+     * Replaces a member's roles and/or attributes. The caller needs `members:write` and must be able to grant
+     * every role the member holds and will hold (only owners touch owners); the last owner keeps `owner`.
+     */
+    async updateMember(c: Caller, orgId: string, userId: string, patch: UpdateMemberInput): Promise<Member> {
+      const result = await auditDenials(audit, c, 'member.update', `${orgId}/${userId}`, () => sql.tx(c.tenant.id, async (tx) => {
+        const a = await loadAccess(tx, c, orgId, { lock: true, roles: patch.roles !== undefined });
+        requirePermission(a, 'members:write');
+        const target = await memberStore.get(tx, orgId, userId);
+        if (!target) throw new AppError('not_found', 'No such member in this organization.');
+        requireGrantable(a, target.roles);
+        let roles: string[] | undefined;
+        if (patch.roles) {
+          roles = resolveRoles(a, patch.roles, 'body.roles');
+          requireGrantable(a, roles);
+          if (target.roles.includes('owner') && !roles.includes('owner') && (await memberStore.countOwners(tx, orgId)) <= 1) throw lastOwner();
+        }
+        await memberStore.update(tx, orgId, userId, { roles, attributes: patch.attributes }, clock.now());
+        return { before: target, after: (await memberStore.get(tx, orgId, userId))! };
+      }));
+      await cache.invalidate(c.tenant.id, orgId);
+      await record(c, 'member.update', userId, {
+        orgId, rolesBefore: result.before.roles, rolesAfter: result.after.roles, attributesChanged: patch.attributes !== undefined,
+      });
+      return result.after;
+    },
+
+    /**
+     * Removes a member. Anyone may leave (except the last owner); removing someone else needs
+     * `members:delete` and the right to take away each of their roles.
+     */
+    async removeMember(c: Caller, orgId: string, userId: string): Promise<void> {
+      const self = userId === c.principal.userId;
+      const removed = await auditDenials(audit, c, 'member.remove', `${orgId}/${userId}`, () => sql.tx(c.tenant.id, async (tx) => {
+        const a = await loadAccess(tx, c, orgId, { lock: true });
+        const target = self ? a.member : await memberStore.get(tx, orgId, userId);
+        if (!self) {
+          requirePermission(a, 'members:delete');
+          if (!target) throw new AppError('not_found', 'No such member in this organization.');
+          requireGrantable(a, target.roles);
+        }
+        if (target!.roles.includes('owner') && (await memberStore.countOwners(tx, orgId)) <= 1) throw lastOwner();
+        await memberStore.remove(tx, orgId, userId);
+        return target!;
+      }));
+      await cache.invalidate(c.tenant.id, orgId);
+      await record(c, self ? 'member.leave' : 'member.remove', userId, { orgId, roles: removed.roles });
+    },
+  };
+}

@@ -1,0 +1,75 @@
+import type { Sql } from '../../db/sql.js';
+import type { Clock } from '../../lib/clock.js';
+import { AppError } from '../../http/errors.js';
+import { actorOf } from '../../http/principal.js';
+import type { AuditService } from '../audit/service.js';
+import type { AuthzCache } from '../authz/cache.js';
+import { auditDenials, loadAccess, requirePermission, type Access, type Caller } from './access.js';
+import { policyStore, type StoredPolicy } from './policy-store.js';
+import { holdsAll } from './roles.js';
+import { MAX_POLICIES, type CreatePolicyInput } from './schemas.js';
+
+/**
+ * 403 unless the caller holds every permission the policy's actions name. An allow policy could otherwise
+ * hand out what its author may not grant, and deleting a deny could lift a restriction beyond the author's reach.
+ */
+function requireHeld(a: Access, actions: readonly string[]): void {
+  if (!holdsAll(a.permissions, actions)) {
+    throw new AppError('forbidden', 'A policy may only name actions that your own roles grant.');
+  }
+}
+
+export type PolicyService = ReturnType<typeof createPolicyService>;
+
+/** ABAC policies per org, validated on write (conditions by the zod schema); changes drop the org from the decision cache. */
+export function createPolicyService(deps: { sql: Sql; clock: Clock; audit: AuditService; cache: AuthzCache }) {
+  const { sql, clock, audit, cache } = deps;
+  const record = (c: Caller, action: string, target: string, metadata: Record<string, unknown>) =>
+    audit.record({ tenantId: c.tenant.id, actor: actorOf(c.principal), action, target, outcome: 'success', ...c.ctx, metadata });
+
+  return {
+    async list(c: Caller, orgId: string, paging: { limit: number; offset: number }): Promise<{ items: StoredPolicy[]; total: number }> {
+      return sql.tx(c.tenant.id, async (tx) => {
+        const a = await loadAccess(tx, c, orgId);
+        requirePermission(a, 'policies:read');
+        return policyStore.list(tx, orgId, paging.limit, paging.offset);
+      });
+    },
+
+    async create(c: Caller, orgId: string, input: CreatePolicyInput): Promise<StoredPolicy> {
+      const actions = [...new Set(input.actions)];
+      const policy = await auditDenials(audit, c, 'policy.create', orgId, () => sql.tx(c.tenant.id, async (tx) => {
+        const a = await loadAccess(tx, c, orgId, { lock: true });
+        requirePermission(a, 'policies:write');
+        requireHeld(a, actions);
+        if ((await policyStore.count(tx, orgId)) >= MAX_POLICIES) {
+          throw new AppError('conflict', `An organization has at most ${MAX_POLICIES} policies.`);
+        }
+        const p = await policyStore.insert(tx, {
+          tenantId: c.tenant.id, orgId, name: input.name, description: input.description ?? null, effect: input.effect, actions,
+          resources: input.resources === undefined || input.resources === null ? null : [...new Set(input.resources)],
+          condition: input.condition ?? null, createdBy: c.principal.userId, now: clock.now(),
+        });
+        if (!p) throw new AppError('conflict', `A policy named "${input.name}" already exists in this organization.`);
+        return p;
+      }));
+      await cache.invalidate(c.tenant.id, orgId);
+      await record(c, 'policy.create', policy.id, { orgId, name: policy.name, effect: policy.effect, actions: policy.actions, resources: policy.resources });
+      return policy;
+    },
+
+    async delete(c: Caller, orgId: string, policyId: string): Promise<void> {
+      const policy = await auditDenials(audit, c, 'policy.delete', policyId, () => sql.tx(c.tenant.id, async (tx) => {
+        const a = await loadAccess(tx, c, orgId, { lock: true });
+        requirePermission(a, 'policies:write');
+        const current = await policyStore.byId(tx, orgId, policyId);
+        if (!current) throw new AppError('not_found', 'No such policy in this organization.');
+        requireHeld(a, current.actions);
+        await policyStore.delete(tx, orgId, policyId);
+        return current;
+      }));
+      await cache.invalidate(c.tenant.id, orgId);
+      await record(c, 'policy.delete', policyId, { orgId, name: policy.name, effect: policy.effect, actions: policy.actions });
+    },
+  };
+}

@@ -1,0 +1,116 @@
+import type { FastifyPluginAsync } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { Deps } from '../../deps.js';
+import { ACCESS_COOKIE } from '../../http/credentials.js';
+import { errorResponses, Paging } from '../../http/schemas.js';
+import { toUserBody } from '../users/schemas.js';
+import {
+  CreateOrgBody, MemberBody, MemberList, MemberParams, OrgBody, OrgIdParam, OrgList, OrgSwitchResponse,
+  UpdateMemberBody, UpdateOrgBody,
+} from './schemas.js';
+import { callerOf, memberView, orgView, page } from './views.js';
+
+const TAGS = ['Organizations'];
+export const READ_ERRORS = [400, 401, 403, 404, 429, 503] as const;
+export const WRITE_ERRORS = [400, 401, 403, 404, 409, 413, 415, 422, 429, 503] as const;
+
+/** Orgs and members. API keys need `orgs:read` / `orgs:write`; every org route answers 404 to non-members. */
+export const orgRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, { deps }) => {
+  const r = app.withTypeProvider<ZodTypeProvider>();
+  const svc = () => deps.services.orgs.orgs;
+
+  r.get('/orgs', {
+    config: { auth: 'user', scope: 'orgs:read' },
+    schema: {
+      operationId: 'listOrgs', tags: TAGS, summary: 'The organizations the caller belongs to, with the caller\'s roles.',
+      querystring: Paging, response: { 200: OrgList, ...errorResponses(...READ_ERRORS) },
+    },
+  }, async (req) => page(await svc().list(callerOf(req), req.query), req.query, orgView));
+
+  r.post('/orgs', {
+    config: { auth: 'user', scope: 'orgs:write', idempotent: true },
+    schema: {
+      operationId: 'createOrg', tags: TAGS, summary: 'Create an organization; the caller becomes its owner.',
+      body: CreateOrgBody, response: { 201: OrgBody, ...errorResponses(...WRITE_ERRORS) },
+    },
+  }, async (req, reply) => reply.code(201).send(orgView(await svc().create(callerOf(req), req.body))));
+
+  r.get('/orgs/:org_id', {
+    config: { auth: 'user', scope: 'orgs:read' },
+    schema: {
+      operationId: 'getOrg', tags: TAGS, summary: 'One organization (needs org:read; 404 for non-members).',
+      params: OrgIdParam, response: { 200: OrgBody, ...errorResponses(...READ_ERRORS) },
+    },
+  }, async (req) => orgView(await svc().get(callerOf(req), req.params.org_id)));
+
+  r.patch('/orgs/:org_id', {
+    config: { auth: 'user', scope: 'orgs:write' },
+    schema: {
+      operationId: 'updateOrg', tags: TAGS, summary: 'Rename an organization (needs org:update).',
+      description: 'Only `name` may be sent; id, tenantId and createdAt are immutable and refused with 400.',
+      params: OrgIdParam, body: UpdateOrgBody, response: { 200: OrgBody, ...errorResponses(...WRITE_ERRORS) },
+    },
+  }, async (req) => orgView(await svc().update(callerOf(req), req.params.org_id, req.body)));
+
+  r.delete('/orgs/:org_id', {
+    config: { auth: 'user', scope: 'orgs:write', stepUp: true },
+    schema: {
+      operationId: 'deleteOrg', tags: TAGS, summary: 'Delete an organization with its members, roles, policies and invites (owners; TOTP step-up when MFA is on).',
+      params: OrgIdParam, response: { 204: z.undefined(), ...errorResponses(...WRITE_ERRORS) },
+    },
+  }, async (req, reply) => {
+    await svc().delete(callerOf(req), req.params.org_id);
+    return reply.code(204).send();
+  });
+
+  r.post('/orgs/:org_id/switch', {
+    config: { auth: 'session' },
+    schema: {
+      operationId: 'switchOrg', tags: TAGS, summary: 'Make the organization the session\'s active org.',
+      description: 'Returns a new access token carrying `org` and `roles`; the session keeps the org for later refreshes. The refresh token is not rotated (keep the one you hold). Decisions always read current memberships, not these claims.',
+      params: OrgIdParam, response: { 200: OrgSwitchResponse, ...errorResponses(...WRITE_ERRORS) },
+    },
+  }, async (req, reply) => {
+    const r2 = await svc().switchTo(callerOf(req), req.params.org_id);
+    reply.header('cache-control', 'no-store');
+    // A browser signed in by cookie gets the new token the same way (same attributes as at sign-in).
+    if (req.auth?.kind === 'session' && req.auth.viaCookie) {
+      reply.setCookie(ACCESS_COOKIE, r2.accessToken, { path: '/', httpOnly: true, secure: true, sameSite: 'lax', maxAge: r2.expiresIn });
+    }
+    return { user: toUserBody(r2.user), tokens: { accessToken: r2.accessToken, expiresIn: r2.expiresIn }, orgId: req.params.org_id, roles: r2.roles };
+  });
+
+  r.get('/orgs/:org_id/members', {
+    config: { auth: 'user', scope: 'orgs:read' },
+    schema: {
+      operationId: 'listOrgMembers', tags: TAGS, summary: 'Members with their roles and attributes (needs members:read).',
+      params: OrgIdParam, querystring: Paging, response: { 200: MemberList, ...errorResponses(...READ_ERRORS) },
+    },
+  }, async (req) => page(await svc().listMembers(callerOf(req), req.params.org_id, req.query), req.query, memberView));
+
+  r.patch('/orgs/:org_id/members/:user_id', {
+    config: { auth: 'user', scope: 'orgs:write' },
+    schema: {
+      operationId: 'updateOrgMember', tags: TAGS, summary: 'Replace a member\'s roles and/or attributes (needs members:write).',
+      description: 'Only owners grant or take away `owner`; any other role only by someone holding all its permissions. The last owner cannot be demoted (409). Granting admin or owner is a sensitive change (TOTP step-up when MFA is on).',
+      params: MemberParams, body: UpdateMemberBody, response: { 200: MemberBody, ...errorResponses(...WRITE_ERRORS) },
+    },
+  }, async (req) => {
+    // TODO(step-up-gate): when src/http/step-up.ts exports its conditional gate, require it here when
+    // req.body.roles contains "admin" or "owner" (DESIGN §4: member role changes to admin/owner are sensitive).
+    return memberView(await svc().updateMember(callerOf(req), req.params.org_id, req.params.user_id, req.body));
+  });
+
+  r.delete('/orgs/:org_id/members/:user_id', {
+    config: { auth: 'user', scope: 'orgs:write' },
+    schema: {
+      operationId: 'removeOrgMember', tags: TAGS, summary: 'Remove a member (needs members:delete), or leave (your own user id).',
+      description: 'The last owner can neither leave nor be removed (409).',
+      params: MemberParams, response: { 204: z.undefined(), ...errorResponses(...WRITE_ERRORS) },
+    },
+  }, async (req, reply) => {
+    await svc().removeMember(callerOf(req), req.params.org_id, req.params.user_id);
+    return reply.code(204).send();
+  });
+};

@@ -1,0 +1,86 @@
+import type { Sql } from '../../db/sql.js';
+import type { Clock } from '../../lib/clock.js';
+import { AppError } from '../../http/errors.js';
+import type { AuditContext } from '../audit/service.js';
+import type { Tenant } from '../tenants/schemas.js';
+import { userStore } from '../users/store.js';
+import type { SessionService } from '../sessions/service.js';
+import type { PasswordHasher } from '../password/hasher.js';
+import type { PasswordService } from '../password/service.js';
+import { normalizePassword } from '../password/policy.js';
+import { deliverLink, type LinkDeps } from '../one-time-tokens/deliver.js';
+import { allowedRedirect, MAIL_ACCEPTED } from '../one-time-tokens/mail.js';
+
+export type PasswordResetService = ReturnType<typeof createPasswordResetService>;
+
+export const RESET_DONE = { message: 'The password has been changed and every session has been signed out; sign in with the new password.' } as const;
+
+const sameAddress = (a: string | null, b: string) => !!a && a.toLowerCase() === b.toLowerCase();
+
+/**
+ * Password reset by emailed link. A reset sets the password, ends every session of the user, and never
+ * signs anyone in: the next sign-in goes through /login, MFA included (SECURITY PWD-07).
+ */
+export function createPasswordResetService(deps: LinkDeps & { sql: Sql; clock: Clock; hasher: PasswordHasher; password: PasswordService; sessions: SessionService }) {
+  const { sql, clock, tokens, audit, hasher, password, sessions } = deps;
+
+  const fail = async (tenant: Tenant, token: string, ctx: AuditContext, known?: { reason: string; userId: string }): Promise<never> => {
+    const f = known
+      ? { reason: known.reason, error: new AppError('invalid_token', 'This reset link is no longer valid for this account; request a new one.') }
+      : await tokens.failure(tenant.id, 'password_reset', token, 'reset link');
+    await audit.record({ tenantId: tenant.id, actor: { type: 'anonymous', id: null }, target: known?.userId ?? null, action: 'password.reset', outcome: 'failure', ...ctx, metadata: { reason: f.reason } });
+    throw f.error;
+  };
+
+  return {
+    /** Mails a reset link (1 hour) to an active account; the same answer for every address. */
+    async forgot(tenant: Tenant, input: { email: string; redirectUrl?: string }, ctx: AuditContext): Promise<typeof MAIL_ACCEPTED> {
+      const redirectUrl = allowedRedirect(tenant, input.redirectUrl);
+      const user = await sql.tx(tenant.id, (tx) => userStore.byEmail(tx, input.email));
+      // A password-less account (magic link, passkey…) may add a password only where password sign-up is allowed.
+      const ok = !!user && !user.disabled && !!user.email && (!!user.passwordHash || tenant.settings.passwordSignup);
+      return deliverLink(deps, {
+        tenant, purpose: 'password_reset', email: input.email, redirectUrl, ctx,
+        recipient: ok ? { to: user!.email!, userId: user!.id } : null,
+        refusal: !user ? 'no_account' : user.disabled ? 'disabled' : 'password_not_allowed',
+        path: '/password/reset',
+        mail: { subject: 'Reset your password', intro: 'Someone asked to reset the password of the account with this address.', action: 'Choose a new password' },
+        auditAction: 'password.reset_request',
+      });
+    },
+
+    /**
+     * Sets a new password with a reset token and revokes every session of the user. The password is
+     * checked against the policy before the token is used, so a refused password does not burn the
+     * link; the token is then consumed in the same transaction that writes the hash (one racer wins).
+     */
+    async reset(tenant: Tenant, input: { token: string; password: string }, ctx: AuditContext): Promise<typeof RESET_DONE> {
+      const pending = await sql.tx(tenant.id, async (tx) => {
+        const t = await tokens.peek(tx, 'password_reset', input.token);
+        return t?.userId ? { token: t, user: await userStore.byId(tx, t.userId) } : null;
+      });
+      if (!pending) return fail(tenant, input.token, ctx);
+      const { user } = pending;
+      if (!user || user.disabled || !sameAddress(user.email, pending.token.email)) {
+        return fail(tenant, input.token, ctx, { reason: 'account_changed', userId: pending.token.userId! });
+      }
+      password.checkPassword(input.password, user.email, tenant);
+      const hash = await hasher.hash(normalizePassword(input.password));
+      // Sessions end before the token is spent, so an unreachable session store fails the reset (503)
+      // while the link still works; the second pass below catches a sign-in that slipped in between.
+      const revoked = await sessions.revokeAll(tenant.id, user.id);
+      const done = await sql.tx(tenant.id, async (tx) => {
+        const t = await tokens.consume(tx, 'password_reset', input.token);
+        if (!t || t.userId !== user.id) return false;
+        await userStore.setPasswordHash(tx, user.id, hash, clock.now());
+        // The link reached the address, which proves it can receive mail.
+        if (!user.emailVerified) await userStore.setEmailVerified(tx, user.id, clock.now());
+        return true;
+      });
+      if (!done) return fail(tenant, input.token, ctx);
+      const late = await sessions.revokeAll(tenant.id, user.id);
+      await audit.record({ tenantId: tenant.id, actor: { type: 'user', id: user.id }, target: user.id, action: 'password.reset', outcome: 'success', ...ctx, metadata: { sessionsEnded: revoked + late } });
+      return RESET_DONE;
+    },
+  };
+}

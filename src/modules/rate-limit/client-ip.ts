@@ -1,0 +1,56 @@
+import { isIPv4, isIPv6 } from 'node:net';
+
+/**
+ * The limiter's key for a client address (RL-04): one spelling per address, and one key per IPv6 /64.
+ *
+ * `req.ip` is already the derived client address (the socket peer, or the rightmost untrusted
+ * X-Forwarded-For hop when TRUST_PROXY names the proxies). Here it is canonicalised so textual
+ * variants cannot open fresh buckets: an IPv4-mapped IPv6 address (`::ffff:1.2.3.4`) becomes
+ * `1.2.3.4`; any other IPv6 address is cut to its /64 (one subscriber usually holds a whole /64 and
+ * could rotate through it) and written `w0:w1:w2:w3::/64` in lower-case hex without leading zeros.
+ * A zone index (`fe80::1%eth0`) is dropped. Anything unparseable is returned as is (lower-cased).
+ */
+export function clientKey(ip: string | undefined): string {
+  if (!ip) return 'unknown';
+  let s = ip.trim();
+  const zone = s.indexOf('%');
+  if (zone >= 0) s = s.slice(0, zone);
+  if (isIPv4(s)) return s;
+  if (!isIPv6(s)) return s.toLowerCase().slice(0, 64);
+  const words = ipv6Words(s);
+  if (!words) return s.toLowerCase().slice(0, 64);
+  const mapped = words.slice(0, 5).every((w) => w === 0) && words[5] === 0xffff;
+  if (mapped) return `${words[6]! >> 8}.${words[6]! & 0xff}.${words[7]! >> 8}.${words[7]! & 0xff}`;
+  return `${words.slice(0, 4).map((w) => w.toString(16)).join(':')}::/64`;
+}
+
+/** The eight 16-bit words of a valid IPv6 address (with `::` and a dotted IPv4 tail expanded). */
+function ipv6Words(s: string): number[] | null {
+  let text = s.toLowerCase();
+  const tail: number[] = [];
+  const lastColon = text.lastIndexOf(':');
+  const last = text.slice(lastColon + 1);
+  if (last.includes('.')) {
+    if (!isIPv4(last)) return null;
+    const b = last.split('.').map(Number);
+    tail.push((b[0]! << 8) | b[1]!, (b[2]! << 8) | b[3]!);
+    text = `${text.slice(0, lastColon + 1)}0`;
+    // The placeholder "0" stands for the two tail words; it is replaced below.
+  }
+  const halves = text.split('::');
+  if (halves.length > 2) return null;
+  const parse = (part: string) => (part === '' ? [] : part.split(':').map((h) => Number.parseInt(h, 16)));
+  const head = parse(halves[0]!);
+  const rest = halves.length === 2 ? parse(halves[1]!) : [];
+  let words: number[];
+  if (halves.length === 2) {
+    const missing = 8 - (head.length + rest.length + (tail.length ? 1 : 0));
+    if (missing < 0) return null;
+    words = [...head, ...new Array<number>(missing).fill(0), ...rest];
+  } else {
+    words = head;
+  }
+  if (tail.length) words = [...words.slice(0, -1), ...tail];
+  if (words.length !== 8 || words.some((w) => !Number.isInteger(w) || w < 0 || w > 0xffff)) return null;
+  return words;
+}

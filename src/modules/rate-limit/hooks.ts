@@ -1,0 +1,75 @@
+import type { FastifyInstance, RouteOptions } from 'fastify';
+import type { Deps } from '../../deps.js';
+import { auditContext } from '../../http/audit-context.js';
+import { AppError } from '../../http/errors.js';
+import { errorResponses } from '../../http/schemas.js';
+import type { LimitedClass } from './limits.js';
+
+/** The one route a banned address may still call (DESIGN §5: health is exempt). */
+const healthUrl = (basePath: string) => `${basePath}/health`;
+
+const classOf = (config: { rateLimit?: string } | undefined): LimitedClass | null => {
+  const cls = config?.rateLimit ?? 'default';
+  return cls === 'none' ? null : (cls as LimitedClass);
+};
+
+/**
+ * Declares on every route the statuses these hooks add (403 banned everywhere but health; 429 and
+ * 503 on limited routes), so the OpenAPI document tells the truth without each module repeating it.
+ * Register before any module.
+ */
+export function declareRateLimitStatuses(app: FastifyInstance, basePath: string): void {
+  app.addHook('onRoute', (route: RouteOptions) => {
+    const extra: Record<number, unknown> = {};
+    if (route.url !== healthUrl(basePath)) Object.assign(extra, errorResponses(403));
+    if (classOf(route.config as { rateLimit?: string } | undefined)) Object.assign(extra, errorResponses(429, 503));
+    const schema = (route.schema ?? {}) as { response?: Record<string | number, unknown> };
+    // A new object: a response map may be shared by several routes.
+    route.schema = { ...schema, response: { ...extra, ...(schema.response ?? {}) } } as RouteOptions['schema'];
+  });
+}
+
+/**
+ * Refuses banned addresses with `403 banned` on every route but health — before tenant resolution, so
+ * no header can make a banned client reach anything else. An in-process lookup: no I/O per request.
+ */
+export function registerBanCheck(app: FastifyInstance, deps: Deps): void {
+  const health = healthUrl(deps.config.basePath);
+  const { rateLimit } = deps.services;
+  app.addHook('onRequest', async (req) => {
+    if (req.routeOptions.url === health) return;
+    if (rateLimit.bannedId(req.ip)) {
+      throw new AppError('banned', 'This address is banned after repeated abuse. Contact the operator of this service to have it lifted.');
+    }
+  });
+}
+
+/**
+ * The limiter hook (after tenant resolution, before the credential guard): counts the request against
+ * its route's class and answers `429 rate_limited` with `Retry-After` when over it. Every response of a
+ * limited route carries `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` (seconds).
+ * The bucket is the route *pattern* (`req.routeOptions.url`), so path spellings and query strings that
+ * reach one handler share it (RL-05); HEAD shares GET's bucket. When the store is down this throws
+ * KvUnavailableError → `503 unavailable`: a limited route never runs unlimited.
+ */
+export function registerRateLimit(app: FastifyInstance, deps: Deps): void {
+  const { rateLimit } = deps.services;
+  app.addHook('onRequest', async (req, reply) => {
+    const url = req.routeOptions.url;
+    // No route matched: the 404 handler does no work worth limiting.
+    if (!url) return;
+    const cls = classOf(req.routeOptions.config);
+    if (!cls) return;
+    const method = req.method === 'HEAD' ? 'GET' : req.method;
+    const r = await rateLimit.hit({ cls, tenant: req.tenant, route: `${method} ${url}`, ip: req.ip, ctx: auditContext(req) });
+    reply.header('ratelimit-limit', String(r.limit));
+    reply.header('ratelimit-remaining', String(r.remaining));
+    reply.header('ratelimit-reset', String(r.resetSeconds));
+    if (r.allowed) return;
+    if (r.refusal === 'lockout') {
+      throw new AppError('rate_limited', 'Too many refused requests from this address: it is locked out of the sign-in routes for a while.', { retryAfter: r.retryAfter });
+    }
+    req.log.info({ route: `${method} ${url}`, retryAfter: r.retryAfter }, 'rate limited');
+    throw new AppError('rate_limited', `Too many requests to this route; retry in ${r.retryAfter} seconds.`, { retryAfter: r.retryAfter });
+  });
+}

@@ -1,0 +1,54 @@
+#!/usr/bin/env node
+// `npm run test:services`: the whole suite against real Postgres and Redis (TEST_BACKEND=services).
+// Refuses to run — never skips silently — when either service does not answer.
+import { spawn } from 'node:child_process';
+import pg from 'pg';
+import { Redis } from 'ioredis';
+
+const PG_URL = process.env.TEST_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const TIMEOUT_MS = 3000;
+
+const safe = (url) => url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
+
+async function checkPostgres() {
+  const client = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: TIMEOUT_MS, query_timeout: TIMEOUT_MS });
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+    return null;
+  } catch (err) {
+    return `Postgres at ${safe(PG_URL)} does not answer (${err.code ?? err.message})`;
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+async function checkRedis() {
+  const client = new Redis(REDIS_URL, { lazyConnect: true, connectTimeout: TIMEOUT_MS, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
+  let cause;
+  client.on('error', (err) => { cause ??= err; });
+  try {
+    await client.connect();
+    if ((await client.ping()) !== 'PONG') return `Redis at ${safe(REDIS_URL)} did not answer PING`;
+    return null;
+  } catch (err) {
+    const e = cause ?? err;
+    return `Redis at ${safe(REDIS_URL)} does not answer (${e.code ?? e.message})`;
+  } finally {
+    client.disconnect();
+  }
+}
+
+const problems = (await Promise.all([checkPostgres(), checkRedis()])).filter(Boolean);
+if (problems.length) {
+  process.stderr.write(`test:services: ${problems.join('; ')}. Start them (e.g. docker compose up -d postgres redis) or set TEST_PG_ADMIN_URL / TEST_REDIS_URL.\n`);
+  process.exit(1);
+}
+
+const child = spawn('npx', ['vitest', 'run', ...process.argv.slice(2)], {
+  stdio: 'inherit',
+  env: { ...process.env, TEST_BACKEND: 'services' },
+});
+for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
+child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
