@@ -64,8 +64,10 @@ CREATE POLICY tenant_isolation ON org_roles
   WITH CHECK (tenant_id = ap_current_tenant() OR ap_all_tenants());
 
 -- resources NULL: the policy applies with or without a resource; condition NULL: always true.
+-- seq: creation order, the order decisions consider policies in (timestamps can tie).
 CREATE TABLE org_policies (
   id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  seq bigserial NOT NULL,
   tenant_id uuid NOT NULL REFERENCES tenants(id),
   org_id uuid NOT NULL,
   name text NOT NULL CHECK (length(name) BETWEEN 1 AND 100),
@@ -79,8 +81,9 @@ CREATE TABLE org_policies (
   FOREIGN KEY (tenant_id, org_id) REFERENCES orgs (tenant_id, id) ON DELETE CASCADE
 );
 CREATE UNIQUE INDEX org_policies_org_name ON org_policies (org_id, lower(name));
-CREATE INDEX org_policies_org_created ON org_policies (org_id, created_at);
+CREATE INDEX org_policies_org_seq ON org_policies (org_id, seq);
 GRANT SELECT, INSERT, DELETE ON org_policies TO authplane_app;
+GRANT USAGE ON SEQUENCE org_policies_seq_seq TO authplane_app;
 ALTER TABLE org_policies ENABLE ROW LEVEL SECURITY;
 ALTER TABLE org_policies FORCE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON org_policies

@@ -17,6 +17,7 @@ import { registerStepUpGate } from './http/step-up.js';
 import { MODULES } from './modules/index.js';
 import { discoveryModule } from './modules/discovery/index.js';
 import { declareRateLimitStatuses, registerBanCheck, registerRateLimit } from './modules/rate-limit/hooks.js';
+import { trustProxyOption } from './modules/rate-limit/client-ip.js';
 import { declareIdempotencyStatuses, registerIdempotency } from './modules/idempotency/hooks.js';
 import type { ModuleDef } from './modules/module.js';
 import './http/route-config.js';
@@ -38,8 +39,8 @@ export async function buildApp(config: Readonly<Config>, opts: BuildOptions = {}
     logController: new LogController({ disableRequestLogging: true }),
     genReqId: genRequestId,
     requestIdHeader: false,
-    // A hop count or the trusted proxies' addresses; never `true` (refused by the config).
-    trustProxy: (config.trustProxy === false ? false : config.trustProxy) as boolean | string | string[],
+    // The trusted proxies' addresses, or a hop count behind a private peer; never `true` (refused by the config).
+    trustProxy: trustProxyOption(config.trustProxy),
     bodyLimit: BODY_LIMIT_BYTES,
     // Requests arriving during the drain are served with Connection: close (see graceful-close.ts).
     return503OnClosing: false,

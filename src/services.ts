@@ -18,6 +18,7 @@ import { createMagicLinkService, type MagicLinkService } from './modules/magic-l
 import { createCrossDomainService, type CrossDomainService } from './modules/cross-domain/service.js';
 import { createSolanaService, type SolanaService } from './modules/solana/service.js';
 import { createPasskeyService, type PasskeyService } from './modules/passkeys/service.js';
+import { createOAuthService, type OAuthService } from './modules/oauth/service.js';
 import { createAccountThrottle, createRateLimitService, type RateLimitService } from './modules/rate-limit/index.js';
 import { createMfaService, type MfaService } from './modules/mfa/service.js';
 import type { OrgAdminLookup } from './modules/mfa/gate.js';
@@ -51,6 +52,8 @@ export interface Services {
   crossDomain: CrossDomainService;
   solana: SolanaService;
   passkeys: PasskeyService;
+  /** Sign-in with Google / any OpenID Connect issuer (src/modules/oauth). */
+  oauth: OAuthService;
   /** Request limits, lockouts and bans (src/modules/rate-limit). */
   rateLimit: RateLimitService;
   /** TOTP MFA: enrolment, sign-in second factor, step-up and the gate's challenges (src/modules/mfa). */
@@ -101,6 +104,10 @@ export async function createServices(base: BaseDeps): Promise<{ services: Servic
   const crossDomain = createCrossDomainService({ sql, clock, keys: signingKeys, sessions, audit, issuer: config.publicUrl });
   const solana = createSolanaService({ sql, clock, audit, signIn, publicUrl: config.publicUrl });
   const passkeys = createPasskeyService({ sql, kv, clock, audit, signIn, publicUrl: config.publicUrl, authSecret: base.authSecret });
+  const oauth = createOAuthService({
+    sql, kv, clock, audit, signIn, sessions, tenants, authSecret: base.authSecret, provider: config.oauthGoogle,
+    callbackUrl: `${config.publicUrl}${config.basePath}/oauth/google/callback`,
+  });
   const mfa = createMfaService({ sql, kv, clock, authSecret: base.authSecret, audit, sessions, signIn, hooks });
   hooks.secondFactor = mfa.secondFactor;
   const authzCache = createAuthzCache({ sql, kv, clock, log: base.log });
@@ -114,7 +121,7 @@ export async function createServices(base: BaseDeps): Promise<{ services: Servic
   const admin = createAdminService({ sql, tenants, audit, users, apiKeys });
 
   const services: Services = {
-    signingKeys, tokens, sessions, users, signIn, hasher, password, mailer, solana, passkeys, rateLimit, mfa,
+    signingKeys, tokens, sessions, users, signIn, hasher, password, mailer, solana, passkeys, oauth, rateLimit, mfa,
     emailVerification, passwordReset, passwordChange, magicLink, crossDomain, orgs, authz, apiKeys, admin,
     rotateSigningKey: () => signingKeys.rotate(),
     async stop() {

@@ -9,6 +9,8 @@ import { passwordChangeModule } from './password-change/index.js';
 import { magicLinkModule } from './magic-link/index.js';
 import { crossDomainModule } from './cross-domain/index.js';
 import { solanaModule } from './solana/index.js';
+import { passkeysModule } from './passkeys/index.js';
+import { oauthModule } from './oauth/index.js';
 import { rateLimitModule } from './rate-limit/index.js';
 import { apiKeysModule } from './api-keys/index.js';
 import { adminModule } from './admin/index.js';
@@ -27,6 +29,8 @@ export const MODULES: ModuleDef[] = [
   sessionsModule,
   emailVerificationModule, passwordResetModule, passwordChangeModule, magicLinkModule, crossDomainModule,
   solanaModule,
+  passkeysModule,
+  oauthModule,
   rateLimitModule,
   apiKeysModule, adminModule,
   mfaModule,

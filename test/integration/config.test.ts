@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { ConfigError, ENV_VARIABLES, loadConfig } from '../../src/config.js';
-import { runCli, tempDir } from '../helpers/cli.js';
+import { ROOT, runCli, tempDir } from '../helpers/cli.js';
 
 const SECRET = 's'.repeat(32);
 
@@ -48,6 +50,12 @@ describe('loadConfig: defaults', () => {
 
   it('ignores variables it does not know', () => {
     expect(() => loadConfig({ SOMETHING_ELSE: 'x', PATH: '/bin' })).not.toThrow();
+  });
+
+  it('the README configuration table documents every variable', () => {
+    const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    const missing = ENV_VARIABLES.filter((v) => !readme.includes(`| \`${v}\` |`));
+    expect(missing, 'add these variables to the configuration table in README.md').toEqual([]);
   });
 
   it('lists every variable it reads', () => {

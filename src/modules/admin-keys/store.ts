@@ -26,7 +26,7 @@ export const adminKeyStore = {
     return rows[0] ?? null;
   },
   async touch(tx: Tx, id: string, now: Date): Promise<void> {
-    await tx.query(`UPDATE admin_keys SET last_used_at = $2 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $2 - interval '1 minute')`, [id, now]);
+    await tx.query(`UPDATE admin_keys SET last_used_at = $2 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $2::timestamptz - interval '1 minute')`, [id, now]);
   },
   async revoke(tx: Tx, id: string, now: Date): Promise<boolean> {
     const r = await tx.query('UPDATE admin_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL', [id, now]);

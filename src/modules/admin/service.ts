@@ -44,7 +44,7 @@ export function createAdminService(deps: {
       const current = await getTenant(id);
       if (!current) return null;
       // The full merged settings go down, so the tenant service's own merge can add no defaults of its own.
-      const settings = patch.settings ? { ...current.settings, ...patch.settings } : undefined;
+      const settings = patch.settings;
       const t = await tenants.update(id, { name: patch.name, settings });
       if (!t) return null;
       await record(admin, ctx, { tenantId: t.id, action: 'tenant.update', target: t.id,

@@ -43,7 +43,7 @@ export const apiKeyRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, { de
     schema: {
       operationId: 'regenerateDefaultApiKey', tags: TAGS, summary: 'Replace the default API key: the old one stops working at once; the new one is shown once.',
       description: 'Sensitive (TOTP step-up when MFA is on). Keeps the old key\'s name, scopes and org binding; creates a default key ("*") when there is none.',
-      body: EmptyBody.optional(),
+      body: EmptyBody.nullish(),
       response: { 200: CreatedApiKey, ...errorResponses(400, 401, 403, 404, 409, 413, 415, 422, 429, 503) },
     },
   }, async (req) => issued(await keys.regenerateDefault(user(req), auditContext(req))));

@@ -140,7 +140,7 @@ export const apiKeyStore = {
   /** Records a use; a no-op when the last recorded use is less than a minute old. */
   async touch(tx: Tx, id: string, now: Date): Promise<void> {
     await tx.query(
-      `UPDATE api_keys SET last_used_at = $2 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at <= $2 - interval '1 minute')`,
+      `UPDATE api_keys SET last_used_at = $2 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at <= $2::timestamptz - interval '1 minute')`,
       [id, now]);
   },
 };

@@ -66,7 +66,7 @@ export const authzRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, { dep
     schema: {
       operationId: 'permissions', tags: ['Authorization'], summary: 'The caller\'s roles and permission patterns in an org.',
       description: 'Without orgId: the token\'s active org (or the API key\'s org); none → {orgId: null, roles: [], permissions: []}. 404 when the caller is not a member.',
-      body: PermissionsBody.optional(), response: { 200: PermissionsResponse, ...errorResponses(400, 401, 403, 404, 413, 415, 503) },
+      body: PermissionsBody.nullish(), response: { 200: PermissionsResponse, ...errorResponses(400, 401, 403, 404, 413, 415, 503) },
     },
   }, async (req) => deps.services.authz.permissions(principal(req.auth), { orgId: req.body?.orgId }));
 };

@@ -22,7 +22,11 @@ export interface PermissionsView {
   permissions: string[];
 }
 
-const isResourceServer = (p: UserPrincipal) => p.kind === 'apiKey' && grants(p.scopes, AUTHZ_CHECK_SCOPE);
+/**
+ * A resource server: an API key naming `authz:check` (or `authz:*`) explicitly. A bare `*` does not count —
+ * every user's sign-up key carries `*`, and asking about other users must be a deliberate grant.
+ */
+const isResourceServer = (p: UserPrincipal) => p.kind === 'apiKey' && p.scopes.some((s) => s === AUTHZ_CHECK_SCOPE || s === 'authz:*');
 
 export type AuthzService = ReturnType<typeof createAuthzService>;
 

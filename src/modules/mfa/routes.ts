@@ -14,7 +14,8 @@ import {
   RecoveryBody, RecoveryCodesResponse, RecoveryStepUpResponse, StepUpResponse, TotpCompleteBody, TotpCompleteResponse,
 } from './schemas.js';
 
-const NoBody = z.object({}).strict().optional();
+// No body, or an empty JSON object; anything else is a 400 (a body without content-type arrives as null).
+const NoBody = z.object({}).strict().nullish();
 const TAGS = ['MFA'];
 
 /** The session of a route declared `auth: 'session'` (the guard has refused everything else). */

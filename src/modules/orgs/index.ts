@@ -6,10 +6,11 @@ import { rolePolicyRoutes } from './role-policy-routes.js';
 import { orgRoutes } from './routes.js';
 import { BUILT_IN_PERMISSIONS, ORG_PERMISSIONS } from './roles.js';
 
-const plugin: FastifyPluginAsync<{ deps: Deps }> = async (app, opts) => {
-  await app.register(orgRoutes, opts);
-  await app.register(rolePolicyRoutes, opts);
-  await app.register(inviteRoutes, opts);
+// Only deps are passed on: the options also carry this plugin's prefix, which must not apply twice.
+const plugin: FastifyPluginAsync<{ deps: Deps }> = async (app, { deps }) => {
+  await app.register(orgRoutes, { deps });
+  await app.register(rolePolicyRoutes, { deps });
+  await app.register(inviteRoutes, { deps });
 };
 
 export const orgsModule: ModuleDef = {

@@ -10,12 +10,16 @@ import { holdsAll } from './roles.js';
 import { MAX_POLICIES, type CreatePolicyInput } from './schemas.js';
 
 /**
- * 403 unless the caller holds every permission the policy's actions name. An allow policy could otherwise
- * hand out what its author may not grant, and deleting a deny could lift a restriction beyond the author's reach.
+ * No escalation through policies (SECURITY AZ-03): adding an allow or removing a deny widens what others may
+ * do, so it needs the caller to hold every permission the policy's actions name. Adding a deny or removing
+ * an allow only narrows, and needs `policies:write` alone.
  */
-function requireHeld(a: Access, actions: readonly string[]): void {
-  if (!holdsAll(a.permissions, actions)) {
-    throw new AppError('forbidden', 'A policy may only name actions that your own roles grant.');
+function requireHeldToWiden(a: Access, change: 'add' | 'remove', policy: { effect: 'allow' | 'deny'; actions: readonly string[] }): void {
+  const widens = (change === 'add') === (policy.effect === 'allow');
+  if (widens && !holdsAll(a.permissions, policy.actions)) {
+    throw new AppError('forbidden', change === 'add'
+      ? 'An allow policy may only name actions that your own roles grant.'
+      : 'Removing a deny policy needs every permission it restricts.');
   }
 }
 
@@ -41,7 +45,7 @@ export function createPolicyService(deps: { sql: Sql; clock: Clock; audit: Audit
       const policy = await auditDenials(audit, c, 'policy.create', orgId, () => sql.tx(c.tenant.id, async (tx) => {
         const a = await loadAccess(tx, c, orgId, { lock: true });
         requirePermission(a, 'policies:write');
-        requireHeld(a, actions);
+        requireHeldToWiden(a, 'add', { effect: input.effect, actions });
         if ((await policyStore.count(tx, orgId)) >= MAX_POLICIES) {
           throw new AppError('conflict', `An organization has at most ${MAX_POLICIES} policies.`);
         }
@@ -64,7 +68,7 @@ export function createPolicyService(deps: { sql: Sql; clock: Clock; audit: Audit
         requirePermission(a, 'policies:write');
         const current = await policyStore.byId(tx, orgId, policyId);
         if (!current) throw new AppError('not_found', 'No such policy in this organization.');
-        requireHeld(a, current.actions);
+        requireHeldToWiden(a, 'remove', current);
         await policyStore.delete(tx, orgId, policyId);
         return current;
       }));

@@ -27,12 +27,12 @@ const toPolicy = (r: PolicyRow): StoredPolicy => ({
 export const policyStore = {
   /** Every policy of the org in creation order (the order decisions report the first match in). */
   async all(tx: Tx, orgId: string): Promise<StoredPolicy[]> {
-    const { rows } = await tx.query<PolicyRow>('SELECT * FROM org_policies WHERE org_id = $1 ORDER BY created_at, id', [orgId]);
+    const { rows } = await tx.query<PolicyRow>('SELECT * FROM org_policies WHERE org_id = $1 ORDER BY seq', [orgId]);
     return rows.map(toPolicy);
   },
   async list(tx: Tx, orgId: string, limit: number, offset: number): Promise<{ items: StoredPolicy[]; total: number }> {
     const { rows } = await tx.query<PolicyRow & { total: number }>(
-      'SELECT *, count(*) OVER () AS total FROM org_policies WHERE org_id = $1 ORDER BY created_at, id LIMIT $2 OFFSET $3', [orgId, limit, offset]);
+      'SELECT *, count(*) OVER () AS total FROM org_policies WHERE org_id = $1 ORDER BY seq LIMIT $2 OFFSET $3', [orgId, limit, offset]);
     return { items: rows.map(toPolicy), total: rows[0] ? Number(rows[0].total) : 0 };
   },
   async byId(tx: Tx, orgId: string, id: string): Promise<StoredPolicy | null> {

@@ -69,7 +69,6 @@ export const RegistrationOptions = z.object({
   }).optional(),
   hints: z.array(z.string()).optional(),
   attestation: z.string().optional(),
-  extensions: z.record(z.string(), z.unknown()).optional(),
 }).meta({ id: 'PasskeyRegistrationOptions', description: 'PublicKeyCredentialCreationOptionsJSON: pass to navigator.credentials.create() (decode challenge and user.id from base64url) or to @simplewebauthn/browser startRegistration()' });
 
 export const AuthenticationOptions = z.object({
@@ -79,7 +78,6 @@ export const AuthenticationOptions = z.object({
   allowCredentials: z.array(CredentialDescriptor).optional(),
   userVerification: z.string().optional(),
   hints: z.array(z.string()).optional(),
-  extensions: z.record(z.string(), z.unknown()).optional(),
 }).meta({ id: 'PasskeyAuthenticationOptions', description: 'PublicKeyCredentialRequestOptionsJSON: pass to navigator.credentials.get() (decode challenge and ids from base64url) or to @simplewebauthn/browser startAuthentication()' });
 
 export const PasskeyBody = z.object({

@@ -1,4 +1,5 @@
-import { isIPv4, isIPv6 } from 'node:net';
+import { BlockList, isIPv4, isIPv6 } from 'node:net';
+import type { TrustProxy } from '../../config.js';
 
 /**
  * The limiter's key for a client address (RL-04): one spelling per address, and one key per IPv6 /64.
@@ -53,4 +54,39 @@ function ipv6Words(s: string): number[] | null {
   if (tail.length) words = [...words.slice(0, -1), ...tail];
   if (words.length !== 8 || words.some((w) => !Number.isInteger(w) || w < 0 || w > 0xffff)) return null;
   return words;
+}
+
+/** Loopback, private, CGNAT, unique-local and link-local ranges: where a proxy in front of the app sits. */
+const PRIVATE = new BlockList();
+for (const [net, bits] of [['10.0.0.0', 8], ['172.16.0.0', 12], ['192.168.0.0', 16], ['127.0.0.0', 8], ['100.64.0.0', 10], ['169.254.0.0', 16]] as const) {
+  PRIVATE.addSubnet(net, bits, 'ipv4');
+}
+for (const [net, bits] of [['::1', 128], ['fc00::', 7], ['fe80::', 10]] as const) PRIVATE.addSubnet(net, bits, 'ipv6');
+
+/** True for an address a reverse proxy of ours could have (IPv4-mapped IPv6 included). */
+export function isPrivateAddress(addr: string): boolean {
+  const key = clientKey(addr);
+  if (isIPv4(key)) return PRIVATE.check(key, 'ipv4');
+  const plain = addr.split('%')[0]!;
+  return isIPv6(plain) && PRIVATE.check(plain, 'ipv6');
+}
+
+/**
+ * Fastify's `trustProxy` for TRUST_PROXY (RL-04). Named proxies (IPs/CIDRs) are passed through. A hop
+ * count N trusts the socket peer and the N − 1 addresses before it in X-Forwarded-For, but only when
+ * the peer is a private or loopback address: Fastify ≥ 5.8 refuses bare hop counts because a client
+ * that reaches the app directly could then pick its own address (and get another one banned), and a
+ * public peer is exactly such a client. Behind a proxy on a public address, name it.
+ */
+export function trustProxyOption(tp: TrustProxy): false | string[] | ((addr: string, hop: number) => boolean) {
+  if (tp === false || tp === 0) return false;
+  if (typeof tp === 'number') {
+    let peerTrusted = false;
+    return (addr, hop) => {
+      // proxy-addr asks hop 0 (the socket peer) first, then walks X-Forwarded-For right to left.
+      if (hop === 0) peerTrusted = isPrivateAddress(addr);
+      return peerTrusted && hop < tp;
+    };
+  }
+  return tp;
 }

@@ -31,6 +31,13 @@ export const refreshStore = {
       'UPDATE refresh_tokens SET rotated_at = $2 WHERE id = $1 AND rotated_at IS NULL AND revoked_at IS NULL RETURNING *', [id, now]);
     return rows[0] ?? null;
   },
+  /** The token that replaced `parent` (its child in the family), or null. */
+  async childOf(tx: Tx, parent: RefreshRow): Promise<RefreshRow | null> {
+    // Through the (tenant_id, session_id) index: a family is small.
+    const { rows } = await tx.query<RefreshRow>(
+      'SELECT * FROM refresh_tokens WHERE tenant_id = $1 AND session_id = $2 AND parent_id = $3', [parent.tenant_id, parent.session_id, parent.id]);
+    return rows[0] ?? null;
+  },
   /** Revokes every token of a session (the family). */
   async revokeSession(tx: Tx, sessionId: string, now: Date): Promise<void> {
     await tx.query('UPDATE refresh_tokens SET revoked_at = $2 WHERE session_id = $1 AND revoked_at IS NULL', [sessionId, now]);

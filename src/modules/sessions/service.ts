@@ -66,8 +66,8 @@ export function createSessionService(deps: { sql: Sql; clock: Clock; store: Sess
      * Rotates a refresh token (SECURITY TOK-10, TOK-11; docs/decisions.md "Concurrent refresh").
      * - One racer wins: the guarded UPDATE (rotated_at IS NULL) lets exactly one request rotate a token.
      * - A rotated token presented again is reuse: the whole session (the family) is revoked and audited,
-     *   unless the tenant's refreshReuseGraceSeconds has not yet passed since the rotation, which answers
-     *   refresh_token_rotated and revokes nothing. With the default grace of 0 the losers of a concurrent
+     *   unless the tenant's refreshReuseGraceSeconds has not yet passed since the rotation and the token
+     *   is the immediate parent of the live one, which answers refresh_token_rotated and revokes nothing. With the default grace of 0 the losers of a concurrent
      *   race are reuse too: the winner still gets its 200, but its new tokens die with the family.
      * - A known id with a wrong secret is refused without revoking anything (knowing an id is not a theft).
      * - The session has an absolute end: every token of the family expires at sign-in + refresh lifetime.
@@ -94,7 +94,12 @@ export function createSessionService(deps: { sql: Sql; clock: Clock; store: Sess
           const current = row.rotated_at ? row : await refreshStore.byId(tx, id);
           if (!current || current.revoked_at) return { kind: 'invalid' };
           const rotatedAt = current.rotated_at ? new Date(current.rotated_at).getTime() : now.getTime();
-          if (graceMs > 0 && now.getTime() - rotatedAt <= graceMs) return { kind: 'grace' };
+          if (graceMs > 0 && now.getTime() - rotatedAt <= graceMs) {
+            // Grace covers the immediate parent of the live token only: a client that lost a race. A
+            // token two rotations old is reuse even within the grace time.
+            const child = await refreshStore.childOf(tx, current);
+            if (child && !child.rotated_at && !child.revoked_at) return { kind: 'grace' };
+          }
           await refreshStore.revokeSession(tx, row.session_id, now);
           return { kind: 'reuse', sessionId: row.session_id, userId: row.user_id };
         }

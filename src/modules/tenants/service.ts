@@ -99,7 +99,10 @@ export function createTenantService(deps: { sql: Sql; kv: Kv; clock: Clock }) {
     },
     /** Updates name and/or merges settings; null if unknown. */
     async update(id: string, patch: { name?: string; settings?: unknown }): Promise<Tenant | null> {
-      const settingsPatch = patch.settings === undefined ? undefined : SettingsPatch.parse(patch.settings);
+      const parsedPatch = patch.settings === undefined ? undefined : SettingsPatch.parse(patch.settings);
+      // zod 4's partial() still fills the inner defaults in: keep only the keys the caller sent, or a
+      // patch of one setting would reset every other setting to its default.
+      const settingsPatch = parsedPatch && Object.fromEntries(Object.entries(parsedPatch).filter(([k]) => Object.hasOwn(patch.settings as object, k)));
       const t = await sql.tx(null, async (tx) => {
         const current = await tenantStore.byId(tx, id);
         if (!current) return null;

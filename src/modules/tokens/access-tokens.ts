@@ -48,20 +48,20 @@ const expired = () => new AppError('token_expired', 'The access token has expire
  * session/JTI against the store.
  *
  * Signature checks dominate the cost of the bearer path, so a verified token is remembered, keyed by
- * the token string itself (a tampered token is another string and is verified in full), until the
- * earlier of its own expiry and the retirement of the key that signed it. A hit re-checks that time.
+ * the token string itself (a tampered token is another string and is verified in full), until its
+ * expiry; a hit re-checks the expiry and that the signing key is still known and not retired.
  */
 export function createAccessTokens(deps: { keys: SigningKeys; clock: Clock; issuer: string }) {
   const { keys, clock, issuer } = deps;
-  const verified = new Map<string, { claims: AccessClaims; expSec: number; retireAtMs: number | null }>();
+  const verified = new Map<string, { claims: AccessClaims; expSec: number; kid: string }>();
 
-  const remember = (token: string, claims: AccessClaims, retireAtMs: number | null) => {
+  const remember = (token: string, claims: AccessClaims, kid: string) => {
     if (verified.size >= VERIFIED_CACHE_MAX) {
       // Drop the oldest tenth: insertion order approximates age.
       let n = VERIFIED_CACHE_MAX / 10;
       for (const k of verified.keys()) { verified.delete(k); if (--n <= 0) break; }
     }
-    verified.set(token, { claims, expSec: claims.exp, retireAtMs });
+    verified.set(token, { claims, expSec: claims.exp, kid });
   };
 
   return {
@@ -85,7 +85,8 @@ export function createAccessTokens(deps: { keys: SigningKeys; clock: Clock; issu
       const nowSec = nowMs / 1000;
       const hit = verified.get(token);
       if (hit) {
-        if (hit.retireAtMs !== null && hit.retireAtMs <= nowMs) {
+        // The key may have been superseded and retired since (rotation elsewhere reloads our key set).
+        if (!keys.usable(hit.kid)) {
           verified.delete(token);
           throw invalid();
         }
@@ -96,14 +97,14 @@ export function createAccessTokens(deps: { keys: SigningKeys; clock: Clock; issu
         return hit.claims;
       }
       let payload: jose.JWTPayload;
-      let retireAtMs: number | null = null;
+      let kid = '';
       try {
         const res = await jose.jwtVerify(token, async (header) => {
           // Reached only for the pinned algorithm: jose checks `algorithms` before asking for a key.
           if (typeof header.kid !== 'string' || !KID_SHAPE.test(header.kid)) throw new jose.errors.JWKSNoMatchingKey();
           const k = await keys.lookup(header.kid);
           if (!k || k.alg !== header.alg) throw new jose.errors.JWKSNoMatchingKey();
-          retireAtMs = k.retireAt;
+          kid = k.kid;
           return k.key;
         }, {
           algorithms: [keys.alg],
@@ -126,7 +127,7 @@ export function createAccessTokens(deps: { keys: SigningKeys; clock: Clock; issu
         iat: payload.iat, exp: payload.exp, amr: Object.freeze([...payload.amr]) as string[],
         ...(payload.org !== undefined ? { org: payload.org, roles: Object.freeze([...(payload.roles ?? [])]) as string[] } : {}),
       });
-      remember(token, claims, retireAtMs);
+      remember(token, claims, kid);
       return claims;
     },
 

@@ -112,6 +112,11 @@ export async function createSigningKeys(deps: { sql: Sql; kv: Kv; clock: Clock; 
       if (!k || (k.retireAt !== null && k.retireAt <= clock.nowMs())) return null;
       return k;
     },
+    /** Whether `kid` still verifies now (known and not retired); synchronous, for the verified-token cache. */
+    usable(kid: string): boolean {
+      const k = keys.get(kid);
+      return !!k && (k.retireAt === null || k.retireAt > clock.nowMs());
+    },
     /** Public keys for /.well-known/jwks.json (empty in HS256 mode). */
     jwks(): { keys: jose.JWK[] } {
       return { keys: publicJwks.filter((j) => { const k = keys.get(j.kid!); return k && (k.retireAt === null || k.retireAt > clock.nowMs()); }) };

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import type { FastifyInstance } from 'fastify';
+import pino from 'pino';
 import { call, createTestApp, TEST_PUBLIC_URL, type TestApp } from '../../helpers/app.js';
 import { createDeps, type Deps } from '../../../src/deps.js';
 import { buildApp } from '../../../src/server.js';
@@ -171,18 +172,29 @@ describe('XD-02 audience, time, integrity and tenant are checked, and a failed c
     expect(res.data.error).toBe('invalid_token');
     expect((await audit('cross_domain.verify', t2Id)).some((e) => (e.metadata as { reason?: string }).reason === 'tenant_mismatch')).toBe(true);
     expect((await verify(token)).statusCode).toBe(200);
+    // Row-level security: T2 sees none of T's used JTIs.
+    const seen = await t.deps.sql.tx(t2Id, (tx) => tx.query<{ n: number }>('SELECT count(*)::int AS n FROM cross_site_nonces'));
+    expect(seen.rows[0]!.n).toBe(0);
+    expect(await nonces()).toBeGreaterThan(0);
   });
 
   it('Postgres down during verify is a 503, never valid:true, and the token stays unused', async () => {
     let down = false;
+    let refused = 0;
     const real = t.stores.sql;
-    const flaky: Sql = { ...real, tx: (scope, fn) => (down ? Promise.reject(new UnavailableError('postgres')) : real.tx(scope, fn)) };
-    const deps: Deps = await createDeps(t.config, { sql: flaky, kv: t.stores.kv, clock: t.clock });
+    const flaky: Sql = {
+      ...real,
+      tx: (scope, fn) => (down ? (refused++, Promise.reject(new UnavailableError('postgres'))) : real.tx(scope, fn)),
+    };
+    const deps: Deps = await createDeps(t.config, { sql: flaky, kv: t.stores.kv, clock: t.clock, log: pino({ level: 'silent' }) });
     const app = await buildApp(t.config, { deps });
     try {
       const { token } = await handoff();
+      // Warm the tenant cache so that the outage hits the verification itself, not tenant resolution.
+      expect((await verify('x.y.z', ALLOWED, app)).statusCode).toBe(401);
       down = true;
       const res = await verify(token, ALLOWED, app);
+      expect(refused, 'the request reached the database step').toBeGreaterThan(0);
       expect(res.statusCode).toBe(503);
       expect(res.data.error).toBe('unavailable');
       expect(res.body).not.toContain('valid');
@@ -240,5 +252,35 @@ describe('bad input', () => {
       expect(res.data.message).toMatch(/Invalid request/);
     }
     expect(await nonces()).toBe(before);
+  });
+});
+
+describe('discovery and OpenAPI', () => {
+  it('GET /auth/discovery lists the email, magic-link and cross-domain methods with their endpoints and how to send the token', async () => {
+    const res = await call(t.app, { method: 'GET', url: '/auth/discovery' });
+    expect(res.statusCode).toBe(200);
+    const c = res.data.capabilities;
+    expect(c.magicLink).toMatchObject({ request: { method: 'POST', path: '/auth/instant-link' }, verify: { method: 'POST', path: '/auth/instant-link/verify', body: { token: expect.any(String) } } });
+    expect(c.crossDomain).toMatchObject({ issue: { path: '/auth/token/issue' }, verify: { path: '/auth/token/verify', body: { token: expect.any(String), audience: expect.any(String) } } });
+    expect(c.passwordReset).toMatchObject({ forgot: { path: '/auth/password/forgot' }, reset: { path: '/auth/password/reset' } });
+    expect(c.emailVerification).toMatchObject({ request: { path: '/auth/email/verify/request' }, verify: { path: '/auth/email/verify' } });
+    expect(c.passwordChange).toMatchObject({ change: { path: '/auth/password/change' } });
+  });
+
+  it('the OpenAPI document describes every new route with request and response schemas', async () => {
+    const doc = (await call(t.app, { method: 'GET', url: '/auth/openapi.json' })).data;
+    const routes: [string, string, number][] = [
+      ['/auth/email/verify/request', 'requestEmailVerification', 202], ['/auth/email/verify', 'verifyEmail', 200],
+      ['/auth/password/forgot', 'forgotPassword', 202], ['/auth/password/reset', 'resetPassword', 200], ['/auth/password/change', 'changePassword', 200],
+      ['/auth/instant-link', 'requestInstantLink', 202], ['/auth/instant-link/verify', 'verifyInstantLink', 200],
+      ['/auth/token/issue', 'issueHandoffToken', 200], ['/auth/token/verify', 'verifyHandoffToken', 200],
+    ];
+    for (const [path, operationId, ok] of routes) {
+      const op = doc.paths[path]?.post;
+      expect(op?.operationId, path).toBe(operationId);
+      expect(op.requestBody?.content?.['application/json']?.schema, path).toBeDefined();
+      expect(op.responses[String(ok)]?.content?.['application/json']?.schema, path).toBeDefined();
+      expect(op.responses['400'], path).toBeDefined();
+    }
   });
 });

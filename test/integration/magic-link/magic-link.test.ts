@@ -206,6 +206,17 @@ describe('ML-02 link tokens are single-use, short-lived and checked by value', (
     expect((await verifyLink(token)).statusCode).toBe(200);
   });
 
+  it('row-level security: T2 sees none of T\'s tokens, and cannot delete them', async () => {
+    const u = await register();
+    await linkToken(u.email);
+    const t2 = (await t.deps.tenants.resolve('ml-t2'))!;
+    const seen = await t.deps.sql.tx(t2.id, (tx) => tx.query<{ n: number }>('SELECT count(*)::int AS n FROM one_time_tokens'));
+    expect(seen.rows[0]!.n).toBe(0);
+    const deleted = await t.deps.sql.tx(t2.id, (tx) => tx.query('DELETE FROM one_time_tokens'));
+    expect(deleted.rowCount).toBe(0);
+    expect(await count('one_time_tokens', 'lower(email) = lower($1)', [u.email])).toBe(1);
+  });
+
   it('requesting twice retires the first link: only the newest works', async () => {
     const u = await register();
     const first = await linkToken(u.email);

@@ -13,7 +13,7 @@ const status = async (token: string) => (await call(t.app, { method: 'GET', url:
 
 describe('end to end: setup → enable → login needs MFA → /login/mfa → gated route → challenge → complete → retry', () => {
   it('runs the documented flow, and the same challenge cannot be used twice', async () => {
-    const u = await register();
+    const u = await register(t);
     expect(await status(u.accessToken)).toEqual({ enabled: false, recoveryCodesRemaining: 0 });
 
     // 1. setup: a secret, its otpauth URI and a QR code; nothing enabled yet
@@ -98,7 +98,7 @@ describe('end to end: setup → enable → login needs MFA → /login/mfa → ga
 
 describe('step-up with /mfa/verify (MFA-10)', () => {
   it('marks the session for 5 minutes and mints a token with otp in amr; after 5 min 1 s the gate challenges again', async () => {
-    const u = await register();
+    const u = await register(t);
     expect(amrOf(u.accessToken)).toEqual(['pwd']);
     const { secret } = await enableMfa(t, u.accessToken);
     // the password-only session of before MFA has no step-up: gated
@@ -125,7 +125,7 @@ describe('step-up with /mfa/verify (MFA-10)', () => {
   });
 
   it('a wrong code does not step up', async () => {
-    const u = await register();
+    const u = await register(t);
     const { secret } = await enableMfa(t, u.accessToken);
     const right = nextCode(t, secret);
     const wrong = await call(t.app, { method: 'POST', url: '/auth/mfa/verify', token: u.accessToken, json: { code: right === '000000' ? '000001' : '000000' } });
@@ -137,7 +137,7 @@ describe('step-up with /mfa/verify (MFA-10)', () => {
 
 describe('recovery codes (MFA-06)', () => {
   it('sign in with one, each works once, the count goes down, /mfa/recovery steps up with another', async () => {
-    const u = await register();
+    const u = await register(t);
     const { recoveryCodes } = await enableMfa(t, u.accessToken);
     for (const c of recoveryCodes) expect(c).toMatch(/^[0-9A-HJKMNP-TV-Z]{4}(-[0-9A-HJKMNP-TV-Z]{4}){3}$/);
 
@@ -174,7 +174,7 @@ describe('recovery codes (MFA-06)', () => {
 
 describe('disable (MFA-07)', () => {
   it('needs valid input (400), the gate (401 totp_required), a code not used before; then old codes stop working', async () => {
-    const u = await register();
+    const u = await register(t);
     const { secret, recoveryCodes } = await enableMfa(t, u.accessToken);
     const other = await loginWithMfa(t, u.email, secret);
     t.clock.advance(5 * 60_000 + 1_000);
@@ -218,7 +218,7 @@ describe('disable (MFA-07)', () => {
   });
 
   it('a recovery code can disable MFA after a step-up with another recovery code (lost authenticator)', async () => {
-    const u = await register();
+    const u = await register(t);
     const { recoveryCodes } = await enableMfa(t, u.accessToken);
     expect((await call(t.app, { method: 'POST', url: '/auth/mfa/recovery', token: u.accessToken, json: { code: recoveryCodes[2] } })).statusCode).toBe(200);
     const off = await call(t.app, { method: 'POST', url: '/auth/mfa/disable', token: u.accessToken, json: { code: recoveryCodes[3] } });
@@ -228,7 +228,7 @@ describe('disable (MFA-07)', () => {
 
 describe('enable ends the user\'s other sessions (SES-03)', () => {
   it('keeps the current session and revokes the others', async () => {
-    const u = await register();
+    const u = await register(t);
     const second = await call(t.app, { method: 'POST', url: '/auth/login', json: { email: u.email, password: PASSWORD } });
     const setup = await call(t.app, { method: 'POST', url: '/auth/mfa/setup', token: u.accessToken });
     const en = await call(t.app, { method: 'POST', url: '/auth/mfa/enable', token: u.accessToken, json: { code: nextCode(t, setup.data.secret) } });
@@ -241,7 +241,7 @@ describe('enable ends the user\'s other sessions (SES-03)', () => {
 
 describe('setup while MFA is on (MFA-07, §D-13)', () => {
   it('answers 409 and the active secret keeps working; setup again while pending replaces the pending secret', async () => {
-    const u = await register();
+    const u = await register(t);
     const s1 = await call(t.app, { method: 'POST', url: '/auth/mfa/setup', token: u.accessToken });
     const s2 = await call(t.app, { method: 'POST', url: '/auth/mfa/setup', token: u.accessToken });
     expect(s2.data.secret).not.toBe(s1.data.secret);
@@ -261,7 +261,7 @@ describe('setup while MFA is on (MFA-07, §D-13)', () => {
   });
 
   it('the TOTP secret never appears in later responses, the audit log or the logs', async () => {
-    const u = await register();
+    const u = await register(t);
     const { secret } = await enableMfa(t, u.accessToken);
     const s = await loginWithMfa(t, u.email, secret);
     const bodies = [
@@ -283,7 +283,7 @@ describe('setup while MFA is on (MFA-07, §D-13)', () => {
 
 describe('bad input → 400 with nothing changed', () => {
   it('every MFA route refuses malformed bodies with validation_failed', async () => {
-    const u = await register();
+    const u = await register(t);
     const { secret } = await enableMfa(t, u.accessToken);
     const mfaToken = await loginForMfaToken(t, u.email);
     const before = { f: await countRows(t, 'user_mfa'), r: await countRows(t, 'mfa_recovery_codes', 'used_at IS NULL') };

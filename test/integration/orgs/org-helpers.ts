@@ -51,3 +51,16 @@ export async function rows(t: TestApp, table: string, orgId?: string): Promise<n
 }
 
 export { tenantHeaders };
+
+/** POST /auth/api-keys as the user; returns the plaintext key. */
+export async function apiKey(app: FastifyInstance, token: string, scopes: string[], orgId?: string): Promise<string> {
+  const res = await call(app, { method: 'POST', url: '/auth/api-keys', token, json: { name: 'test', scopes, ...(orgId ? { orgId } : {}) } });
+  expect(res.statusCode, res.body).toBe(201);
+  return res.data.apiKey;
+}
+
+/** The member's roles as stored. */
+export async function storedRoles(t: TestApp, orgId: string, userId: string): Promise<string[] | null> {
+  const r = await t.stores.sql.ownerQuery<{ roles: string[] }>('SELECT roles FROM org_members WHERE org_id = $1 AND user_id = $2', [orgId, userId]);
+  return r.rows[0]?.roles ?? null;
+}

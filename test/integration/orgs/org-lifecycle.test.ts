@@ -94,7 +94,7 @@ describe('org lifecycle through HTTP', () => {
     expect(parts(sw.data.tokens.accessToken).payload).toMatchObject({ org: org.id, roles: ['member', 'Editor'], sub: bob.userId });
     expect((await authorize(t.app, sw.data.tokens.accessToken, { action: 'assets:read' })).data.allowed).toBe(true);
     const perms2 = await call(t.app, { method: 'POST', url: '/auth/permissions', token: sw.data.tokens.accessToken });
-    expect(perms2.data.orgId).toBe(org.id);
+    expect(perms2.data.orgId, perms2.body).toBe(org.id);
     const refreshed = await refresh(t.app, bob.refreshToken);
     expect(refreshed.statusCode, refreshed.body).toBe(200);
     expect(parts(refreshed.data.tokens.accessToken).payload).toMatchObject({ org: org.id });
@@ -140,7 +140,7 @@ describe('org lifecycle through HTTP', () => {
 
   it('lists page with limit and offset, and refuses limits outside 1–200', async () => {
     const u = await user(t);
-    for (let i = 0; i < 3; i++) await createOrg(t.app, u.accessToken, `Org ${i}`);
+    for (let i = 0; i < 3; i++) { t.clock.advance(1000); await createOrg(t.app, u.accessToken, `Org ${i}`); }
     const p = await call(t.app, { method: 'GET', url: '/auth/orgs?limit=2&offset=1', token: u.accessToken });
     expect(p.statusCode).toBe(200);
     expect(p.data).toMatchObject({ total: 3, limit: 2, offset: 1 });
