@@ -37,6 +37,29 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
       if (security) (out.schema as Record<string, unknown>).security = security;
       return out;
     },
-    transformObject: jsonSchemaTransformObject,
+    transformObject: (input) => fixSharedRefs(jsonSchemaTransformObject(input)),
   });
+}
+
+const BROKEN_SHARED_REF = '#/components/schemas/__shared#/$defs/';
+
+/**
+ * Recursive schemas (`z.json()`, `z.lazy`) become `$defs` under the `__shared` component, but
+ * fastify-type-provider-zod 7 writes their references as `…/__shared#/$defs/x`, which is not a JSON
+ * pointer (turkerdev/fastify-type-provider-zod#210). Rewrites them to `…/__shared/$defs/x`; the
+ * OpenAPI test validates that every reference resolves.
+ */
+function fixSharedRefs<T>(doc: T): T {
+  const walk = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(walk);
+    if (!v || typeof v !== 'object') return v;
+    const out: Record<string, unknown> = {};
+    for (const [k, child] of Object.entries(v)) {
+      out[k] = k === '$ref' && typeof child === 'string' && child.startsWith(BROKEN_SHARED_REF)
+        ? `#/components/schemas/__shared/$defs/${child.slice(BROKEN_SHARED_REF.length)}`
+        : walk(child);
+    }
+    return out;
+  };
+  return walk(doc) as T;
 }

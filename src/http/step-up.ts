@@ -1,7 +1,8 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify';
 import { AppError } from './errors.js';
 import { auditContext } from './audit-context.js';
 import { actorOf } from './principal.js';
+import { errorResponses } from './schemas.js';
 import type { Deps } from '../deps.js';
 import { CHALLENGE_RE } from '../modules/mfa/kv-store.js';
 
@@ -76,11 +77,21 @@ function pathOf(req: FastifyRequest): string {
  * A gated route must authenticate users: the start fails otherwise.
  */
 export function registerStepUpGate(app: FastifyInstance): void {
-  app.addHook('onRoute', (route) => {
+  const base = app.deps?.config.basePath ?? '/auth';
+  const note = `Sensitive (TOTP gate): for a user with MFA whose session has not stepped up in the last 5 minutes this answers 401 {"error":"totp_required","challenge":"ch_…"}; confirm it with POST ${base}/totp/complete {"challenge","code"} and repeat this request with the header X-TOTP-Challenge: ch_… (or step up first with POST ${base}/mfa/verify). API keys (ck_) get 403: a key has no session to step up.`;
+  app.addHook('onRoute', (route: RouteOptions) => {
     const c = route.config as { auth?: string; stepUp?: boolean } | undefined;
-    if (c?.stepUp && c.auth !== 'user' && c.auth !== 'session') {
+    if (!c?.stepUp) return;
+    if (c.auth !== 'user' && c.auth !== 'session') {
       throw new Error(`route ${route.method} ${route.url} declares stepUp but auth '${c.auth}': the gate needs a user credential`);
     }
+    // The OpenAPI document tells agents about the gate on every gated operation (and its statuses).
+    const schema = (route.schema ?? {}) as { description?: string; response?: Record<string | number, unknown> };
+    route.schema = {
+      ...schema,
+      description: [schema.description, note].filter(Boolean).join(' '),
+      response: { ...errorResponses(401, 403), ...(schema.response ?? {}) },
+    } as RouteOptions['schema'];
   });
   app.addHook('preHandler', async (req) => {
     if (req.routeOptions.config?.stepUp) await requireStepUp(req);

@@ -38,9 +38,13 @@ async function adminQuery(text: string): Promise<void> {
   }
 }
 
-/** Creates fresh, migrated stores for one test file. */
-export async function createStores(opts: { now?: () => number; migrate?: boolean } = {}): Promise<Stores> {
+/**
+ * Creates fresh, migrated stores for one test file. `redisUrl` puts the key–value store on that Redis
+ * (on either backend: the outage tests start and stop their own redis-server).
+ */
+export async function createStores(opts: { now?: () => number; migrate?: boolean; redisUrl?: string } = {}): Promise<Stores> {
   const kvPrefix = `aptest-${rand()}:`;
+  if (opts.redisUrl) return withRedisKv(await createStores({ ...opts, redisUrl: undefined }), opts.redisUrl, kvPrefix);
   if (BACKEND === 'services') {
     const dbName = `ap_test_${process.pid}_${rand()}`;
     await adminQuery(`CREATE DATABASE ${dbName}`);
@@ -82,6 +86,29 @@ export async function createStores(opts: { now?: () => number; migrate?: boolean
     async drop() {
       await kv.close().catch(() => {});
       await sql.close().catch(() => {});
+    },
+  };
+}
+
+/** The same database with the key–value store on the Redis at `url` instead. */
+async function withRedisKv(base: Stores, url: string, kvPrefix: string): Promise<Stores> {
+  await base.kv.close().catch(() => {});
+  const kv = await createRedisKv(url, { prefix: kvPrefix });
+  const extra: (() => Promise<void>)[] = [];
+  return {
+    sql: base.sql, kv, databaseUrl: base.databaseUrl, kvPrefix,
+    async another() {
+      const h = await base.another();
+      await h.kv.close().catch(() => {});
+      const k2 = await createRedisKv(url, { prefix: kvPrefix });
+      const close = async () => { await h.close().catch(() => {}); await k2.close().catch(() => {}); };
+      extra.push(close);
+      return { sql: h.sql, kv: k2, close };
+    },
+    async drop() {
+      for (const c of extra) await c();
+      await kv.close().catch(() => {});
+      await base.drop();
     },
   };
 }

@@ -29,7 +29,7 @@ function spawnCli(args: string[], env: Record<string, string>): ChildProcess {
 }
 
 /** Runs `authplane <args>` from the TypeScript source and collects its output. */
-export function runCli(args: string[], env: Record<string, string>, timeoutMs = 60_000): Promise<CliResult> {
+export function runCli(args: string[], env: Record<string, string>, timeoutMs = 150_000): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawnCli(args, env);
     let stdout = '';
@@ -72,7 +72,7 @@ export interface RunningServer {
 }
 
 /** Spawns `authplane serve` and waits until GET /auth/health answers 200. */
-export async function startServer(env: Record<string, string>, timeoutMs = 45_000): Promise<RunningServer> {
+export async function startServer(env: Record<string, string>, timeoutMs = 90_000): Promise<RunningServer> {
   const port = env.PORT ?? String(await freePort());
   const child = spawnCli(['serve'], { HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env, PORT: port });
   let stdout = '';

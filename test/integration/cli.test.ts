@@ -13,6 +13,9 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 afterAll(() => data.remove());
 
+// Each step spawns a process that opens PGlite: generous limits for a loaded CI machine.
+const SLOW = 180_000;
+
 const noStack = (s: string) => expect(s).not.toMatch(/\n\s+at\s|node:internal|\.ts:\d+:\d+/);
 
 describe('authplane CLI (embedded)', () => {
@@ -23,11 +26,11 @@ describe('authplane CLI (embedded)', () => {
     const r = await runCli(['create-tenant', '--slug', 'acme', '--name', 'Acme'], env);
     expect(r.code, r.stderr).toBe(0);
     tenantId = JSON.parse(r.stdout).id;
-  });
+  }, SLOW);
 
   it('create-tenant prints the tenant as JSON with its id', async () => {
     expect(tenantId).toMatch(UUID);
-  });
+  }, SLOW);
 
   it('usage errors exit 2 with a clear message and no stack (no database opened)', async () => {
     const [tooLong, missingName, unknown, badSlug] = await Promise.all([
@@ -46,7 +49,7 @@ describe('authplane CLI (embedded)', () => {
     expect(badSlug.code).toBe(2);
     expect(badSlug.stderr).toMatch(/--slug must be/);
     for (const r of [tooLong, missingName, unknown, badSlug]) noStack(r.stderr);
-  });
+  }, SLOW);
 
   it('create-admin-key prints an ak_ key on stdout, once, and its details on stderr', async () => {
     const r = await runCli(['create-admin-key', '--name', 'ops', '--expires-in-days', '30'], env);
@@ -54,13 +57,13 @@ describe('authplane CLI (embedded)', () => {
     expect(r.stdout).toMatch(/^ak_[A-Za-z0-9_-]{43}\n$/);
     expect(r.stderr).toMatch(/admin key "ops".*expires.*shown once/);
     expect(r.stderr).not.toContain(r.stdout.trim());
-  });
+  }, SLOW);
 
   it('migrate says the database is up to date', async () => {
     const r = await runCli(['migrate'], env);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toBe('up to date\n');
-  });
+  }, SLOW);
 
   it('while a server runs on the DATA_DIR, commands refuse and say how to fix it', async () => {
     const server = await startServer(env);
@@ -84,7 +87,7 @@ describe('authplane CLI (embedded)', () => {
       const { code } = await server.stop();
       expect(code).toBe(0);
     }
-  });
+  }, SLOW);
 
   it('audit-verify reports a tampered audit row and exits 3', async () => {
     // The admin key creation above wrote a platform audit event; edit it behind the app's back.
@@ -98,5 +101,5 @@ describe('authplane CLI (embedded)', () => {
     const verify = await runCli(['audit-verify'], env);
     expect(verify.code, verify.stderr).toBe(3);
     expect(verify.stdout).toMatch(/BROKEN chain platform: first bad row seq=\d+ id=\S+ \(hash_mismatch\)/);
-  });
+  }, SLOW);
 });

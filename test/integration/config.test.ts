@@ -103,6 +103,7 @@ describe('loadConfig: each bad value stops the start, naming the variable', () =
     ['KV_PREFIX', { KV_PREFIX: 'has space' }],
     ['ARGON2_MAX_CONCURRENCY', { ARGON2_MAX_CONCURRENCY: '0' }],
     ['SMTP_FROM', { SMTP_FROM: 'x' }],
+    ['RATE_LIMIT_CREDENTIAL', { RATE_LIMIT_CREDENTIAL: 'lots' }],
   ];
 
   it.each(cases)('%s: %j', (variable, env, pattern) => {
@@ -139,5 +140,5 @@ describe('the CLI with a bad environment', () => {
     } finally {
       data.remove();
     }
-  });
+  }, 120_000);
 });

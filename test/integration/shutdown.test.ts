@@ -60,5 +60,5 @@ describe('the real server (authplane serve)', () => {
     } finally {
       data.remove();
     }
-  });
+  }, 120_000);
 });

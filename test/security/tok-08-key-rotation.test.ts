@@ -100,7 +100,12 @@ describe('TOK-08 JWKS and key rotation', () => {
     // After the old key's retirement (the longest access-token lifetime + 5 min), its tokens die,
     // including one this instance had verified and cached before.
     expect((await getUser(t.app, longLived)).statusCode).toBe(200);
-    t.clock.advance((MAX_ACCESS_TTL_SECONDS + 301) * 1000);
+    const { rows } = await t.stores.sql.ownerQuery<{ retire_at: Date; superseded_at: Date }>('SELECT retire_at, superseded_at FROM signing_keys WHERE kid = $1', [oldKid]);
+    const retireAt = new Date(rows[0]!.retire_at).getTime();
+    expect(retireAt - new Date(rows[0]!.superseded_at).getTime()).toBe((MAX_ACCESS_TTL_SECONDS + 300) * 1000);
+    t.clock.set(retireAt - 1000);
+    expect((await getUser(t.app, longLived)).statusCode).toBe(200);
+    t.clock.set(retireAt + 1000);
     const res = await getUser(t.app, longLived);
     expect(res.statusCode).toBe(401);
     expect(res.data.error).toBe('invalid_token');

@@ -41,11 +41,8 @@ export function createAdminService(deps: {
 
     /** Renames and/or merges settings (only the keys given change); null if unknown. */
     async updateTenant(admin: AdminPrincipal, id: string, patch: { name?: string; settings?: TenantSettingsPatch }, ctx: AuditContext): Promise<Tenant | null> {
-      const current = await getTenant(id);
-      if (!current) return null;
-      // The full merged settings go down, so the tenant service's own merge can add no defaults of its own.
-      const settings = patch.settings;
-      const t = await tenants.update(id, { name: patch.name, settings });
+      // The tenant service merges in one transaction: only the keys sent change.
+      const t = await tenants.update(id, { name: patch.name, settings: patch.settings });
       if (!t) return null;
       await record(admin, ctx, { tenantId: t.id, action: 'tenant.update', target: t.id,
         metadata: { ...(patch.name !== undefined ? { name: patch.name } : {}), settingsChanged: Object.keys(patch.settings ?? {}), settings: patch.settings ?? {} } });

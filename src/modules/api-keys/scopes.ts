@@ -12,7 +12,9 @@ export const SCOPE_CATALOG: Readonly<Record<string, string>> = Object.freeze({
   'sessions:write': 'DELETE /sessions, DELETE /sessions/{id}',
   'api_keys:read': 'GET /user/api-key, GET /api-keys',
   'api_keys:write': 'POST /api-keys, DELETE /api-keys/{id}, POST /user/api-key/regenerate (never with broader scopes than the calling key)',
-  'authz:check': 'POST /authorize about another user (subjectId), for resource servers',
+  'orgs:read': 'GET /orgs and /orgs/{org_id}[/members|/roles|/policies|/invites]',
+  'orgs:write': 'POST/PATCH/DELETE under /orgs (org deletion is a step-up route: keys are refused)',
+  'authz:check': 'POST /authorize about another user (subjectId) or with resource.attributes, for resource servers; /authorize and /permissions otherwise need no scope and are held to the key\'s scopes',
 });
 
 /** Scope heads no user key may carry: the admin plane is reached with `ak_` keys only. */

@@ -14,7 +14,7 @@ export const Action = z.string().max(128)
 const ResourceRef = z.object({
   type: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1–64 of [A-Za-z0-9_.-]'),
   id: z.string().min(1).max(256).regex(/^[^\s\u0000-\u001f\u007f]+$/, 'must not contain spaces or control characters').optional(),
-  attributes: z.record(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'keys must match [A-Za-z0-9_-]{1,64}'), z.json())
+  attributes: z.record(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'keys must match [A-Za-z0-9_-]{1,64}'), z.unknown())
     .refine((a) => Object.keys(a).length <= 64, 'at most 64 attributes')
     .refine((a) => Buffer.byteLength(JSON.stringify(a)) <= MAX_RESOURCE_ATTRIBUTES_BYTES, `at most ${MAX_RESOURCE_ATTRIBUTES_BYTES} bytes as JSON`)
     .optional()

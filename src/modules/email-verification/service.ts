@@ -5,11 +5,9 @@ import type { AuditContext } from '../audit/service.js';
 import type { Tenant } from '../tenants/schemas.js';
 import { userStore } from '../users/store.js';
 import { deliverLink, type LinkDeps } from '../one-time-tokens/deliver.js';
-import { allowedRedirect, MAIL_ACCEPTED } from '../one-time-tokens/mail.js';
+import { allowedRedirect, MAIL_ACCEPTED, sameAddress } from '../one-time-tokens/mail.js';
 
 export type EmailVerificationService = ReturnType<typeof createEmailVerificationService>;
-
-const sameAddress = (a: string | null, b: string) => !!a && a.toLowerCase() === b.toLowerCase();
 
 /** Email verification: mail a single-use link to an unverified address; using it marks the address verified. */
 export function createEmailVerificationService(deps: LinkDeps & { sql: Sql; clock: Clock }) {

@@ -7,12 +7,10 @@ import { publicUser, userStore } from '../users/store.js';
 import type { SessionService } from '../sessions/service.js';
 import type { SignIn, SignInResult } from '../sessions/sign-in.js';
 import { deliverLink, type LinkDeps } from '../one-time-tokens/deliver.js';
-import { allowedRedirect, MAIL_ACCEPTED } from '../one-time-tokens/mail.js';
+import { allowedRedirect, MAIL_ACCEPTED, sameAddress } from '../one-time-tokens/mail.js';
 import { magicLinkStore } from './store.js';
 
 export type MagicLinkService = ReturnType<typeof createMagicLinkService>;
-
-const sameAddress = (a: string | null, b: string) => !!a && a.toLowerCase() === b.toLowerCase();
 
 /**
  * Passwordless sign-in by emailed link (DESIGN "instant link"). Email becomes a single factor, an

@@ -54,9 +54,9 @@ export const mfaRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, { deps 
     config: { auth: 'session', rateLimit: 'credential', stepUp: true },
     schema: {
       operationId: 'mfaDisable', tags: TAGS, summary: 'Turn MFA off (sensitive: TOTP gate, plus a code in the body).',
-      description: 'Needs a recent step-up or a completed challenge (401 totp_required → POST /totp/complete → repeat with X-TOTP-Challenge), and a fresh TOTP code or a recovery code in the body. A code works once: after stepping up with one code, send the next one (or a recovery code). Removes the secret and the recovery codes and ends the user\'s other sessions.',
+      description: 'Passes the TOTP gate (below) and needs a TOTP code or a recovery code in the body. A code works once: after stepping up with one code, send the next one (30 s later) or a recovery code. Removes the secret and the recovery codes and ends the user\'s other sessions. 401 invalid_code for a wrong or used code, or when MFA is off.',
       body: DisableBody,
-      response: { 200: MfaDisableResponse, ...errorResponses(400, 401, 403, 409, 413, 415, 429, 503) },
+      response: { 200: MfaDisableResponse, ...errorResponses(400, 401, 403, 413, 415, 429, 503) },
     },
   }, async (req) => {
     const code = req.body.code;
@@ -84,9 +84,9 @@ export const mfaRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, { deps 
     config: { auth: 'session', rateLimit: 'credential' },
     schema: {
       operationId: 'mfaVerify', tags: TAGS, summary: 'Step up this session with a TOTP code (5 minutes).',
-      description: 'For the next 5 minutes gated routes pass without a challenge. Returns a new access token whose amr contains "otp". 401 invalid_code for a wrong or already used code; 409 when MFA is off; 429 after 5 wrong codes in 5 minutes.',
+      description: 'For the next 5 minutes gated routes pass without a challenge. Returns a new access token whose amr contains "otp". 401 invalid_code for a wrong or already used code, or when MFA is off; 429 after 5 wrong codes in 5 minutes.',
       body: CodeBody,
-      response: { 200: StepUpResponse, ...errorResponses(400, 401, 403, 409, 413, 415, 429, 503) },
+      response: { 200: StepUpResponse, ...errorResponses(400, 401, 403, 413, 415, 429, 503) },
     },
   }, async (req, reply) => stepUpReply(req, reply, await mfa.verify(req.tenant!, sessionOf(req), req.body.code, auditContext(req))));
 
@@ -94,9 +94,9 @@ export const mfaRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, { deps 
     config: { auth: 'session', rateLimit: 'credential' },
     schema: {
       operationId: 'mfaRecovery', tags: TAGS, summary: 'Step up this session with a recovery code (authenticator lost).',
-      description: 'Like /mfa/verify, with one of the recovery codes; the code is used up. Then, for example, disable MFA (with another recovery code) and set it up again.',
+      description: 'Like /mfa/verify, with one of the recovery codes; the code is used up. Then, for example, disable MFA (with another recovery code) and set it up again. 401 invalid_code for a wrong or used code, or when MFA is off; 429 after 5 wrong codes in 5 minutes.',
       body: RecoveryBody,
-      response: { 200: RecoveryStepUpResponse, ...errorResponses(400, 401, 403, 409, 413, 415, 429, 503) },
+      response: { 200: RecoveryStepUpResponse, ...errorResponses(400, 401, 403, 413, 415, 429, 503) },
     },
   }, async (req, reply) => stepUpReply(req, reply, await mfa.recovery(req.tenant!, sessionOf(req), req.body.code, auditContext(req))));
 
@@ -104,6 +104,7 @@ export const mfaRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, { deps 
     config: { auth: 'session', rateLimit: 'default', stepUp: true },
     schema: {
       operationId: 'mfaRegenerateRecoveryCodes', tags: TAGS, summary: 'Replace the recovery codes with ten new ones (sensitive: TOTP gate).',
+      description: 'Returns ten new codes, shown this once; the old ones stop working. 409 when MFA is off.',
       body: NoBody,
       response: { 200: RecoveryCodesResponse, ...errorResponses(400, 401, 403, 409, 415, 429, 503) },
     },

@@ -2,6 +2,9 @@ import { AppError } from '../../http/errors.js';
 import { escapeHtml, type MailMessage } from '../mail/mailer.js';
 import type { Tenant } from '../tenants/schemas.js';
 
+/** Whether a stored address is the one a token was mailed to (addresses compare case-insensitively). */
+export const sameAddress = (a: string | null, b: string): boolean => !!a && a.toLowerCase() === b.toLowerCase();
+
 /** The one answer of every "send me a mail" route, whether or not the address has an account (SECURITY PWD-05, ML-01). */
 export const MAIL_ACCEPTED = { message: 'If the address can receive mail, a message is on its way.' } as const;
 

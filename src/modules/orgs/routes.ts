@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { Deps } from '../../deps.js';
 import { ACCESS_COOKIE } from '../../http/credentials.js';
 import { errorResponses, Paging } from '../../http/schemas.js';
+import { requireStepUp } from '../../http/step-up.js';
 import { toUserBody } from '../users/schemas.js';
 import {
   CreateOrgBody, MemberBody, MemberList, MemberParams, OrgBody, OrgIdParam, OrgList, OrgSwitchResponse,
@@ -14,6 +15,7 @@ import { callerOf, memberView, orgView, page } from './views.js';
 const TAGS = ['Organizations'];
 export const READ_ERRORS = [400, 401, 403, 404, 429, 503] as const;
 export const WRITE_ERRORS = [400, 401, 403, 404, 409, 413, 415, 422, 429, 503] as const;
+const ELEVATED = new Set(['admin', 'owner']);
 
 /** Orgs and members. API keys need `orgs:read` / `orgs:write`; every org route answers 404 to non-members. */
 export const orgRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, { deps }) => {
@@ -97,8 +99,9 @@ export const orgRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, { deps 
       params: MemberParams, body: UpdateMemberBody, response: { 200: MemberBody, ...errorResponses(...WRITE_ERRORS) },
     },
   }, async (req) => {
-    // TODO(step-up-gate): when src/http/step-up.ts exports its conditional gate, require it here when
-    // req.body.roles contains "admin" or "owner" (DESIGN §4: member role changes to admin/owner are sensitive).
+    // DESIGN §4: a role change to admin or owner is sensitive. Decided on the request alone (before any read),
+    // so re-saving an admin's roles is gated too: over-asking is safe, a race with a concurrent demotion is not.
+    if (req.body.roles?.some((r) => ELEVATED.has(r.toLowerCase()))) await requireStepUp(req);
     return memberView(await svc().updateMember(callerOf(req), req.params.org_id, req.params.user_id, req.body));
   });
 

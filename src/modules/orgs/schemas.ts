@@ -32,7 +32,7 @@ const RoleNames = z.array(RoleName).min(1).max(MAX_MEMBER_ROLES)
 const CustomRoleName = RoleName.refine((n) => !isBuiltInRole(n.toLowerCase()), 'is the name of a built-in role (owner, admin, member)');
 
 /** Member attributes (read by conditions as `subject.attributes.<k>`): a small flat-keyed JSON object. */
-export const Attributes = z.record(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'keys must match [A-Za-z0-9_-]{1,64}'), z.json())
+export const Attributes = z.record(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'keys must match [A-Za-z0-9_-]{1,64}'), z.unknown())
   .refine((a) => Object.keys(a).length <= 32, 'at most 32 attributes')
   .refine((a) => Buffer.byteLength(JSON.stringify(a)) <= MAX_ATTRIBUTES_BYTES, `at most ${MAX_ATTRIBUTES_BYTES} bytes as JSON`);
 

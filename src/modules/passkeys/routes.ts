@@ -26,7 +26,7 @@ export const passkeyRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, { d
     config: { auth: 'session', stepUp: true, rateLimit: 'credential' },
     schema: {
       operationId: 'passkeyRegisterOptions', tags: ['Passkeys'], summary: 'Start registering a passkey for the signed-in user.',
-      description: 'Returns PublicKeyCredentialCreationOptionsJSON for navigator.credentials.create(). The challenge is single use, expires in 5 minutes and is bound to this session. Sensitive: users with MFA need a recent step-up (401 totp_required).',
+      description: 'Returns PublicKeyCredentialCreationOptionsJSON for navigator.credentials.create(). The challenge is single use, expires in 5 minutes and is bound to this session.',
       response: { 200: RegistrationOptions, ...errorResponses(401, 403, 429, 503) },
     },
   }, async (req) => passkeys.registrationOptions(req.tenant!, session(req.auth)));

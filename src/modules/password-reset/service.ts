@@ -9,13 +9,11 @@ import type { PasswordHasher } from '../password/hasher.js';
 import type { PasswordService } from '../password/service.js';
 import { normalizePassword } from '../password/policy.js';
 import { deliverLink, type LinkDeps } from '../one-time-tokens/deliver.js';
-import { allowedRedirect, MAIL_ACCEPTED } from '../one-time-tokens/mail.js';
+import { allowedRedirect, MAIL_ACCEPTED, sameAddress } from '../one-time-tokens/mail.js';
 
 export type PasswordResetService = ReturnType<typeof createPasswordResetService>;
 
 export const RESET_DONE = { message: 'The password has been changed and every session has been signed out; sign in with the new password.' } as const;
-
-const sameAddress = (a: string | null, b: string) => !!a && a.toLowerCase() === b.toLowerCase();
 
 /**
  * Password reset by emailed link. A reset sets the password, ends every session of the user, and never

@@ -38,9 +38,10 @@ export const refreshStore = {
       'SELECT * FROM refresh_tokens WHERE tenant_id = $1 AND session_id = $2 AND parent_id = $3', [parent.tenant_id, parent.session_id, parent.id]);
     return rows[0] ?? null;
   },
-  /** Revokes every token of a session (the family). */
-  async revokeSession(tx: Tx, sessionId: string, now: Date): Promise<void> {
-    await tx.query('UPDATE refresh_tokens SET revoked_at = $2 WHERE session_id = $1 AND revoked_at IS NULL', [sessionId, now]);
+  /** Revokes every token of a session (the family); returns how many were live. Of concurrent callers, one sees > 0. */
+  async revokeSession(tx: Tx, sessionId: string, now: Date): Promise<number> {
+    const { rowCount } = await tx.query('UPDATE refresh_tokens SET revoked_at = $2 WHERE session_id = $1 AND revoked_at IS NULL', [sessionId, now]);
+    return rowCount ?? 0;
   },
   /** Revokes every token of a user; returns the affected session ids. */
   async revokeUser(tx: Tx, userId: string, now: Date): Promise<string[]> {

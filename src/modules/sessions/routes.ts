@@ -36,7 +36,8 @@ export const sessionRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, { d
     schema: {
       operationId: 'refresh', tags: ['Sessions'], summary: 'Rotate a refresh token for new tokens.',
       description: 'Send {refreshToken} in the body (or the __Secure-ap_refresh cookie with an allowed Origin). Every use rotates the token; presenting a rotated token again ends the whole session (reuse detection). Tokens of another tenant need X-Tenant-ID.',
-      body: RefreshBody.optional(),
+      // nullish: a browser refreshing by cookie sends no body at all (Fastify then hands us null).
+      body: RefreshBody.nullish(),
       response: { 200: AuthResponse, ...errorResponses(400, 401, 403, 404, 415, 429, 503) },
     },
   }, async (req, reply) => {

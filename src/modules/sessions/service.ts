@@ -100,7 +100,9 @@ export function createSessionService(deps: { sql: Sql; clock: Clock; store: Sess
             const child = await refreshStore.childOf(tx, current);
             if (child && !child.rotated_at && !child.revoked_at) return { kind: 'grace' };
           }
-          await refreshStore.revokeSession(tx, row.session_id, now);
+          // Concurrent losers all get here; the one whose UPDATE revokes the family ends the session
+          // and audits it, the others found it revoked already.
+          if (!(await refreshStore.revokeSession(tx, row.session_id, now))) return { kind: 'invalid' };
           return { kind: 'reuse', sessionId: row.session_id, userId: row.user_id };
         }
         const user = await userStore.byId(tx, row.user_id);

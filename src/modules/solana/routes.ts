@@ -57,7 +57,7 @@ export const solanaRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, { de
     config: { auth: 'session', stepUp: true, rateLimit: 'credential' },
     schema: {
       operationId: 'linkSolanaWallet', tags: ['Solana'], summary: 'Link a wallet to the signed-in account.',
-      description: 'First POST /solana/challenge {publicKey, purpose: "link"} with the session, sign the message, then send {publicKey, signature} here. Sensitive: users with MFA need a recent step-up (401 totp_required otherwise). 409 conflict when the wallet belongs to another account or the account already has one.',
+      description: 'First POST /solana/challenge {publicKey, purpose: "link"} with the session, sign the message, then send {publicKey, signature} here. 409 conflict when the wallet belongs to another account or the account already has one.',
       body: SolanaSignInBody,
       response: { 200: SolanaWallet, ...errorResponses(400, 401, 403, 409, 413, 415, 429, 503) },
     },

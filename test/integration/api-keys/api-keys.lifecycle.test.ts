@@ -379,3 +379,33 @@ describe('audit', () => {
     for (const k of [u.apiKey!, created.data.apiKey, regen.data.apiKey]) expect(text).not.toContain(k.slice(3));
   });
 });
+
+describe('an agent can find out how to use keys', () => {
+  it('GET /auth/discovery names the headers, the prefix, the routes and the scope catalog', async () => {
+    const res = await call(t.app, { method: 'GET', url: '/auth/discovery' });
+    expect(res.statusCode).toBe(200);
+    const keys = res.data.capabilities.apiKeys;
+    expect(keys.prefix).toBe('ck_');
+    expect(keys.send).toEqual(['Authorization: Bearer ck_…', 'X-API-Key: ck_…']);
+    expect(keys.scopes.catalog).toMatchObject({ '*': expect.any(String), 'user:read': expect.any(String), 'api_keys:write': expect.any(String) });
+    expect(keys.routes.validate).toMatchObject({ method: 'POST', path: '/auth/api-key/validate' });
+    expect(keys.routes.create).toMatchObject({ method: 'POST', path: '/auth/api-keys' });
+    expect(res.data.credentials.apiKey.how).toContain('X-API-Key');
+    expect(res.data.capabilities.admin.auth).toContain('ak_');
+  });
+
+  it('openapi.json declares the X-API-Key scheme (ck_) and puts each key route behind the right credential', async () => {
+    const doc = (await call(t.app, { method: 'GET', url: '/auth/openapi.json' })).data;
+    expect(doc.components.securitySchemes.apiKey).toMatchObject({ type: 'apiKey', in: 'header', name: 'X-API-Key' });
+    expect(doc.components.securitySchemes.apiKey.description).toContain('ck_');
+    const op = (path: string, method: string) => doc.paths[path][method];
+    for (const [path, method, id] of [['/auth/api-keys', 'post', 'createApiKey'], ['/auth/api-keys', 'get', 'listApiKeys'], ['/auth/api-keys/{id}', 'delete', 'deleteApiKey'],
+      ['/auth/user/api-key', 'get', 'getDefaultApiKey'], ['/auth/user/api-key/regenerate', 'post', 'regenerateDefaultApiKey']] as const) {
+      expect(op(path, method).operationId).toBe(id);
+      expect(op(path, method).security).toEqual(expect.arrayContaining([{ apiKey: [] }, { bearerAuth: [] }]));
+    }
+    expect(op('/auth/api-key/validate', 'post').security).toBeUndefined();
+    expect(op('/auth/api-keys', 'post').responses['201']).toBeDefined();
+    expect(op('/auth/admin/tenants', 'get').security).toEqual([{ adminKey: [] }]);
+  });
+});

@@ -331,3 +331,43 @@ describe('bad input → 400 with nothing changed', () => {
     }
   });
 });
+
+describe('discovery and OpenAPI describe the MFA and gate flow for agents', () => {
+  it('GET /auth/discovery has the mfa capability with sign-in, gate and step-up steps', async () => {
+    const res = await call(t.app, { method: 'GET', url: '/auth/discovery' });
+    expect(res.statusCode).toBe(200);
+    const mfa = res.data.capabilities.mfa;
+    expect(mfa).toBeDefined();
+    const text = JSON.stringify(mfa);
+    for (const s of ['/auth/mfa/setup', '/auth/mfa/enable', '/auth/mfa/status', '/auth/login/mfa', '/auth/totp/complete', '/auth/mfa/verify',
+      '/auth/mfa/recovery', '/auth/mfa/disable', 'mfaRequired', 'mfaToken', 'recoveryCode', 'totp_required', 'X-TOTP-Challenge', 'ch_', '403', '5 minutes', '429']) {
+      expect(text, s).toContain(s);
+    }
+    expect(Array.isArray(mfa.gate.steps)).toBe(true);
+    expect(mfa.gate.steps.length).toBeGreaterThanOrEqual(4);
+  });
+
+  it('openapi.json has every MFA operation with its statuses, and marks every gated operation', async () => {
+    const doc = (await call(t.app, { method: 'GET', url: '/auth/openapi.json' })).data;
+    const op = (path: string, method: string) => doc.paths[path]?.[method];
+    for (const [path, method, id] of [
+      ['/auth/mfa/setup', 'post', 'mfaSetup'], ['/auth/mfa/enable', 'post', 'mfaEnable'], ['/auth/mfa/disable', 'post', 'mfaDisable'],
+      ['/auth/mfa/status', 'get', 'mfaStatus'], ['/auth/mfa/verify', 'post', 'mfaVerify'], ['/auth/mfa/recovery', 'post', 'mfaRecovery'],
+      ['/auth/mfa/recovery-codes', 'post', 'mfaRegenerateRecoveryCodes'], ['/auth/login/mfa', 'post', 'loginMfa'], ['/auth/totp/complete', 'post', 'totpComplete'],
+    ]) {
+      expect(op(path!, method!)?.operationId, path).toBe(id);
+    }
+    expect(Object.keys(op('/auth/login/mfa', 'post').responses)).toEqual(expect.arrayContaining(['200', '400', '401', '429']));
+    expect(JSON.stringify(op('/auth/login', 'post'))).toContain('MfaRequiredResponse');
+    // every operation behind the gate says so, with the challenge flow, and declares 401 and 403
+    const gated = [op('/auth/sessions', 'delete'), op('/auth/mfa/disable', 'post'), op('/auth/mfa/recovery-codes', 'post'), op('/auth/api-keys', 'post')];
+    for (const g of gated) {
+      expect(g.description).toMatch(/TOTP gate/);
+      expect(g.description).toContain('X-TOTP-Challenge');
+      expect(g.description).toContain('/auth/totp/complete');
+      expect(Object.keys(g.responses)).toEqual(expect.arrayContaining(['401', '403']));
+    }
+    expect(op('/auth/mfa/status', 'get').description ?? '').not.toMatch(/TOTP gate/);
+    expect(JSON.stringify(doc.components.schemas.Error)).toContain('challenge');
+  });
+});

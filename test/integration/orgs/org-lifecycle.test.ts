@@ -151,6 +151,20 @@ describe('org lifecycle through HTTP', () => {
     }
   });
 
+  it('VAL-03: POST /orgs with the same Idempotency-Key twice creates one org and replays the answer', async () => {
+    const u = await user(t);
+    const send = (name: string) => call(t.app, { method: 'POST', url: '/auth/orgs', token: u.accessToken, json: { name }, headers: { 'idempotency-key': 'org-k1' } });
+    const first = await send('A');
+    const again = await send('A');
+    expect(first.statusCode).toBe(201);
+    expect(again.statusCode).toBe(201);
+    expect(again.body).toBe(first.body);
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    expect((await send('B')).statusCode).toBe(422);
+    const list = await call(t.app, { method: 'GET', url: '/auth/orgs', token: u.accessToken });
+    expect(list.data.total).toBe(1);
+  });
+
   it('switch needs a session: an org id of a non-member gives 404 and no token', async () => {
     const a = await user(t);
     const b = await user(t);

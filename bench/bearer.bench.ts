@@ -1,0 +1,28 @@
+import { randomUUID } from 'node:crypto';
+import { assertClean, load, startApp, startBaseline, type BenchRow } from './lib.js';
+
+/** Bearer `GET /auth/user` with a fresh user's access token. Target: ≥ 0.55 × the bare JSON route. */
+export default async function bearerBench(): Promise<BenchRow[]> {
+  const baseline = await startBaseline();
+  // One client address sends everything: the default class limit is raised so nothing is refused.
+  const app = await startApp({ env: { RATE_LIMIT_DEFAULT: '1000000/60' } });
+  try {
+    const reg = await app.app.inject({
+      method: 'POST', url: '/auth/register', headers: { 'content-type': 'application/json' },
+      payload: JSON.stringify({ email: `bench-${randomUUID()}@example.com`, password: 'correct horse battery staple' }),
+    });
+    if (reg.statusCode !== 201) throw new Error(`register answered ${reg.statusCode}: ${reg.body}`);
+    const token = (reg.json() as { tokens: { accessToken: string } }).tokens.accessToken;
+    const bare = await load(baseline.url);
+    assertClean('bare route', bare);
+    const user = await load(`${app.url}/auth/user`, { headers: { authorization: `Bearer ${token}` } });
+    assertClean('GET /auth/user', user);
+    return [
+      { name: 'bare Fastify JSON route (bearer run)', reqPerSec: bare.reqPerSec, ratio: 1, target: null, p99Ms: bare.p99Ms, note: 'the ceiling' },
+      { name: 'bearer GET /auth/user', reqPerSec: user.reqPerSec, ratio: user.reqPerSec / bare.reqPerSec, target: 0.55, p99Ms: user.p99Ms },
+    ];
+  } finally {
+    await app.close();
+    await baseline.close();
+  }
+}

@@ -1,0 +1,149 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import Fastify, { type FastifyInstance } from 'fastify';
+import pg from 'pg';
+import { loadConfig } from '../src/config.js';
+import { createDeps, type Deps } from '../src/deps.js';
+import { buildApp } from '../src/server.js';
+import { createPgliteSql } from '../src/db/pglite.js';
+import { createPgSql } from '../src/db/pg.js';
+import { migrate } from '../src/db/migrate.js';
+import { createMemoryKv } from '../src/kv/memory.js';
+import { createRedisKv } from '../src/kv/redis.js';
+import { createLogger } from '../src/http/logger.js';
+import type { ModuleDef } from '../src/modules/module.js';
+
+/**
+ * The benchmark harness (PERFORMANCE.md): apps on real ports, loaded by autocannon running in a
+ * child process (32 connections), every figure compared with a bare Fastify JSON route served by
+ * the same process in the same run. BENCH_BACKEND=services runs the app on Postgres + Redis
+ * (BENCH_PG_ADMIN_URL, BENCH_REDIS_URL), otherwise on in-memory PGlite and the in-process store.
+ */
+export const BACKEND = (process.env.BENCH_BACKEND ?? 'embedded') as 'embedded' | 'services';
+export const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
+export const DURATION_S = Number(process.env.BENCH_DURATION ?? 5);
+const WARMUP_S = 1;
+const PG_ADMIN_URL = process.env.BENCH_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const AUTOCANNON = createRequire(import.meta.url).resolve('autocannon/autocannon.js');
+
+/** One line of the result table. */
+export interface BenchRow {
+  name: string;
+  reqPerSec: number;
+  /** reqPerSec divided by the bare route's in the same run */
+  ratio: number;
+  /** the ratio PERFORMANCE.md asks for (null: informational) */
+  target: number | null;
+  p99Ms?: number;
+  note?: string;
+}
+
+export interface Running {
+  url: string;
+  app: FastifyInstance;
+  deps: Deps;
+  close(): Promise<void>;
+}
+
+async function adminQuery(text: string): Promise<void> {
+  const c = new pg.Client({ connectionString: PG_ADMIN_URL });
+  await c.connect();
+  try {
+    await c.query(text);
+  } finally {
+    await c.end();
+  }
+}
+
+/** Builds the whole app (buildApp) on the bench backend and listens on a free port of 127.0.0.1. */
+export async function startApp(o: { env?: Record<string, string>; extraModules?: ModuleDef[] } = {}): Promise<Running> {
+  const config = loadConfig({ AUTH_SECRET: 'bench-secret-0123456789abcdef0123456789abcdef', LOG_LEVEL: 'silent', PUBLIC_URL: 'http://127.0.0.1:1', ...o.env });
+  const tag = randomBytes(5).toString('hex');
+  let dropDb = async () => {};
+  let sql;
+  let kv;
+  if (BACKEND === 'services') {
+    const db = `ap_bench_${tag}`;
+    await adminQuery(`CREATE DATABASE ${db}`);
+    dropDb = () => adminQuery(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
+    sql = createPgSql(PG_ADMIN_URL.replace(/\/[^/]*$/, `/${db}`));
+    kv = await createRedisKv(REDIS_URL, { prefix: `apbench-${tag}:` });
+  } else {
+    sql = await createPgliteSql();
+    kv = createMemoryKv({ prefix: `apbench-${tag}:` });
+  }
+  await migrate(sql);
+  const deps = await createDeps(config, { sql, kv, log: createLogger('silent') });
+  const app = await buildApp(config, { deps, extraModules: o.extraModules });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const { port } = app.server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    app,
+    deps,
+    async close() {
+      await app.close();
+      await deps.close();
+      await kv.close().catch(() => {});
+      await sql.close().catch(() => {});
+      await dropDb().catch(() => {});
+    },
+  };
+}
+
+/** A bare Fastify app with one route returning a small JSON object: the ceiling every ratio is against. */
+export async function startBaseline(): Promise<{ url: string; close(): Promise<void> }> {
+  const app = Fastify({ logger: false });
+  app.get('/bare', async () => ({ ok: true, service: 'baseline' }));
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const { port } = app.server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}/bare`, close: () => app.close() };
+}
+
+export interface LoadResult {
+  reqPerSec: number;
+  p99Ms: number;
+  non2xx: number;
+  errors: number;
+  total: number;
+}
+
+/**
+ * Loads `url` with autocannon in a child process (so the load generator does not share the server's
+ * event loop): a short warm-up, then DURATION_S seconds with CONNECTIONS connections.
+ */
+export async function load(url: string, o: { method?: string; headers?: Record<string, string>; body?: string; durationS?: number } = {}): Promise<LoadResult> {
+  const args = [AUTOCANNON, '-j', '-c', String(CONNECTIONS), '-d', String(o.durationS ?? DURATION_S), '-m', o.method ?? 'GET'];
+  args.push('--warmup', '[', '-c', String(CONNECTIONS), '-d', String(WARMUP_S), ']');
+  for (const [k, v] of Object.entries(o.headers ?? {})) args.push('-H', `${k}=${v}`);
+  if (o.body !== undefined) args.push('-b', o.body);
+  args.push(url);
+  const out = await new Promise<string>((resolve, reject) => {
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => { stderr += d; });
+    child.once('error', reject);
+    child.once('exit', (code) => (code === 0 ? resolve(stdout) : reject(new Error(`autocannon exited ${code}: ${stderr}`))));
+  });
+  // With --warmup autocannon prints the warm-up's JSON first: the measured run is the last line.
+  const last = out.trim().split('\n').filter(Boolean).pop() ?? '{}';
+  const r = JSON.parse(last) as { requests: { average: number; total: number }; latency: { p99: number }; non2xx: number; errors: number };
+  return { reqPerSec: r.requests.average, p99Ms: r.latency.p99, non2xx: r.non2xx, errors: r.errors, total: r.requests.total };
+}
+
+/** Fails loudly when a run measured refusals or errors instead of the route's work. */
+export function assertClean(name: string, r: LoadResult): void {
+  if (r.non2xx > 0 || r.errors > 0) throw new Error(`${name}: ${r.non2xx} non-2xx answers and ${r.errors} errors of ${r.total}; the figure would not measure the route`);
+}
+
+/** The machine, for the README's figures. */
+export function machine(): string {
+  const cpus = os.cpus();
+  return `${cpus.length} × ${cpus[0]?.model.trim() ?? 'CPU'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.versions.node}, ${os.platform()} ${os.release()}`;
+}

@@ -1,0 +1,216 @@
+import { randomUUID } from 'node:crypto';
+import { connect } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import type { FastifyPluginAsync } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Deps } from '../../../src/deps.js';
+import { AppError } from '../../../src/http/errors.js';
+import { errorResponses } from '../../../src/http/schemas.js';
+import type { ModuleDef } from '../../../src/modules/module.js';
+import { sha256Hex, randomToken } from '../../../src/lib/crypto.js';
+import { kvKey } from '../../../src/kv/kv.js';
+import { call, createTestApp, type TestApp } from '../../helpers/app.js';
+import { BACKEND } from '../../helpers/backend.js';
+
+/**
+ * VAL-03 / VAL-04: Idempotency-Key on POST routes declaring `idempotent: true`, through a probe route
+ * that creates a "thing" (counts executions) and returns a secret, as POST /api-keys does.
+ */
+const executions: { principal: string; name: string }[] = [];
+
+function idempotentProbe(): ModuleDef {
+  const plugin: FastifyPluginAsync<{ deps: Deps }> = async (app) => {
+    const r = app.withTypeProvider<ZodTypeProvider>();
+    r.post('/probe/things', {
+      config: { auth: 'user', idempotent: true },
+      schema: {
+        operationId: 'probeCreateThing',
+        body: z.object({ name: z.string().min(1).max(50), fail: z.boolean().optional(), slowMs: z.number().int().min(0).max(2000).optional() }).strict(),
+        response: { 201: z.object({ id: z.uuid(), name: z.string(), secret: z.string(), n: z.number() }), ...errorResponses(400, 401, 403) },
+      },
+    }, async (req, reply) => {
+      const p = req.auth!;
+      executions.push({ principal: p.kind === 'session' ? p.userId : p.kind, name: req.body.name });
+      if (req.body.slowMs) await new Promise((res) => setTimeout(res, req.body.slowMs));
+      if (req.body.fail) throw new AppError('forbidden', 'Refused by the probe.');
+      reply.header('location', '/auth/probe/things/1');
+      return reply.code(201).send({ id: randomUUID(), name: req.body.name, secret: `ck_${randomToken(32)}`, n: executions.length });
+    });
+  };
+  return { name: 'idempotency-probe', plugin };
+}
+
+let t: TestApp;
+let u1: { token: string; userId: string; email: string };
+let u2: { token: string; userId: string; email: string };
+
+async function register(tenant?: string) {
+  const res = await call(t.app, {
+    method: 'POST', url: '/auth/register', json: { email: `idem${randomUUID()}@example.com`, password: 'correct horse battery staple' },
+    headers: tenant ? { 'x-tenant-id': tenant } : undefined,
+  });
+  expect(res.statusCode, res.body).toBe(201);
+  return { token: res.data.tokens.accessToken as string, userId: res.data.user.id as string, email: res.data.user.email as string };
+}
+
+/** A fresh access token for `u` (after the clock moved past the token's 15 minutes); the principal is the same user. */
+async function relogin(u: { token: string; email: string }) {
+  const res = await call(t.app, { method: 'POST', url: '/auth/login', json: { email: u.email, password: 'correct horse battery staple' } });
+  expect(res.statusCode, res.body).toBe(200);
+  u.token = res.data.tokens.accessToken;
+}
+
+const create = (who: { token: string }, body: Record<string, unknown>, key?: string, extra: Record<string, string> = {}) =>
+  call(t.app, { method: 'POST', url: '/auth/probe/things', json: body, token: who.token, headers: { ...(key === undefined ? {} : { 'idempotency-key': key }), ...extra } });
+
+const ran = (name: string) => executions.filter((e) => e.name === name).length;
+
+beforeAll(async () => {
+  t = await createTestApp({ extraModules: [idempotentProbe()] });
+  u1 = await register();
+  u2 = await register();
+});
+afterAll(async () => { await t?.close(); });
+
+describe(`Idempotency-Key (${BACKEND})`, () => {
+  it('the same key and body again replays the first response with Idempotent-Replayed: true, running once', async () => {
+    const first = await create(u1, { name: 'A' }, 'k1');
+    expect(first.statusCode, first.body).toBe(201);
+    expect(first.headers['idempotent-replayed']).toBeUndefined();
+    const again = await create(u1, { name: 'A' }, 'k1');
+    expect(again.statusCode).toBe(201);
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    expect(again.body).toBe(first.body);
+    expect(again.headers['content-type']).toBe(first.headers['content-type']);
+    expect(again.headers.location).toBe('/auth/probe/things/1');
+    expect(again.headers['cache-control']).toBe('no-store');
+    expect(ran('A')).toBe(1);
+  });
+
+  it('the same key with another body → 422 idempotency_key_reused, nothing runs', async () => {
+    const res = await create(u1, { name: 'B' }, 'k1');
+    expect(res.statusCode).toBe(422);
+    expect(res.data.error).toBe('idempotency_key_reused');
+    expect(ran('B')).toBe(0);
+  });
+
+  it('key order in the body does not matter (canonical fingerprint)', async () => {
+    const a = await call(t.app, { method: 'POST', url: '/auth/probe/things', token: u1.token, headers: { 'idempotency-key': 'k-order', 'content-type': 'application/json' }, payload: '{"name":"O","slowMs":0}' });
+    const b = await call(t.app, { method: 'POST', url: '/auth/probe/things', token: u1.token, headers: { 'idempotency-key': 'k-order', 'content-type': 'application/json' }, payload: '{"slowMs":0,"name":"O"}' });
+    expect(a.statusCode).toBe(201);
+    expect(b.headers['idempotent-replayed']).toBe('true');
+    expect(ran('O')).toBe(1);
+  });
+
+  it('two concurrent first requests with one key: one runs, the other gets 409 conflict; later a replay', async () => {
+    const [a, b] = await Promise.all([create(u1, { name: 'C', slowMs: 300 }, 'k-race'), create(u1, { name: 'C', slowMs: 300 }, 'k-race')]);
+    expect([a.statusCode, b.statusCode].sort()).toEqual([201, 409]);
+    expect([a, b].find((r) => r.statusCode === 409)!.data.error).toBe('conflict');
+    expect(ran('C')).toBe(1);
+    const later = await create(u1, { name: 'C', slowMs: 300 }, 'k-race');
+    expect(later.headers['idempotent-replayed']).toBe('true');
+    expect(ran('C')).toBe(1);
+  });
+
+  it('malformed keys → 400 and nothing runs: empty, 10 KB, "*", a space, two headers', async () => {
+    for (const key of ['', 'x'.repeat(10 * 1024), 'a*b', '*', 'has space', 'x'.repeat(256)]) {
+      const res = await create(u1, { name: 'D' }, key);
+      expect(res.statusCode, JSON.stringify(key.slice(0, 20))).toBe(400);
+      expect(res.data.error).toBe('validation_failed');
+    }
+    const two = await call(t.app, { method: 'POST', url: '/auth/probe/things', json: { name: 'D' }, token: u1.token, headers: { 'idempotency-key': ['k-a', 'k-b'] as unknown as string } });
+    expect(two.statusCode).toBe(400);
+    expect(ran('D')).toBe(0);
+    expect((await create(u1, { name: 'D2' }, 'x'.repeat(255))).statusCode).toBe(201);
+  });
+
+  it('a key with CR/LF never reaches the handler (the HTTP parser or the check refuses it with 400)', async () => {
+    await t.app.listen({ port: 0, host: '127.0.0.1' });
+    const port = (t.app.server.address() as AddressInfo).port;
+    const body = '{"name":"E"}';
+    const raw = await new Promise<string>((resolve) => {
+      const s = connect(port, '127.0.0.1', () => {
+        s.end(`POST /auth/probe/things HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${u1.token}\r\nContent-Type: application/json\r\n`
+          + `Idempotency-Key: abc\rInjected: 1\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+      });
+      let out = '';
+      s.on('data', (d) => { out += d; });
+      s.on('close', () => resolve(out));
+    });
+    expect(raw).toMatch(/^HTTP\/1\.1 400/);
+    expect(ran('E')).toBe(0);
+  });
+
+  it('a failed first attempt is not stored: a retry with the same key runs again', async () => {
+    expect((await create(u1, { name: 'F', fail: true }, 'k-fail')).statusCode).toBe(403);
+    expect((await create(u1, { name: 'F', fail: true }, 'k-fail')).statusCode).toBe(403);
+    expect(ran('F')).toBe(2);
+  });
+
+  it('24 hours and a minute later the key is new again', async () => {
+    expect((await create(u1, { name: 'G' }, 'k-day')).statusCode).toBe(201);
+    t.clock.advance(23 * 60 * 60_000);
+    // A new access token of the same user: the record belongs to the user, not to one token.
+    await relogin(u1);
+    expect((await create(u1, { name: 'G' }, 'k-day')).headers['idempotent-replayed']).toBe('true');
+    t.clock.advance(61 * 60_000);
+    await relogin(u1);
+    await relogin(u2);
+    const late = await create(u1, { name: 'G' }, 'k-day');
+    expect(late.statusCode).toBe(201);
+    expect(late.headers['idempotent-replayed']).toBeUndefined();
+    expect(ran('G')).toBe(2);
+    // …and that new response is the one replayed from now on.
+    const again = await create(u1, { name: 'G' }, 'k-day');
+    expect(again.body).toBe(late.body);
+    expect(ran('G')).toBe(2);
+  });
+
+  it('records are per principal and tenant: another user or tenant with the same key and body never gets U1\'s response', async () => {
+    const mine = await create(u1, { name: 'H' }, 'k2');
+    const theirs = await create(u2, { name: 'H' }, 'k2');
+    expect(theirs.statusCode).toBe(201);
+    expect(theirs.headers['idempotent-replayed']).toBeUndefined();
+    expect(theirs.data.secret).not.toBe(mine.data.secret);
+    await t.deps.tenants.create({ slug: 'idem-t2', name: 'T2' });
+    const v1 = await register('idem-t2');
+    const other = await create(v1, { name: 'H' }, 'k2');
+    expect(other.statusCode).toBe(201);
+    expect(other.headers['idempotent-replayed']).toBeUndefined();
+    expect(other.data.secret).not.toBe(mine.data.secret);
+    expect(ran('H')).toBe(3);
+  });
+
+  it('the stored response is sealed: the secret it carries is not in the store in plaintext', async () => {
+    const res = await create(u1, { name: 'I' }, 'k3');
+    const secret = res.data.secret as string;
+    const tenant = await t.deps.tenants.defaultTenant();
+    const digest = sha256Hex([`user:${u1.userId}`, 'POST', '/auth/probe/things', 'k3'].join('\n'));
+    const stored = await t.deps.kv.get(kvKey(tenant.id, 'idem', digest));
+    expect(stored).not.toBeNull();
+    expect(stored).not.toContain(secret);
+    expect(stored).not.toContain(secret.slice(3, 20));
+    expect(JSON.parse(stored!).body).toMatch(/^v1\./);
+    const replay = await create(u1, { name: 'I' }, 'k3');
+    expect(replay.data.secret).toBe(secret);
+  });
+
+  it('sign-in routes are never idempotent: two logins with one key give two sessions, no replay', async () => {
+    const email = `login${randomUUID()}@example.com`;
+    await call(t.app, { method: 'POST', url: '/auth/register', json: { email, password: 'correct horse battery staple' } });
+    const a = await call(t.app, { method: 'POST', url: '/auth/login', json: { email, password: 'correct horse battery staple' }, headers: { 'idempotency-key': 'k-login' } });
+    const b = await call(t.app, { method: 'POST', url: '/auth/login', json: { email, password: 'correct horse battery staple' }, headers: { 'idempotency-key': 'k-login' } });
+    expect(a.statusCode).toBe(200);
+    expect(b.statusCode).toBe(200);
+    expect(b.headers['idempotent-replayed']).toBeUndefined();
+    expect(b.data.tokens.refreshToken).not.toBe(a.data.tokens.refreshToken);
+  });
+
+  it('without the header the route runs every time', async () => {
+    await create(u1, { name: 'J' });
+    await create(u1, { name: 'J' });
+    expect(ran('J')).toBe(2);
+  });
+});
