@@ -6,18 +6,22 @@ import type { ModuleDef } from '../src/modules/module.js';
 import { assertClean, load, startApp, startBaseline, type BenchRow } from './lib.js';
 
 /**
- * The limiter's overhead: one trivial route mounted twice in the same app, once limited as
- * 'credential' (ban check + sliding window in the store + RateLimit-* headers) and once with
- * rateLimit 'none'. The limit is raised so that every request is admitted: this measures the cost of
+ * The limiter's overhead: a trivial route, and a route doing one SQL query (like the credential
+ * routes that look a token or key up), each mounted twice in the same app, once limited as
+ * 'credential' (sliding window in the store + RateLimit-* headers) and once with rateLimit 'none'. The limit is raised so that every request is admitted: this measures the cost of
  * counting, not of refusing. Target: limited ≥ 0.9 × unlimited.
  */
 function benchRoutes(): ModuleDef {
-  const plugin: FastifyPluginAsync<{ deps: Deps }> = async (app) => {
+  const plugin: FastifyPluginAsync<{ deps: Deps }> = async (app, { deps }) => {
     const r = app.withTypeProvider<ZodTypeProvider>();
     const Out = z.object({ ok: z.boolean(), service: z.string() });
     const handler = async () => ({ ok: true, service: 'bench' });
     r.get('/bench/limited', { config: { auth: 'public', rateLimit: 'credential' }, schema: { operationId: 'benchLimited', response: { 200: Out } } }, handler);
     r.get('/bench/unlimited', { config: { auth: 'public', rateLimit: 'none' }, schema: { operationId: 'benchUnlimited', response: { 200: Out } } }, handler);
+    // Closer to a real credential route (token/verify, api-key/validate): one Postgres round trip.
+    const dbHandler = async () => ({ ok: (await deps.sql.tx(null, (tx) => tx.query('SELECT 1 AS one'))).rowCount === 1, service: 'bench' });
+    r.get('/bench/db-limited', { config: { auth: 'public', rateLimit: 'credential' }, schema: { operationId: 'benchDbLimited', response: { 200: Out } } }, dbHandler);
+    r.get('/bench/db-unlimited', { config: { auth: 'public', rateLimit: 'none' }, schema: { operationId: 'benchDbUnlimited', response: { 200: Out } } }, dbHandler);
   };
   return { name: 'bench-rate-limit', plugin };
 }
@@ -32,12 +36,21 @@ export default async function rateLimitBench(): Promise<BenchRow[]> {
     assertClean('unlimited route', unlimited);
     const limited = await load(`${app.url}/auth/bench/limited`);
     assertClean('limited route', limited);
+    const dbUnlimited = await load(`${app.url}/auth/bench/db-unlimited`);
+    assertClean('db route, unlimited', dbUnlimited);
+    const dbLimited = await load(`${app.url}/auth/bench/db-limited`);
+    assertClean('db route, limited', dbLimited);
     return [
       { name: 'bare Fastify JSON route', reqPerSec: bare.reqPerSec, ratio: 1, target: null, p99Ms: bare.p99Ms, note: 'the ceiling' },
       { name: 'trivial app route, rateLimit none', reqPerSec: unlimited.reqPerSec, ratio: unlimited.reqPerSec / bare.reqPerSec, target: null, p99Ms: unlimited.p99Ms },
       {
         name: 'same route, rateLimit credential', reqPerSec: limited.reqPerSec, ratio: limited.reqPerSec / unlimited.reqPerSec, target: 0.9, p99Ms: limited.p99Ms,
         note: 'ratio to the unlimited route',
+      },
+      { name: 'route with one SQL query, rateLimit none', reqPerSec: dbUnlimited.reqPerSec, ratio: dbUnlimited.reqPerSec / bare.reqPerSec, target: null, p99Ms: dbUnlimited.p99Ms },
+      {
+        name: 'same SQL route, rateLimit credential', reqPerSec: dbLimited.reqPerSec, ratio: dbLimited.reqPerSec / dbUnlimited.reqPerSec, target: 0.9, p99Ms: dbLimited.p99Ms,
+        note: 'ratio to the unlimited SQL route',
       },
     ];
   } finally {

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { exportJWK, generateKeyPair, SignJWT, decodeJwt, decodeProtectedHeader, type JWTPayload, type CryptoKey } from 'jose';
 import Provider from 'oidc-provider';
+import { call, createTestApp, TEST_PUBLIC_URL, type TestApp } from './app.js';
 
 /** Who the next sign-in at the test provider is. */
 export interface TestAccount {
@@ -139,4 +140,67 @@ async function followProvider(start: string, redirectUri: string): Promise<strin
     url = next;
   }
   throw new Error('too many redirects at the provider');
+}
+
+/**
+ * The e2e harness for the OAuth flow: a test provider, an app configured for it (raised limits,
+ * redirect URLs), and the steps of the flow as functions. Call `open()` in beforeAll.
+ */
+export function oidcHarness() {
+  const CALLBACK = `${TEST_PUBLIC_URL}/auth/oauth/google/callback`;
+  const APP_CB = 'https://app.example/cb';
+  let op!: TestOp;
+  let t!: TestApp;
+  let subs = 0;
+  const h = {
+    CALLBACK, APP_CB,
+    get op() { return op; },
+    get t() { return t; },
+    async open() {
+      const raised = { rateLimits: { credential: { limit: 100_000, windowSeconds: 60 }, default: { limit: 100_000, windowSeconds: 60 } } };
+      op = await startTestOp({ redirectUri: CALLBACK });
+      t = await createTestApp({ env: { OAUTH_GOOGLE_CLIENT_ID: op.clientId, OAUTH_GOOGLE_CLIENT_SECRET: op.clientSecret, OAUTH_GOOGLE_ISSUER: op.issuer } });
+      const def = await t.deps.tenants.defaultTenant();
+      await t.deps.tenants.update(def.id, { settings: { ...raised, redirectUrls: [APP_CB, 'https://app.example/other?x=1'] } });
+      await t.deps.tenants.create({ slug: 'oidc-t2', name: 'T2', settings: { ...raised, redirectUrls: [APP_CB] } });
+    },
+    async close() { await t?.close(); await op?.close(); },
+    count: async (table: string, where = 'true', params: unknown[] = []) =>
+      (await t.stores.sql.ownerQuery<{ n: number }>(`SELECT count(*)::int AS n FROM ${table} WHERE ${where}`, params)).rows[0]!.n,
+    /** Sets (and returns) a fresh account for the next provider sign-in. */
+    account(over: Partial<TestAccount> = {}) {
+      op.account = { sub: `sub-${++subs}-${Date.now()}`, email: `fed${subs}-${Date.now()}@example.com`, email_verified: true, name: 'Fed User', ...over };
+      return op.account;
+    },
+    /** GET /oauth/google: the provider URL and the browser-binding cookie. */
+    async start(redirectUri = APP_CB, extra = '') {
+      const res = await call(t.app, { method: 'GET', url: `/auth/oauth/google?redirect_uri=${encodeURIComponent(redirectUri)}${extra}` });
+      if (res.statusCode !== 302) throw new Error(`start answered ${res.statusCode}: ${res.body}`);
+      const cookie = ([] as string[]).concat(res.headers['set-cookie'] ?? []).find((c) => c.startsWith('__Host-ap_oauth='))!;
+      return { location: new URL(res.headers.location as string), cookie, binding: cookie.split(';')[0]! };
+    },
+    asPath: (url: string) => { const u = new URL(url); return `${u.pathname}${u.search}`; },
+    async callback(url: string, cookie?: string) {
+      return call(t.app, { method: 'GET', url: h.asPath(url), headers: cookie ? { cookie } : {} });
+    },
+    async exchange(code: string, headers: Record<string, string> = {}) {
+      return call(t.app, { method: 'POST', url: '/auth/oauth/exchange', json: { code }, headers });
+    },
+    /** Start → provider → callback; returns the provider's redirect and our callback's answer. */
+    async signInAtProvider(redirectUri = APP_CB) {
+      const s = await h.start(redirectUri);
+      const back = await op.authorize(s.location.href);
+      const cb = await h.callback(back, s.binding);
+      return { s, back, cb };
+    },
+    /** The whole flow through POST /oauth/exchange (expects success). */
+    async fullSignIn() {
+      const { cb } = await h.signInAtProvider();
+      if (cb.statusCode !== 302) throw new Error(`callback answered ${cb.statusCode}: ${cb.body}`);
+      const res = await h.exchange(new URL(cb.headers.location as string).searchParams.get('code')!);
+      if (res.statusCode !== 200) throw new Error(`exchange answered ${res.statusCode}: ${res.body}`);
+      return res;
+    },
+  };
+  return h;
 }

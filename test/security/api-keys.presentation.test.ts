@@ -25,7 +25,8 @@ const withoutRequestId = (b: Record<string, unknown>) => { const { requestId: _r
 
 describe('KEY-04: how keys may be presented', () => {
   it('accepts Authorization: Bearer ck_… and X-API-Key: ck_… (any case of the header names and scheme)', async () => {
-    for (const headers of [{ authorization: `Bearer ${key}` }, { 'x-api-key': key }, { Authorization: `bearer ${key}` }, { 'X-API-KEY': key }]) {
+    const variants: Record<string, string>[] = [{ authorization: `Bearer ${key}` }, { 'x-api-key': key }, { Authorization: `bearer ${key}` }, { 'X-API-KEY': key }];
+    for (const headers of variants) {
       expect((await getUser({ headers })).statusCode, JSON.stringify(Object.keys(headers))).toBe(200);
     }
   });
@@ -54,7 +55,7 @@ describe('KEY-04: how keys may be presented', () => {
     const variants = [flip(key, key.length - 1), flip(key, 3), flip(key, 20), key.slice(0, -1), `${key}A`, otherKey.slice(0, 11) + key.slice(11)];
     const bodies = new Set<string>();
     for (const v of variants) {
-      for (const headers of [{ authorization: `Bearer ${v}` }, { 'x-api-key': v }]) {
+      for (const headers of [{ authorization: `Bearer ${v}` }, { 'x-api-key': v }] as Record<string, string>[]) {
         const res = await getUser({ headers });
         expect(res.statusCode, v).toBe(401);
         bodies.add(JSON.stringify(withoutRequestId(res.data)));
@@ -65,7 +66,7 @@ describe('KEY-04: how keys may be presented', () => {
 
   it('the ck_ prefix changed to ak_ or upper case → 401, never accepted as another kind of credential', async () => {
     for (const v of [`ak_${key.slice(3)}`, `CK_${key.slice(3)}`, key.toUpperCase()]) {
-      for (const headers of [{ authorization: `Bearer ${v}` }, { 'x-api-key': v }]) {
+      for (const headers of [{ authorization: `Bearer ${v}` }, { 'x-api-key': v }] as Record<string, string>[]) {
         const res = await getUser({ headers });
         expect(res.statusCode, `${Object.keys(headers)[0]}: ${v.slice(0, 5)}`).toBe(401);
         expect(res.data.error).toBe('invalid_token');

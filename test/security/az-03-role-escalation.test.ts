@@ -73,6 +73,20 @@ describe('AZ-03 role escalation', () => {
     expect(await rows(t, 'org_invites', org.id)).toBe(2); // the two made by orgWith
   });
 
+  it('an admin cannot grant themselves a policy\'s permission by editing member attributes', async () => {
+    const { owner, org, others: [admin, m] } = await orgWith(['admin'], ['member']);
+    const policy = await call(t.app, { method: 'POST', url: `/auth/orgs/${org.id}/policies`, token: owner.accessToken,
+      json: { name: 'finance reads', effect: 'allow', actions: ['finance:read'], condition: { eq: [{ var: 'subject.attributes.dept' }, 'finance'] } } });
+    expect(policy.statusCode).toBe(201);
+    for (const target of [admin!, m!]) {
+      const res = await patchMember(admin!.accessToken, org.id, target.userId, { attributes: { dept: 'finance' } });
+      expect(res.statusCode, res.body).toBe(403);
+    }
+    const ask = await call(t.app, { method: 'POST', url: '/auth/authorize', token: admin!.accessToken, json: { action: 'finance:read', orgId: org.id } });
+    expect(ask.data.allowed).toBe(false);
+    expect((await patchMember(owner.accessToken, org.id, m!.userId, { attributes: { dept: 'finance' } })).statusCode).toBe(200);
+  });
+
   it('only owners make owners: a holder of a "*" custom role still cannot grant owner', async () => {
     const { owner, org, others: [x, m] } = await orgWith(['member'], ['member']);
     await call(t.app, { method: 'POST', url: `/auth/orgs/${org.id}/roles`, token: owner.accessToken, json: { name: 'super', permissions: ['*'] } });

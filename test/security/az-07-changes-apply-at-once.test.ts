@@ -59,6 +59,17 @@ describe('AZ-07 permission changes apply at once', () => {
     expect((await call(b, { method: 'PATCH', url: `/auth/orgs/${org.id}/members/${x.userId}`, token: adminToken, json: { attributes: { a: 1 } } })).statusCode).toBe(403);
   });
 
+  it('ids in either case reach the same cache entry: a change through an upper-case path applies at once', async () => {
+    const { owner, admin, adminToken, org } = await orgWithAdmin();
+    const can = async (orgId: string) => (await authorize(t.app, adminToken, { action: 'members:write', orgId })).data.allowed as boolean;
+    expect(await can(org.id)).toBe(true);
+    expect(await can(org.id.toUpperCase())).toBe(true);
+    const res = await call(t.app, { method: 'PATCH', url: `/auth/orgs/${org.id.toUpperCase()}/members/${admin.userId.toUpperCase()}`, token: owner.accessToken, json: { roles: ['member'] } });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(await can(org.id)).toBe(false);
+    expect(await can(org.id.toUpperCase())).toBe(false);
+  });
+
   it('a removed member is refused at once, on both instances', async () => {
     const { owner, admin, adminToken, org } = await orgWithAdmin();
     const can = (app: FastifyInstance) => async () => (await authorize(app, adminToken, { action: 'org:read' })).data.allowed as boolean;

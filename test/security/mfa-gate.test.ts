@@ -38,6 +38,8 @@ function sensitiveRoutes(u: { orgId: string; keyId: string; userId: string }): R
     { method: 'POST', url: '/auth/user/api-key/regenerate' },
     { method: 'DELETE', url: `/auth/api-keys/${u.keyId}` },
     { method: 'DELETE', url: `/auth/orgs/${u.orgId}` },
+    // a member role change to admin/owner (the handler calls requireStepUp conditionally)
+    { method: 'PATCH', url: `/auth/orgs/${u.orgId}/members/${u.userId}`, json: { roles: ['admin'] } },
     { method: 'POST', url: '/auth/password/change', json: { currentPassword: PASSWORD, newPassword: 'another long passphrase 77' } },
     { method: 'POST', url: '/auth/solana/link', json: { publicKey: w.publicKey, signature: w.sign('anything') } },
     { method: 'DELETE', url: '/auth/solana/link' },

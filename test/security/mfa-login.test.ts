@@ -41,6 +41,9 @@ describe('MFA-04 no session exists before the second factor', () => {
     expect(asBearer.statusCode).toBe(401);
     const asKey = await call(t.app, { method: 'GET', url: '/auth/user', headers: { 'x-api-key': login.data.mfaToken } });
     expect(asKey.statusCode).toBe(401);
+    // the mfaToken is a credential: never in the logs or the audit log
+    expect(t.logs.join('\n')).not.toContain(login.data.mfaToken);
+    expect(JSON.stringify((await t.deps.audit.list({ actorId: u.userId, limit: 200 })).items)).not.toContain(login.data.mfaToken);
 
     const ok = await loginMfa({ mfaToken: login.data.mfaToken, code: nextCode(t, secret) });
     expect(ok.statusCode, ok.body).toBe(200);

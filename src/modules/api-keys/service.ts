@@ -101,6 +101,7 @@ export function createApiKeyService(deps: { sql: Sql; kv: Kv; clock: Clock; log:
       const v = await verifier.check(key);
       if (!v || v.principal.tenantId !== tenant.id) return { valid: false };
       const p = v.principal;
+      verifier.touch(p);
       return {
         valid: true, userId: p.userId, tenantId: p.tenantId, scopes: p.scopes,
         ...(p.orgId ? { orgId: p.orgId } : {}),

@@ -82,12 +82,11 @@ export function createApiKeyVerifier(deps: { sql: Sql; kv: Kv; clock: Clock; log
       return v.principal;
     },
 
-    /** The live key with its expiry (for POST /api-key/validate), or null. */
-    async check(key: string): Promise<ValidatedKey | null> {
-      const v = await lookup(key);
-      if (v) touch(v.principal);
-      return v;
-    },
+    /** The live key with its expiry (for POST /api-key/validate), or null; the caller records the use. */
+    check: lookup,
+
+    /** Records a use of the key in the background (see `touch`). */
+    touch,
 
     /**
      * Makes revoked keys stop working: dropped here at once, and on every other instance through

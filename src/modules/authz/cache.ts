@@ -50,7 +50,8 @@ export function createAuthzCache(deps: { sql: Sql; kv: Kv; clock: Clock; log: Lo
   // Bumped by every invalidation: a load that started under an older epoch is not stored.
   let epoch = 0;
 
-  const keyOf = (tenantId: string, orgId: string) => `${tenantId}:${orgId}`;
+  // Lower-cased: a uuid may arrive in either case, and an invalidation must hit the entry a read made.
+  const keyOf = (tenantId: string, orgId: string) => `${tenantId}:${orgId}`.toLowerCase();
 
   function drop(key: string): void {
     epoch++;
@@ -116,7 +117,7 @@ export function createAuthzCache(deps: { sql: Sql; kv: Kv; clock: Clock; log: Lo
   return {
     /** Subscribes to cross-instance invalidation; call once at start. */
     async start(): Promise<Unsubscribe> {
-      return kv.subscribe(INVALIDATE_CHANNEL, (message) => drop(message));
+      return kv.subscribe(INVALIDATE_CHANNEL, (message) => drop(message.toLowerCase()));
     },
 
     /** The org's policies and custom roles (exists:false for an unknown org of the tenant). */
@@ -125,8 +126,9 @@ export function createAuthzCache(deps: { sql: Sql; kv: Kv; clock: Clock; log: Lo
     },
 
     /** The org snapshot and the user's membership in it (null: not a member, or disabled). */
-    async orgAndMember(tenantId: string, orgId: string, userId: string): Promise<{ org: OrgSnapshot; member: MemberSnapshot | null }> {
+    async orgAndMember(tenantId: string, orgId: string, subjectId: string): Promise<{ org: OrgSnapshot; member: MemberSnapshot | null }> {
       const key = keyOf(tenantId, orgId);
+      const userId = subjectId.toLowerCase();
       const { entry, member } = await entryFor(tenantId, orgId, userId);
       if (member !== undefined) return { org: entry.org, member };
       if (entry.members.has(userId)) return { org: entry.org, member: entry.members.get(userId)! };

@@ -40,7 +40,7 @@ export function createAuthzService(deps: { cache: AuthzCache; clock: Clock }) {
 
   /** The org a call is about: the body's, else the credential's (active org, or the key's binding). */
   function orgOf(p: UserPrincipal, orgId: string | undefined): { orgId: string | null; boundElsewhere: boolean } {
-    if (p.kind === 'apiKey' && p.orgId && orgId !== undefined && orgId !== p.orgId) return { orgId: null, boundElsewhere: true };
+    if (p.kind === 'apiKey' && p.orgId && orgId !== undefined && orgId.toLowerCase() !== p.orgId.toLowerCase()) return { orgId: null, boundElsewhere: true };
     return { orgId: orgId ?? p.orgId ?? null, boundElsewhere: false };
   }
 
@@ -64,7 +64,7 @@ export function createAuthzService(deps: { cache: AuthzCache; clock: Clock }) {
       const { orgId, boundElsewhere } = orgOf(p, input.orgId);
       if (boundElsewhere) return { allowed: false, reason: 'the API key is bound to another organization' };
       if (!orgId) return { allowed: false, reason: 'no organization: pass orgId or switch to an organization' };
-      const subjectId = forOther ? input.subjectId! : p.userId;
+      const subjectId = forOther ? input.subjectId!.toLowerCase() : p.userId;
       const { org, member } = await cache.orgAndMember(p.tenantId, orgId, subjectId);
       if (!org.exists || !member) return { allowed: false, reason: 'the subject is not a member of the organization' };
 

@@ -10,6 +10,8 @@ import type { CodeVerifier } from './verifier.js';
 
 /** How long a session counts as stepped up after /mfa/verify, /mfa/recovery or an MFA sign-in. */
 export const STEP_UP_TTL_MS = 5 * 60_000;
+/** Tolerated clock difference between instances for the step-up mark. */
+const CLOCK_SKEW_MS = 5_000;
 /** How long a gate challenge can be completed and used. */
 export const CHALLENGE_TTL_MS = 5 * 60_000;
 
@@ -41,10 +43,13 @@ export function createMfaGate(deps: { sql: Sql; clock: Clock; audit: AuditServic
   return {
     isEnabled,
 
-    /** Whether the session stepped up less than 5 minutes ago (by the injected clock). */
+    /**
+     * Whether the session stepped up less than 5 minutes ago (by the injected clock; a mark up to
+     * CLOCK_SKEW_MS in the future, written by an instance whose clock runs ahead, still counts).
+     */
     isSteppedUp(p: SessionPrincipal): boolean {
       const now = clock.nowMs();
-      return p.stepUpAt !== null && p.stepUpAt <= now && now - p.stepUpAt < STEP_UP_TTL_MS;
+      return p.stepUpAt !== null && p.stepUpAt <= now + CLOCK_SKEW_MS && now - p.stepUpAt < STEP_UP_TTL_MS;
     },
 
     /** A tenant with requireMfaForAdmins: an org owner/admin without MFA may not pass the gate. */

@@ -95,10 +95,10 @@ export function createMfaService(deps: MfaDeps) {
      */
     async enable(tenant: Tenant, p: SessionPrincipal, code: string, ctx: AuditContext) {
       const v = vctx(tenant, p, 'mfa.enable', ctx);
-      await verifier.countAttempt(v);
       const f = await sql.tx(tenant.id, (tx) => mfaStore.factor(tx, p.userId));
       if (!f) throw new AppError('conflict', 'There is no pending MFA setup; call POST /mfa/setup first.');
       if (f.enabledAt) throw new AppError('conflict', 'MFA is already enabled.');
+      await verifier.countAttempt(v);
       const now = clock.now();
       const step = matchTotpStep(verifier.box.open(f), code, now.getTime() / 1000, null);
       if (step === null) return verifier.fail(v, 'totp', 'wrong_code');

@@ -34,7 +34,7 @@ export const orgNotFound = () => new AppError('not_found', 'No such organization
  */
 export async function loadAccess(tx: Tx, caller: Caller, orgId: string, o: { lock?: boolean; roles?: boolean } = {}): Promise<Access> {
   const p = caller.principal;
-  if (p.kind === 'apiKey' && p.orgId && p.orgId !== orgId) throw orgNotFound();
+  if (p.kind === 'apiKey' && p.orgId && p.orgId.toLowerCase() !== orgId.toLowerCase()) throw orgNotFound();
   const org = o.lock ? await orgStore.lock(tx, orgId) : await orgStore.byId(tx, orgId);
   if (!org) throw orgNotFound();
   const member = await memberStore.get(tx, orgId, p.userId);

@@ -1,4 +1,4 @@
-import type { Sql } from '../../db/sql.js';
+import type { Sql, Tx } from '../../db/sql.js';
 import type { Clock } from '../../lib/clock.js';
 import { AppError } from '../../http/errors.js';
 import { actorOf } from '../../http/principal.js';
@@ -6,7 +6,9 @@ import type { AuditService } from '../audit/service.js';
 import type { AuthzCache } from '../authz/cache.js';
 import type { SessionService } from '../sessions/service.js';
 import { publicUser, userStore, type User } from '../users/store.js';
-import { auditDenials, loadAccess, requireGrantable, requirePermission, resolveRoles, type Caller } from './access.js';
+import { auditDenials, loadAccess, requireGrantable, requirePermission, resolveRoles, type Access, type Caller } from './access.js';
+import { policyStore } from './policy-store.js';
+import { holdsAll } from './roles.js';
 import { memberStore, orgStore, type Member, type Org } from './store.js';
 import type { UpdateMemberInput } from './schemas.js';
 
@@ -19,6 +21,18 @@ export interface OrgServiceDeps {
 }
 
 export type OrgWithRoles = Org & { roles: string[] };
+
+/**
+ * Member attributes feed `subject.attributes` in conditions, so setting them can satisfy an allow or escape a
+ * deny: the caller must hold every action of every policy whose condition reads them (no escalation, AZ-03).
+ */
+async function requireAttributeControl(tx: Tx, a: Access, orgId: string): Promise<void> {
+  for (const p of await policyStore.all(tx, orgId)) {
+    if (p.condition !== null && JSON.stringify(p.condition).includes('"subject.attributes.') && !holdsAll(a.permissions, p.actions)) {
+      throw new AppError('forbidden', `Member attributes decide the policy "${p.name}", which covers actions your roles do not grant; only someone holding them may change attributes.`);
+    }
+  }
+}
 
 const lastOwner = () => new AppError('conflict', 'The organization\'s last owner can neither leave nor be demoted: make another member an owner first, or delete the organization.');
 
@@ -95,18 +109,18 @@ export function createOrgService(deps: OrgServiceDeps) {
      * Makes the org the session's active org and mints an access token carrying `org` and `roles` (the
      * session keeps the org for refreshes). Decisions still read the membership itself, never these claims.
      */
-    async switchTo(c: Caller, orgId: string): Promise<{ user: User; accessToken: string; expiresIn: number; roles: string[] }> {
+    async switchTo(c: Caller, orgId: string): Promise<{ user: User; accessToken: string; expiresIn: number; roles: string[]; orgId: string }> {
       const p = c.principal;
       if (p.kind !== 'session') throw new AppError('forbidden', 'Switching organizations needs an interactive session.');
-      const { roles, user } = await sql.tx(c.tenant.id, async (tx) => {
+      const { roles, user, orgId: canonical } = await sql.tx(c.tenant.id, async (tx) => {
         const a = await loadAccess(tx, c, orgId);
         const u = await userStore.byId(tx, p.userId);
         if (!u || u.disabled) throw new AppError('invalid_token', 'The account is no longer active.');
-        return { roles: a.member.roles, user: publicUser(u) };
+        return { roles: a.member.roles, user: publicUser(u), orgId: a.org.id };
       });
-      const t = await deps.sessions.reissue(c.tenant, p, { org: { orgId, roles } });
-      await record(c, 'org.switch', orgId, { roles });
-      return { user, accessToken: t.accessToken, expiresIn: t.expiresIn, roles };
+      const t = await deps.sessions.reissue(c.tenant, p, { org: { orgId: canonical, roles } });
+      await record(c, 'org.switch', canonical, { roles });
+      return { user, accessToken: t.accessToken, expiresIn: t.expiresIn, roles, orgId: canonical };
     },
 
     async listMembers(c: Caller, orgId: string, paging: { limit: number; offset: number }): Promise<{ items: Member[]; total: number }> {
@@ -134,6 +148,7 @@ export function createOrgService(deps: OrgServiceDeps) {
           requireGrantable(a, roles);
           if (target.roles.includes('owner') && !roles.includes('owner') && (await memberStore.countOwners(tx, orgId)) <= 1) throw lastOwner();
         }
+        if (patch.attributes !== undefined) await requireAttributeControl(tx, a, orgId);
         await memberStore.update(tx, orgId, userId, { roles, attributes: patch.attributes }, clock.now());
         return { before: target, after: (await memberStore.get(tx, orgId, userId))! };
       }));
@@ -149,7 +164,7 @@ export function createOrgService(deps: OrgServiceDeps) {
      * `members:delete` and the right to take away each of their roles.
      */
     async removeMember(c: Caller, orgId: string, userId: string): Promise<void> {
-      const self = userId === c.principal.userId;
+      const self = userId.toLowerCase() === c.principal.userId.toLowerCase();
       const removed = await auditDenials(audit, c, 'member.remove', `${orgId}/${userId}`, () => sql.tx(c.tenant.id, async (tx) => {
         const a = await loadAccess(tx, c, orgId, { lock: true });
         const target = self ? a.member : await memberStore.get(tx, orgId, userId);

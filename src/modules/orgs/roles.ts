@@ -98,7 +98,8 @@ export function intersect(permissions: readonly string[], scopes: readonly strin
     if (m !== null) all.add(m);
   }
   const list = [...all];
-  return list.filter((p, i) => !list.some((q, j) => j !== i && covers(q, p) && (!covers(p, q) || j < i))).sort();
+  // Distinct patterns never cover each other both ways, so this keeps exactly the maximal ones.
+  return list.filter((p, i) => !list.some((q, j) => j !== i && covers(q, p))).sort();
 }
 
 /** True when some permission pattern in the set grants the concrete action. */

@@ -80,7 +80,7 @@ export const orgRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, { deps 
     if (req.auth?.kind === 'session' && req.auth.viaCookie) {
       reply.setCookie(ACCESS_COOKIE, r2.accessToken, { path: '/', httpOnly: true, secure: true, sameSite: 'lax', maxAge: r2.expiresIn });
     }
-    return { user: toUserBody(r2.user), tokens: { accessToken: r2.accessToken, expiresIn: r2.expiresIn }, orgId: req.params.org_id, roles: r2.roles };
+    return { user: toUserBody(r2.user), tokens: { accessToken: r2.accessToken, expiresIn: r2.expiresIn }, orgId: r2.orgId, roles: r2.roles };
   });
 
   r.get('/orgs/:org_id/members', {

@@ -35,8 +35,11 @@ export function passwordProblem(password: string, ctx: { email?: string | null; 
   if (blocklist.has(lower) || blocklist.has(stripped) || blocklist.has(stripped.replace(/\d+$/, ''))) {
     return `is on the common-passwords blocklist (the ${BLOCKLIST_SIZE.toLocaleString('en')} most common passwords seen in public breaches, zxcvbn-ts); choose a longer, less common one`;
   }
-  const local = ctx.email?.split('@')[0]?.toLowerCase() ?? '';
-  const context = [ctx.tenantSlug?.toLowerCase(), 'authplane', local].filter((w): w is string => !!w && w.length >= 3);
+  const local = ctx.email?.split('@')[0] ?? '';
+  // Context words are compared the way the password is: lower case, letters and digits only
+  // ("jonathan.smith" and "acme-widgets" must match "JonathanSmith1").
+  const word = (w: string | undefined) => (w ?? '').normalize('NFKC').toLowerCase().replace(/[^\p{L}\p{N}]+/gu, '');
+  const context = [word(ctx.tenantSlug), 'authplane', word(local)].filter((w) => w.length >= 3);
   for (const w of context) {
     const rest = stripped.split(w).join('');
     if (stripped.includes(w) && rest.replace(/\d/g, '').length < 4) {

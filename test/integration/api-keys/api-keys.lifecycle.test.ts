@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { call, createTestApp, type TestApp } from '../../helpers/app.js';
+import type { Tx } from '../../../src/db/sql.js';
 
 /**
  * User API keys end to end: issued once (sign-up, create, regenerate), stored only as SHA-256 + prefix,
@@ -186,6 +187,28 @@ describe('regenerate, revoke, expiry', () => {
   });
 });
 
+describe('the validation hot path', () => {
+  it('a cache miss costs one hash and one database statement; a hit costs none', async () => {
+    const u = await register();
+    const sql = t.stores.sql;
+    const original = sql.tx.bind(sql);
+    const statements: string[] = [];
+    (sql as { tx: typeof sql.tx }).tx = (scope, fn) => original(scope, (tx) => fn({
+      query: (text, params) => { if (scope === null) statements.push(text); return tx.query(text, params); },
+    }));
+    try {
+      expect((await getUser(u.apiKey!)).statusCode).toBe(200);
+      expect(statements).toEqual(['SELECT * FROM ap_api_key_by_hash($1)']);
+      statements.length = 0;
+      expect((await getUser(u.apiKey!, 'header')).statusCode).toBe(200);
+      expect((await validate(u.apiKey!)).data.valid).toBe(true);
+      expect(statements).toEqual([]);
+    } finally {
+      (sql as { tx: typeof sql.tx }).tx = original;
+    }
+  });
+});
+
 describe('scopes are enforced', () => {
   it('a key acts as its user only within its scopes', async () => {
     const u = await register();
@@ -361,6 +384,26 @@ describe('tenants', () => {
     const bTenant = await t.deps.tenants.resolve('keys-b');
     const seen = await t.deps.sql.tx(bTenant!.id, (tx) => tx.query('SELECT id FROM api_keys WHERE id = $1', [aDefault.data.id]));
     expect(seen.rows).toHaveLength(0);
+  });
+});
+
+describe('row-level security on the key tables', () => {
+  it('another tenant\'s scope can neither read, revoke, re-point nor forge key rows; the lookup reveals only hash → tenant', async () => {
+    const a = await register();
+    const bTenant = await t.deps.tenants.create({ slug: 'rls-keys-b', name: 'B' });
+    const aTenant = await t.deps.tenants.defaultTenant();
+    const aKey = (await call(t.app, { method: 'GET', url: '/auth/user/api-key', token: a.accessToken })).data;
+    const inB = <T>(fn: (tx: Tx) => Promise<T>) => t.deps.sql.tx(bTenant.id, fn);
+    expect((await inB((tx) => tx.query('SELECT * FROM api_keys WHERE id = $1', [aKey.id]))).rows).toHaveLength(0);
+    expect((await inB((tx) => tx.query('UPDATE api_keys SET revoked_at = now() WHERE id = $1', [aKey.id]))).rowCount).toBe(0);
+    expect((await inB((tx) => tx.query('DELETE FROM api_key_lookup WHERE key_id = $1', [aKey.id]))).rowCount).toBe(0);
+    const forged = await inB((tx) => tx.query('INSERT INTO api_key_lookup (key_hash, tenant_id, key_id) VALUES ($1, $2, $3)', [Buffer.alloc(32, 7), aTenant.id, aKey.id]))
+      .then(() => null, (e: Error) => e);
+    expect(forged).not.toBeNull();
+    // Readable from any scope (validation starts without a tenant), but it holds no tenant data.
+    const { rows } = await inB((tx) => tx.query<Record<string, unknown>>('SELECT * FROM api_key_lookup WHERE key_id = $1', [aKey.id]));
+    expect(Object.keys(rows[0]!).sort()).toEqual(['key_hash', 'key_id', 'tenant_id']);
+    expect((await getUser(a.apiKey!)).statusCode).toBe(200);
   });
 });
 

@@ -63,3 +63,21 @@ describe('callback input', () => {
     }
   });
 });
+
+describe('discovery and OpenAPI', () => {
+  it('describe the Solana, passkey and OAuth flows', async () => {
+    const disc = await call(t.app, { method: 'GET', url: '/auth/discovery' });
+    const caps = disc.data.capabilities;
+    expect(caps.solana.flow.join(' ')).toContain('/auth/solana/challenge');
+    expect(caps.passkeys.signIn.join(' ')).toContain('/auth/passkeys/login/verify');
+    expect(caps.oauth.flow.join(' ')).toContain('/auth/oauth/exchange');
+    const doc = (await call(t.app, { method: 'GET', url: '/auth/openapi.json' })).data;
+    const ops: Record<string, string> = {
+      '/auth/solana/challenge': 'post', '/auth/solana': 'post', '/auth/solana/link': 'post',
+      '/auth/passkeys/register/options': 'post', '/auth/passkeys/register/verify': 'post', '/auth/passkeys/login/options': 'post',
+      '/auth/passkeys/login/verify': 'post', '/auth/passkeys': 'get', '/auth/passkeys/{id}': 'delete',
+      '/auth/oauth/google': 'get', '/auth/oauth/google/callback': 'get', '/auth/oauth/exchange': 'post',
+    };
+    for (const [path, method] of Object.entries(ops)) expect(doc.paths[path]?.[method], `${method} ${path}`).toBeDefined();
+  });
+});

@@ -296,6 +296,15 @@ describe('PK-05 passkey management', () => {
     expect(res.statusCode).toBe(401);
   });
 
+  it('does not let a user of tenant T2 delete a passkey of tenant T (404)', async () => {
+    const u = await userWithPasskey();
+    const v = await call(t.app, { method: 'POST', url: '/auth/register', json: { email: `t2-${Date.now()}@example.com`, password: 'correct horse battery staple' }, headers: { 'x-tenant-id': 'pk-t2' } });
+    expect(v.statusCode, v.body).toBe(201);
+    const res = await call(t.app, { method: 'DELETE', url: `/auth/passkeys/${u.passkeyId}`, token: v.data.tokens.accessToken });
+    expect(res.statusCode).toBe(404);
+    expect(await count('passkey_credentials', 'id = $1', [u.passkeyId])).toBe(1);
+  });
+
   it('does not list another user\'s passkeys', async () => {
     const a = await userWithPasskey();
     const b = await register();
