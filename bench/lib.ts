@@ -137,6 +137,35 @@ export async function load(url: string, o: { method?: string; headers?: Record<s
   return { reqPerSec: r.requests.average, p99Ms: r.latency.p99, non2xx: r.non2xx, errors: r.errors, total: r.requests.total };
 }
 
+/**
+ * Compares two targets fairly on a busy machine: both are warmed up first (JIT, lazily compiled
+ * serializers), then measured alternately (a, b, a, b) for DURATION_S in total each, and the runs of
+ * each are averaged. Each run must be clean (2xx only).
+ */
+export async function loadPair(
+  a: { name: string; url: string; opts?: Parameters<typeof load>[1] },
+  b: { name: string; url: string; opts?: Parameters<typeof load>[1] },
+): Promise<[LoadResult, LoadResult]> {
+  for (const x of [a, b]) await load(x.url, { ...x.opts, durationS: 1 });
+  const half = Math.max(1, Math.round(DURATION_S / 2));
+  const runs: [LoadResult[], LoadResult[]] = [[], []];
+  for (let i = 0; i < 2; i += 1) {
+    for (const [j, x] of [a, b].entries()) {
+      const r = await load(x.url, { ...x.opts, durationS: half });
+      assertClean(x.name, r);
+      runs[j]!.push(r);
+    }
+  }
+  const avg = (rs: LoadResult[]): LoadResult => ({
+    reqPerSec: rs.reduce((s, r) => s + r.reqPerSec, 0) / rs.length,
+    p99Ms: Math.max(...rs.map((r) => r.p99Ms)),
+    non2xx: rs.reduce((s, r) => s + r.non2xx, 0),
+    errors: rs.reduce((s, r) => s + r.errors, 0),
+    total: rs.reduce((s, r) => s + r.total, 0),
+  });
+  return [avg(runs[0]), avg(runs[1])];
+}
+
 /** Fails loudly when a run measured refusals or errors instead of the route's work. */
 export function assertClean(name: string, r: LoadResult): void {
   if (r.non2xx > 0 || r.errors > 0) throw new Error(`${name}: ${r.non2xx} non-2xx answers and ${r.errors} errors of ${r.total}; the figure would not measure the route`);

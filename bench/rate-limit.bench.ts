@@ -3,7 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Deps } from '../src/deps.js';
 import type { ModuleDef } from '../src/modules/module.js';
-import { assertClean, load, startApp, startBaseline, type BenchRow } from './lib.js';
+import { assertClean, load, loadPair, startApp, startBaseline, type BenchRow } from './lib.js';
 
 /**
  * The limiter's overhead: a trivial route, and a route doing one SQL query (like the credential
@@ -32,14 +32,14 @@ export default async function rateLimitBench(): Promise<BenchRow[]> {
   try {
     const bare = await load(baseline.url);
     assertClean('bare route', bare);
-    const unlimited = await load(`${app.url}/auth/bench/unlimited`);
-    assertClean('unlimited route', unlimited);
-    const limited = await load(`${app.url}/auth/bench/limited`);
-    assertClean('limited route', limited);
-    const dbUnlimited = await load(`${app.url}/auth/bench/db-unlimited`);
-    assertClean('db route, unlimited', dbUnlimited);
-    const dbLimited = await load(`${app.url}/auth/bench/db-limited`);
-    assertClean('db route, limited', dbLimited);
+    const [unlimited, limited] = await loadPair(
+      { name: 'unlimited route', url: `${app.url}/auth/bench/unlimited` },
+      { name: 'limited route', url: `${app.url}/auth/bench/limited` },
+    );
+    const [dbUnlimited, dbLimited] = await loadPair(
+      { name: 'SQL route, unlimited', url: `${app.url}/auth/bench/db-unlimited` },
+      { name: 'SQL route, limited', url: `${app.url}/auth/bench/db-limited` },
+    );
     return [
       { name: 'bare Fastify JSON route', reqPerSec: bare.reqPerSec, ratio: 1, target: null, p99Ms: bare.p99Ms, note: 'the ceiling' },
       { name: 'trivial app route, rateLimit none', reqPerSec: unlimited.reqPerSec, ratio: unlimited.reqPerSec / bare.reqPerSec, target: null, p99Ms: unlimited.p99Ms },

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { isIP } from 'node:net';
+import { DEFAULT_SERVICE_TOOLS, SERVICE_TOOLS } from './modules/mcp/tool-names.js';
 
 /** TRUST_PROXY: false, a hop count, or trusted proxy IPs/CIDRs. `true` is refused (DESIGN §7). */
 export type TrustProxy = false | number | string[];
@@ -52,6 +53,7 @@ const EnvSchema = z
     SMTP_FROM: z.string().min(3).default('Authplane <no-reply@localhost>'),
     TRUST_PROXY: z.preprocess(emptyToUndefined, z.string().default('false')),
     MCP_TOKEN: optionalString,
+    MCP_SERVICE_TOOLS: z.preprocess(emptyToUndefined, z.string().default(DEFAULT_SERVICE_TOOLS)),
     OAUTH_GOOGLE_CLIENT_ID: optionalString,
     OAUTH_GOOGLE_CLIENT_SECRET: optionalString,
     OAUTH_GOOGLE_ISSUER: z.preprocess(emptyToUndefined, z.url({ protocol: /^https?$/, message: 'must be an http:// or https:// URL' }).default('https://accounts.google.com')),
@@ -73,6 +75,8 @@ const EnvSchema = z
       issue('AUTH_SECRET', 'is required when DATABASE_URL is set (generate one with: openssl rand -base64 48)');
     }
     if (env.MCP_TOKEN !== undefined && Buffer.byteLength(env.MCP_TOKEN) < 32) issue('MCP_TOKEN', 'must be at least 32 bytes');
+    const unknownTool = env.MCP_SERVICE_TOOLS.split(',').map((x) => x.trim()).find((x) => !(SERVICE_TOOLS as readonly string[]).includes(x));
+    if (unknownTool !== undefined) issue('MCP_SERVICE_TOOLS', `must be a comma-separated list of ${SERVICE_TOOLS.join(', ')} ("${unknownTool.slice(0, 40)}" is not one; the other tools act as a user)`);
     if (env.OAUTH_GOOGLE_CLIENT_ID && !env.OAUTH_GOOGLE_CLIENT_SECRET) issue('OAUTH_GOOGLE_CLIENT_SECRET', 'is required when OAUTH_GOOGLE_CLIENT_ID is set');
     const tp = env.TRUST_PROXY.trim();
     if (tp.toLowerCase() === 'true') issue('TRUST_PROXY', 'true is refused: name the hop count (e.g. 1) or the proxies (comma-separated IPs/CIDRs)');
@@ -100,6 +104,8 @@ export interface Config {
   smtpFrom: string;
   trustProxy: TrustProxy;
   mcpToken?: string;
+  /** The tools the static MCP_TOKEN may call (MCP_SERVICE_TOOLS; a subset of SERVICE_TOOLS in src/modules/mcp/tool-names.ts). */
+  mcpServiceTools: readonly string[];
   oauthGoogle: { clientId?: string; clientSecret?: string; issuer: string };
   logLevel: string;
   argon2MaxConcurrency: number;
@@ -151,6 +157,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     smtpFrom: e.SMTP_FROM,
     trustProxy,
     mcpToken: e.MCP_TOKEN,
+    mcpServiceTools: Object.freeze([...new Set(e.MCP_SERVICE_TOOLS.split(',').map((x) => x.trim()))]),
     oauthGoogle: { clientId: e.OAUTH_GOOGLE_CLIENT_ID, clientSecret: e.OAUTH_GOOGLE_CLIENT_SECRET, issuer: e.OAUTH_GOOGLE_ISSUER },
     logLevel: e.LOG_LEVEL,
     argon2MaxConcurrency: e.ARGON2_MAX_CONCURRENCY,

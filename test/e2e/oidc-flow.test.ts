@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { decodeJwt } from 'jose';
-import { call, createTestApp } from '../helpers/app.js';
-import { oidcHarness, startTestOp, type TestOp } from '../helpers/oidc-provider.js';
+import { call } from '../helpers/app.js';
+import { oidcHarness } from '../helpers/oidc-provider.js';
 
 /**
  * "Sign in with Google" against a real OpenID Provider (oidc-provider) on loopback, through HTTP:
@@ -10,7 +10,7 @@ import { oidcHarness, startTestOp, type TestOp } from '../helpers/oidc-provider.
  * SECURITY OA-01 (PKCE, state, nonce), OA-02 (redirect_uri allowlist), OA-03 (state and browser binding).
  */
 const h = oidcHarness();
-const { CALLBACK, APP_CB, count, account, start, callback, exchange, signInAtProvider, fullSignIn, asPath } = h;
+const { CALLBACK, APP_CB, count, account, start, callback, exchange, signInAtProvider, fullSignIn } = h;
 beforeAll(() => h.open());
 afterAll(() => h.close());
 

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, createTestApp, type TestApp } from '../helpers/app.js';
 import { mailsTo, tokenIn } from '../helpers/mail.js';
 import { newWallet } from '../integration/solana/wallet.js';
+import { createSoftAuthenticator } from '../integration/passkeys/soft-authenticator.js';
 import { mfaStore } from '../../src/modules/mfa/store.js';
 import { userStore } from '../../src/modules/users/store.js';
 import {
@@ -13,11 +14,14 @@ let t: TestApp;
 let defaultId: string;
 let t2Id: string;
 const REDIRECT = 'https://app.example.com/auth/callback';
+const PK_ORIGIN = 'https://app.example';
+const PK_RP_ID = 'app.example';
 beforeAll(async () => {
   t = await createTestApp({ env: MFA_TEST_ENV });
   defaultId = (await t.deps.tenants.defaultTenant()).id;
   await t.deps.tenants.update(defaultId, { settings: { redirectUrls: [REDIRECT] } });
   t2Id = (await t.deps.tenants.create({ slug: 'mfa-t2', name: 'T2' })).id;
+  await t.deps.tenants.create({ slug: 'mfa-pk', name: 'PK', settings: { allowedOrigins: [PK_ORIGIN], webauthnRpId: PK_RP_ID } });
 });
 afterAll(async () => { await t?.close(); });
 
@@ -145,6 +149,25 @@ describe('MFA-05 every sign-in path goes through the second factor', () => {
     const done = await loginMfa({ mfaToken: again.data.mfaToken, code: nextCode(t, secret) });
     expect(done.statusCode, done.body).toBe(200);
     expect(amrOf(done.data.tokens.accessToken).sort()).toEqual(['otp', 'swk']);
+  });
+
+  it('a passkey sign-in of a user with MFA answers MfaRequiredResponse (no UV exemption)', async () => {
+    const h = { 'x-tenant-id': 'mfa-pk' };
+    const u = await register(t, { tenant: 'mfa-pk', email: newEmail('pk') });
+    const auth = createSoftAuthenticator({ origin: PK_ORIGIN, rpId: PK_RP_ID });
+    const opts = await call(t.app, { method: 'POST', url: '/auth/passkeys/register/options', token: u.accessToken });
+    expect(opts.statusCode, opts.body).toBe(200);
+    expect((await call(t.app, { method: 'POST', url: '/auth/passkeys/register/verify', token: u.accessToken, json: auth.register(opts.data) })).statusCode).toBe(201);
+    const { secret } = await enableMfa(t, u.accessToken, h);
+    const lo = await call(t.app, { method: 'POST', url: '/auth/passkeys/login/options', json: { email: u.email }, headers: h });
+    expect(lo.statusCode, lo.body).toBe(200);
+    const v = await call(t.app, { method: 'POST', url: '/auth/passkeys/login/verify', json: auth.login(lo.data), headers: h });
+    expect(v.statusCode, v.body).toBe(200);
+    expect(v.data).toEqual({ mfaRequired: true, mfaToken: expect.stringMatching(/^mfa_/), userId: u.userId });
+    expect(v.headers['set-cookie']).toBeUndefined();
+    const done = await loginMfa({ mfaToken: v.data.mfaToken, code: nextCode(t, secret) }, h);
+    expect(done.statusCode, done.body).toBe(200);
+    expect(amrOf(done.data.tokens.accessToken)).toEqual(expect.arrayContaining(['hwk', 'otp']));
   });
 
   it('PWD-07 step 7: after a password reset, login still answers mfaRequired; the reset never signs in', async () => {

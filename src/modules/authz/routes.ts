@@ -5,6 +5,7 @@ import type { Deps } from '../../deps.js';
 import { AppError } from '../../http/errors.js';
 import { isUserPrincipal, type Principal, type UserPrincipal } from '../../http/principal.js';
 import { errorResponses } from '../../http/schemas.js';
+import { AttributeObject } from '../orgs/schemas.js';
 
 const MAX_RESOURCE_ATTRIBUTES_BYTES = 16 * 1024;
 
@@ -14,9 +15,7 @@ export const Action = z.string().max(128)
 const ResourceRef = z.object({
   type: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1–64 of [A-Za-z0-9_.-]'),
   id: z.string().min(1).max(256).regex(/^[^\s\u0000-\u001f\u007f]+$/, 'must not contain spaces or control characters').optional(),
-  attributes: z.record(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'keys must match [A-Za-z0-9_-]{1,64}'), z.unknown())
-    .refine((a) => Object.keys(a).length <= 64, 'at most 64 attributes')
-    .refine((a) => Buffer.byteLength(JSON.stringify(a)) <= MAX_RESOURCE_ATTRIBUTES_BYTES, `at most ${MAX_RESOURCE_ATTRIBUTES_BYTES} bytes as JSON`)
+  attributes: AttributeObject({ maxKeys: 64, maxBytes: MAX_RESOURCE_ATTRIBUTES_BYTES })
     .optional()
     .describe('read by conditions as resource.attributes.<k>; accepted only from an API key with the authz:check scope'),
 }).strict();

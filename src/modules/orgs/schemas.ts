@@ -31,10 +31,19 @@ const RoleNames = z.array(RoleName).min(1).max(MAX_MEMBER_ROLES)
 
 const CustomRoleName = RoleName.refine((n) => !isBuiltInRole(n.toLowerCase()), 'is the name of a built-in role (owner, admin, member)');
 
-/** Member attributes (read by conditions as `subject.attributes.<k>`): a small flat-keyed JSON object. */
-export const Attributes = z.record(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'keys must match [A-Za-z0-9_-]{1,64}'), z.unknown())
-  .refine((a) => Object.keys(a).length <= 32, 'at most 32 attributes')
-  .refine((a) => Buffer.byteLength(JSON.stringify(a)) <= MAX_ATTRIBUTES_BYTES, `at most ${MAX_ATTRIBUTES_BYTES} bytes as JSON`);
+const ATTRIBUTE_KEY = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** A flat-keyed JSON object of bounded size, as read by conditions (`<root>.attributes.<k>`). */
+export const AttributeObject = (o: { maxKeys: number; maxBytes: number }) => z.record(z.string(), z.unknown()).superRefine((a, ctx) => {
+  const keys = Object.keys(a);
+  const bad = keys.find((k) => !ATTRIBUTE_KEY.test(k));
+  if (bad !== undefined) ctx.addIssue({ code: 'custom', message: `key ${JSON.stringify(bad.slice(0, 64))} must match [A-Za-z0-9_-]{1,64}` });
+  else if (keys.length > o.maxKeys) ctx.addIssue({ code: 'custom', message: `at most ${o.maxKeys} attributes` });
+  else if (Buffer.byteLength(JSON.stringify(a)) > o.maxBytes) ctx.addIssue({ code: 'custom', message: `at most ${o.maxBytes} bytes as JSON` });
+});
+
+/** Member attributes (read by conditions as `subject.attributes.<k>`). */
+export const Attributes = AttributeObject({ maxKeys: 32, maxBytes: MAX_ATTRIBUTES_BYTES });
 
 // ---- orgs -----------------------------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ export interface HasherStats {
  * ARGON2_MAX_QUEUE jobs waiting (each holds only its password); beyond that a job fails at once with
  * 503 unavailable. A dummy hash lets unknown accounts cost the same as known ones.
  */
-export async function createPasswordHasher(opts: { concurrency: number; maxQueue?: number; params?: Partial<typeof ARGON2_PARAMS> }) {
+export async function createPasswordHasher(opts: { concurrency: number; maxQueue?: number; params?: Partial<{ memoryCost: number; timeCost: number; parallelism: number }> }) {
   const params = { ...ARGON2_PARAMS, ...opts.params };
   const maxQueue = opts.maxQueue ?? ARGON2_MAX_QUEUE;
   let running = 0;

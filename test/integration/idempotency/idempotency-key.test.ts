@@ -214,3 +214,39 @@ describe(`Idempotency-Key (${BACKEND})`, () => {
     expect(ran('J')).toBe(2);
   });
 });
+
+describe(`Idempotency-Key on the real creating routes (${BACKEND})`, () => {
+  it('POST /auth/orgs twice with one key creates one org; another body → 422', async (ctx) => {
+    if (!t.app.hasRoute({ method: 'POST', url: '/auth/orgs' })) return ctx.skip();
+    const u = await register();
+    const a = await call(t.app, { method: 'POST', url: '/auth/orgs', json: { name: 'A' }, token: u.token, headers: { 'idempotency-key': 'org-k1' } });
+    expect(a.statusCode, a.body).toBe(201);
+    const b = await call(t.app, { method: 'POST', url: '/auth/orgs', json: { name: 'A' }, token: u.token, headers: { 'idempotency-key': 'org-k1' } });
+    expect(b.statusCode).toBe(201);
+    expect(b.headers['idempotent-replayed']).toBe('true');
+    expect(b.body).toBe(a.body);
+    const c = await call(t.app, { method: 'POST', url: '/auth/orgs', json: { name: 'B' }, token: u.token, headers: { 'idempotency-key': 'org-k1' } });
+    expect(c.statusCode).toBe(422);
+    const list = await call(t.app, { method: 'GET', url: '/auth/orgs', token: u.token });
+    expect(list.data.items.filter((o: { name: string }) => o.name === 'A' || o.name === 'B')).toHaveLength(1);
+  });
+
+  it('POST /auth/api-keys replayed: one key exists, and its plaintext is not stored', async (ctx) => {
+    if (!t.app.hasRoute({ method: 'POST', url: '/auth/api-keys' })) return ctx.skip();
+    const u = await register();
+    const send = () => call(t.app, { method: 'POST', url: '/auth/api-keys', json: { name: 'ci', scopes: ['*'] }, token: u.token, headers: { 'idempotency-key': 'key-k3' } });
+    const a = await send();
+    expect(a.statusCode, a.body).toBe(201);
+    const b = await send();
+    expect(b.headers['idempotent-replayed']).toBe('true');
+    expect(b.body).toBe(a.body);
+    const plaintext = JSON.stringify(a.data).match(/ck_[A-Za-z0-9_-]{20,}/)?.[0];
+    expect(plaintext).toBeDefined();
+    const tenant = await t.deps.tenants.defaultTenant();
+    const stored = await t.deps.kv.get(kvKey(tenant.id, 'idem', sha256Hex([`user:${u.userId}`, 'POST', '/auth/api-keys', 'key-k3'].join('\n'))));
+    expect(stored).not.toBeNull();
+    expect(stored).not.toContain(plaintext!);
+    const keys = await call(t.app, { method: 'GET', url: '/auth/api-keys', token: u.token });
+    expect(keys.data.items.filter((k: { name: string }) => k.name === 'ci')).toHaveLength(1);
+  });
+});

@@ -1,0 +1,98 @@
+import type { Logger } from 'pino';
+import type { Kv, Unsubscribe } from '../../kv/kv.js';
+import type { SessionStore } from '../sessions/session-store.js';
+
+/** A session ended (`sessionId`) or one access token revoked (`jti`), in a tenant. */
+export interface SessionRevocation {
+  tenantId: string;
+  sessionId?: string;
+  jti?: string;
+}
+
+const CHANNEL = 'sessions:revoked';
+
+/** Reads a message; null when it is not one we understand (the receiver then drops everything). */
+function parse(message: string): SessionRevocation | null {
+  try {
+    const m = JSON.parse(message) as Record<string, unknown>;
+    if (typeof m.tenantId !== 'string') return null;
+    const out: SessionRevocation = { tenantId: m.tenantId };
+    if (typeof m.sessionId === 'string') out.sessionId = m.sessionId;
+    if (typeof m.jti === 'string') out.jti = m.jti;
+    return out.sessionId || out.jti ? out : null;
+  } catch {
+    return null;
+  }
+}
+
+export type SessionRevocations = ReturnType<typeof createSessionRevocations>;
+
+/**
+ * Announces ended sessions and revoked access tokens to every instance (the store's pub/sub), so that
+ * in-process caches of verified tokens (the MCP bearer cache) drop them at once rather than at the end of
+ * their staleness bound. It wraps the session store, so every path that ends a session — logout,
+ * DELETE /sessions[/id], refresh reuse, password reset, disabling a user — is covered without the
+ * sessions service knowing about it.
+ */
+export function createSessionRevocations(deps: { kv: Kv; log: Logger }) {
+  const { kv, log } = deps;
+  const local = new Set<(r: SessionRevocation | null) => void>();
+
+  /**
+   * This instance's listeners run synchronously (before the revoking request answers); other instances
+   * hear it through pub/sub. A failed publish is logged, not thrown: the revocation itself is written, and
+   * the other instances' entries expire within their bound anyway.
+   */
+  async function announce(r: SessionRevocation): Promise<void> {
+    for (const l of local) {
+      try { l(r); } catch (err) { log.warn({ err }, 'session revocation listener failed'); }
+    }
+    await kv.publish(CHANNEL, JSON.stringify(r)).catch((err: unknown) => {
+      log.warn({ err }, 'session revocation could not be published; other instances catch up within their cache bound');
+    });
+  }
+
+  return {
+    announce,
+
+    /**
+     * The same store, announcing after each `delete` and `revokeJti`. Announced even when the write
+     * failed half-way (`finally`): dropping a cache entry is always safe, keeping a stale one is not.
+     */
+    wrap(store: SessionStore): SessionStore {
+      return {
+        ...store,
+        async delete(tenantId, userId, sid) {
+          try {
+            return await store.delete(tenantId, userId, sid);
+          } finally {
+            await announce({ tenantId, sessionId: sid });
+          }
+        },
+        async revokeJti(tenantId, jti, ttlMs) {
+          try {
+            await store.revokeJti(tenantId, jti, ttlMs);
+          } finally {
+            await announce({ tenantId, jti });
+          }
+        },
+      };
+    },
+
+    /** Calls `handler` for every revocation on any instance; `null` = unreadable message (drop everything). */
+    async subscribe(handler: (r: SessionRevocation | null) => void): Promise<Unsubscribe> {
+      local.add(handler);
+      let off: Unsubscribe;
+      try {
+        off = await kv.subscribe(CHANNEL, (message) => handler(parse(message)));
+      } catch (err) {
+        local.delete(handler);
+        throw err;
+      }
+      return async () => {
+        local.delete(handler);
+        await off();
+      };
+    },
+  };
+}

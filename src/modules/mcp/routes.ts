@@ -1,0 +1,176 @@
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import sjson from 'secure-json-parse';
+import { z } from 'zod';
+import type { Deps } from '../../deps.js';
+import { AppError } from '../../http/errors.js';
+import { auditContext } from '../../http/audit-context.js';
+import { actorOf } from '../../http/principal.js';
+import { ErrorBody, errorResponses } from '../../http/schemas.js';
+import type { McpCaller } from './bearer.js';
+import { JsonRpcRequestDoc, JsonRpcResponseDoc, ProtectedResourceMetadata } from './schemas.js';
+import { rpcError } from './service.js';
+
+const TAGS = ['Agents (MCP)'];
+const MAX_DEPTH = 64;
+
+/** A body that could not be read as JSON: answered with a JSON-RPC parse error, not the REST error shape. */
+class Unparsable {
+  constructor(readonly reason: string) {}
+}
+
+/** Nested deeper than MAX_DEPTH (iteratively, so a hostile body cannot exhaust the stack)? */
+function tooDeep(root: unknown): boolean {
+  const stack: [unknown, number][] = [[root, 0]];
+  while (stack.length) {
+    const [v, depth] = stack.pop()!;
+    if (!v || typeof v !== 'object') continue;
+    if (depth >= MAX_DEPTH) return true;
+    for (const child of Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
+export const protectedResourceUrl = (publicUrl: string) => `${publicUrl}/.well-known/oauth-protected-resource`;
+
+/**
+ * The MCP endpoint (MCP Streamable HTTP, stateless, JSON responses) and its RFC 9728 metadata. The guard
+ * skips `auth: 'mcp'` routes: this plugin authenticates, binds the tenant and checks the Origin itself.
+ */
+export const mcpRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, { deps }) => {
+  const r = app.withTypeProvider<ZodTypeProvider>();
+  const { config } = deps;
+  const mcp = deps.services.mcp;
+  const metadataUrl = protectedResourceUrl(config.publicUrl);
+  const metadata = {
+    resource: `${config.publicUrl}/mcp`,
+    authorization_servers: [config.publicUrl],
+    bearer_methods_supported: ['header'],
+    resource_name: 'Authplane MCP',
+    resource_documentation: `${config.publicUrl}${config.basePath}/discovery`,
+  };
+
+  // JSON-RPC wants its own answer to a body that is not JSON (-32700), so this plugin reads the body
+  // itself: the same safe parser as the rest of the API (no __proto__, strict UTF-8, bounded depth), but a
+  // failure becomes a value the handler answers, instead of the REST error shape.
+  app.removeAllContentTypeParsers();
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, buf, done) => {
+    try {
+      const text = decoder.decode(buf as Buffer);
+      if (text.trim() === '') return done(null, new Unparsable('the body is empty'));
+      const value: unknown = sjson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' });
+      done(null, tooDeep(value) ? new Unparsable(`the body is nested deeper than ${MAX_DEPTH} levels`) : value);
+    } catch {
+      done(null, new Unparsable('the body is not valid JSON'));
+    }
+  });
+
+  /** 401s carry the RFC 9728 pointer; refused bearers count against the credential limit (RL-06). */
+  async function authenticate(req: FastifyRequest, reply: FastifyReply): Promise<McpCaller> {
+    let caller: McpCaller;
+    try {
+      caller = await mcp.bearer.authenticate({ authorization: req.headers.authorization, 'x-api-key': req.headers['x-api-key'] });
+    } catch (err) {
+      if (err instanceof AppError && err.status === 401) {
+        reply.header('www-authenticate', err.code === 'unauthorized'
+          ? `Bearer resource_metadata="${metadataUrl}"`
+          : `Bearer error="invalid_token", resource_metadata="${metadataUrl}"`);
+        const hit = await deps.services.rateLimit.hit({ cls: 'credential', tenant: req.tenant, route: 'MCP bearer refused', ip: req.ip, ctx: auditContext(req) });
+        reply.header('ratelimit-limit', String(hit.limit));
+        reply.header('ratelimit-remaining', String(hit.remaining));
+        reply.header('ratelimit-reset', String(hit.resetSeconds));
+        if (!hit.allowed) throw new AppError('rate_limited', `Too many refused bearers from this address; retry in ${hit.retryAfter} seconds.`, { retryAfter: hit.retryAfter });
+      }
+      throw err;
+    }
+    if (caller.kind === 'user') {
+      const p = caller.principal;
+      if (req.tenantFromHeader && req.tenant && req.tenant.id !== p.tenantId) {
+        await deps.audit.record({ tenantId: p.tenantId, actor: actorOf(p), action: 'auth.tenant_mismatch', outcome: 'denied', metadata: { headerTenant: req.tenant.id }, ...auditContext(req) });
+        throw new AppError('tenant_mismatch', 'The X-Tenant-ID header names another tenant than the access token.');
+      }
+      const tenant = req.tenant?.id === p.tenantId ? req.tenant : await deps.tenants.byId(p.tenantId);
+      if (!tenant) throw new AppError('invalid_token', 'The access token belongs to an unknown tenant.');
+      req.tenant = tenant;
+    }
+    // The static token acts in the tenant the request names (X-Tenant-ID, else "default"), as admin keys do.
+    req.auth = caller.principal;
+    // MCP transport spec: validate Origin (DNS rebinding). Non-browser clients send none; a browser's must
+    // be one of the tenant's allowed origins.
+    const origin = req.headers.origin;
+    if (origin !== undefined && !req.tenant!.settings.allowedOrigins.includes(origin)) {
+      throw new AppError('forbidden', 'The Origin of this request is not one of the tenant\'s allowed origins.');
+    }
+    return caller;
+  }
+
+  const methodNotAllowed = async (req: FastifyRequest, reply: FastifyReply) => {
+    await authenticate(req, reply);
+    reply.header('allow', 'POST');
+    throw new AppError('method_not_allowed', 'This MCP endpoint is stateless with JSON responses: send every JSON-RPC message with POST. It offers no SSE stream (GET) and no session to end (DELETE).');
+  };
+
+  r.post('/mcp', {
+    config: { auth: 'mcp', rateLimit: 'default' },
+    // The body schema documents the message; the handler checks it and answers JSON-RPC errors itself.
+    attachValidation: true,
+    schema: {
+      operationId: 'mcp', tags: TAGS, summary: 'MCP endpoint (Streamable HTTP, JSON-RPC 2.0) for AI agents.',
+      description: `One JSON-RPC message per POST (no batches), Content-Type: application/json, Accept: application/json, text/event-stream. Authorization: Bearer <access token> (acts as that user; checked against the session store, cached at most 60 s, revocation applies at once) or Bearer <MCP_TOKEN> (the deployment's service principal, in the tenant named by X-Tenant-ID). No bearer → 401 with WWW-Authenticate pointing at ${metadataUrl}. Methods: initialize, ping, tools/list, tools/call. Stateless: no Mcp-Session-Id. See GET ${config.basePath}/discovery (capabilities.mcp).`,
+      body: JsonRpcRequestDoc,
+      response: {
+        200: JsonRpcResponseDoc,
+        202: z.undefined().describe('a notification or response was accepted'),
+        400: z.union([JsonRpcResponseDoc, ErrorBody]).describe('a JSON-RPC error (-32700 not JSON, -32600 not a JSON-RPC message or a batch), or the error shape'),
+        406: JsonRpcResponseDoc.describe('Accept must list application/json and text/event-stream'),
+        ...errorResponses(401, 403, 413, 415, 429, 503),
+      },
+    },
+  }, async (req, reply) => {
+    const caller = await authenticate(req, reply);
+    const send = (status: number, body: string | null) => (body === null
+      ? reply.code(status).send()
+      : reply.code(status).type('application/json; charset=utf-8').send(body));
+    const body: unknown = req.body;
+    if (body === undefined || body instanceof Unparsable) {
+      const reason = body instanceof Unparsable ? body.reason : 'the body is empty';
+      const e = rpcError(400, -32700, `Parse error: ${reason}.`);
+      return send(e.status, e.body);
+    }
+    const headers: Record<string, string> = {};
+    for (const h of ['accept', 'content-type', 'mcp-protocol-version'] as const) {
+      const v = req.headers[h];
+      if (typeof v === 'string') headers[h] = v;
+    }
+    const out = await mcp.handle({ caller, tenant: req.tenant!, ctx: auditContext(req), ip: req.ip, headers, body });
+    return send(out.status, out.body);
+  });
+
+  for (const method of ['GET', 'DELETE'] as const) {
+    r.route({
+      method, url: '/mcp',
+      config: { auth: 'mcp', rateLimit: 'default' },
+      schema: {
+        operationId: method === 'GET' ? 'mcpStream' : 'mcpEndSession', tags: TAGS,
+        summary: method === 'GET' ? 'No SSE stream: 405 (after authentication).' : 'No MCP session to end: 405 (after authentication).',
+        response: { 405: ErrorBody.describe('Method not allowed: POST only'), ...errorResponses(401, 403, 429, 503) },
+      },
+      handler: methodNotAllowed,
+    });
+  }
+
+  for (const url of ['/.well-known/oauth-protected-resource', '/.well-known/oauth-protected-resource/mcp']) {
+    r.get(url, {
+      config: { auth: 'public', rateLimit: 'none' },
+      schema: {
+        operationId: url.endsWith('/mcp') ? 'mcpProtectedResourceForPath' : 'mcpProtectedResource', tags: TAGS,
+        summary: 'OAuth protected-resource metadata of the MCP endpoint (RFC 9728).',
+        response: { 200: ProtectedResourceMetadata },
+      },
+    }, async (_req, reply) => {
+      reply.header('cache-control', 'public, max-age=300');
+      return metadata;
+    });
+  }
+};
