@@ -26,9 +26,10 @@ const h = (t: string) => ({ authorization: `Bearer ${t}`, 'content-type': 'appli
 const ab = JSON.stringify({ action: 'assets:read', orgId: org.id, resource: { type: 'asset', id: '42' } });
 const ak = JSON.stringify({ action: 'assets:read', orgId: org.id, subjectId: member.id, resource: { type: 'asset', id: '42', attributes: { owner: member.id } } });
 const ap = JSON.stringify({ orgId: org.id });
-console.log('user bearer', JSON.stringify(await load(`${running.url}/auth/user`, { headers: { authorization: `Bearer ${member.token}` } })));
-console.log('authz bearer', JSON.stringify(await load(`${running.url}/auth/authorize`, { method: 'POST', headers: h(member.token), body: ab })));
-console.log('perms bearer', JSON.stringify(await load(`${running.url}/auth/permissions`, { method: 'POST', headers: h(member.token), body: ap })));
-console.log('authz key', JSON.stringify(await load(`${running.url}/auth/authorize`, { method: 'POST', headers: h(key.apiKey), body: ak })));
-console.log('user bearer', JSON.stringify(await load(`${running.url}/auth/user`, { headers: { authorization: `Bearer ${member.token}` } })));
+for (let r = 0; r < 2; r++) {
+  console.log('user bearer', (await load(`${running.url}/auth/user`, { headers: { authorization: `Bearer ${member.token}` } })).reqPerSec);
+  console.log('authz bearer', (await load(`${running.url}/auth/authorize`, { method: 'POST', headers: h(member.token), body: ab })).reqPerSec);
+  console.log('perms bearer', (await load(`${running.url}/auth/permissions`, { method: 'POST', headers: h(member.token), body: ap })).reqPerSec);
+  console.log('authz key', (await load(`${running.url}/auth/authorize`, { method: 'POST', headers: h(key.apiKey), body: ak })).reqPerSec);
+}
 await running.close();

@@ -189,10 +189,26 @@ const MISSING = Symbol('missing');
 const MAX_COMPARE_DEPTH = 64;
 const ISO_DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2}))?$/;
 
+// Decisions read the same few paths over and over: keep their checked segments (null: not a readable path).
+// Bounded so that evaluating untrusted trees cannot grow it without limit; cleared whole when full.
+const PATH_MEMO_MAX = 10_000;
+const pathMemo = new Map<string, readonly string[] | null>();
+
+function segmentsOf(path: string): readonly string[] | null {
+  let segments = pathMemo.get(path);
+  if (segments === undefined) {
+    segments = varPathError(path) === undefined ? path.split('.') : null;
+    if (pathMemo.size >= PATH_MEMO_MAX) pathMemo.clear();
+    pathMemo.set(path, segments);
+  }
+  return segments;
+}
+
 function readPath(ctx: unknown, path: string): unknown {
-  if (varPathError(path) !== undefined) return MISSING;
+  const segments = segmentsOf(path);
+  if (segments === null) return MISSING;
   let current: unknown = ctx;
-  for (const segment of path.split('.')) {
+  for (const segment of segments) {
     // Own properties of non-array objects only: no prototype chain, no array `length`.
     if (typeof current !== 'object' || current === null || Array.isArray(current)) return MISSING;
     if (!Object.hasOwn(current, segment)) return MISSING;

@@ -129,9 +129,11 @@ export const mcpRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, { deps 
     },
   }, async (req, reply) => {
     const caller = await authenticate(req, reply);
+    // The transport's JSON text is sent as it is (a string is not run through the response serializer).
+    const raw = reply as unknown as FastifyReply;
     const send = (status: number, body: string | null) => (body === null
-      ? reply.code(status).send()
-      : reply.code(status).type('application/json; charset=utf-8').send(body));
+      ? raw.code(status).send()
+      : raw.code(status).type('application/json; charset=utf-8').send(body));
     const body: unknown = req.body;
     if (body === undefined || body instanceof Unparsable) {
       const reason = body instanceof Unparsable ? body.reason : 'the body is empty';
