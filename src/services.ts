@@ -27,6 +27,8 @@ import { createAuthzService, type AuthzService } from './modules/authz/service.j
 import { createOrgServices, type OrgServices } from './modules/orgs/service.js';
 import { createApiKeyService, type ApiKeyService } from './modules/api-keys/service.js';
 import { createAdminService, type AdminService } from './modules/admin/service.js';
+import { createSessionRevocations } from './modules/mcp/revocations.js';
+import { createMcpService, type McpService } from './modules/mcp/service.js';
 
 /**
  * The capability services shared by routes, MCP tools and the CLI. Each capability adds its service
@@ -66,6 +68,8 @@ export interface Services {
   apiKeys: ApiKeyService;
   /** The admin plane: tenants, users, audit (src/modules/admin). */
   admin: AdminService;
+  /** The MCP endpoint: bearer check (static token or cached access token) and tools (src/modules/mcp). */
+  mcp: McpService;
 }
 
 /** Hooks later capabilities plug into the sign-in path (filled below as they are created). */
@@ -88,19 +92,28 @@ export async function createServices(base: BaseDeps): Promise<{ services: Servic
 
   const signingKeys = await createSigningKeys({ sql, kv, clock, alg: config.jwtAlg, authSecret: base.authSecret, jwtSecret: config.jwtSecret });
   const tokens = createAccessTokens({ keys: signingKeys, clock, issuer: config.publicUrl });
-  const sessions = createSessionService({ sql, clock, store: createSessionStore(kv), tokens, tenants, audit });
+  // Every ended session / revoked token is announced on pub/sub, so caches of verified tokens (the MCP
+  // bearer cache) drop it on every instance at once (src/modules/mcp/revocations.ts).
+  const sessionRevocations = createSessionRevocations({ kv, log: base.log });
+  const sessions = createSessionService({ sql, clock, store: sessionRevocations.wrap(createSessionStore(kv)), tokens, tenants, audit });
   const users = createUserService({ sql, kv, clock, sessions });
   subscriptions.push(await users.start());
   const signIn = createSignIn({ sql, clock, sessions, audit, hooks });
   const hasher = await createPasswordHasher({ concurrency: config.argon2MaxConcurrency });
   const password = createPasswordService({ sql, clock, hasher, signIn, audit, hooks });
 
+  const apiKeys = createApiKeyService({ sql, kv, clock, log: base.log, audit });
+  subscriptions.push(await apiKeys.start());
+  hooks.signupKeys = apiKeys;
+  // Claiming an unverified account revokes its keys: drop them from every instance's cache at once.
+  const onCredentialsStripped = (userId: string) => apiKeys.invalidateUser(userId);
+
   const mailer = createMailer({ smtpUrl: config.smtpUrl, from: config.smtpFrom, dataDir: config.dataDir, log: base.log });
   const linkDeps = { config, sql, clock, audit, mailer, tokens: createOneTimeTokens({ sql, kv, clock }) };
   const emailVerification = createEmailVerificationService(linkDeps);
-  const passwordReset = createPasswordResetService({ ...linkDeps, hasher, password, sessions });
+  const passwordReset = createPasswordResetService({ ...linkDeps, hasher, password, sessions, onCredentialsStripped });
   const passwordChange = createPasswordChangeService({ sql, clock, hasher, password, sessions, audit });
-  const magicLink = createMagicLinkService({ ...linkDeps, signIn, sessions });
+  const magicLink = createMagicLinkService({ ...linkDeps, signIn, sessions, onCredentialsStripped });
   const crossDomain = createCrossDomainService({ sql, clock, keys: signingKeys, sessions, audit, issuer: config.publicUrl });
   const solana = createSolanaService({ sql, clock, audit, signIn, publicUrl: config.publicUrl });
   const passkeys = createPasskeyService({ sql, kv, clock, audit, signIn, publicUrl: config.publicUrl, authSecret: base.authSecret });
@@ -115,14 +128,13 @@ export async function createServices(base: BaseDeps): Promise<{ services: Servic
   const orgs = createOrgServices({ config, sql, clock, audit, cache: authzCache, sessions, mailer });
   hooks.orgAdmin = { isOrgAdmin: orgs.isOrgAdmin };
   const authz = createAuthzService({ cache: authzCache, clock });
-  const apiKeys = createApiKeyService({ sql, kv, clock, log: base.log, audit });
-  subscriptions.push(await apiKeys.start());
-  hooks.signupKeys = apiKeys;
   const admin = createAdminService({ sql, tenants, audit, users, apiKeys });
+  const mcp = createMcpService({ config, clock, log: base.log, audit, sessions, users, apiKeys, orgs, authz, mfa, admin, revocations: sessionRevocations });
+  subscriptions.push(await mcp.start());
 
   const services: Services = {
     signingKeys, tokens, sessions, users, signIn, hasher, password, mailer, solana, passkeys, oauth, rateLimit, mfa,
-    emailVerification, passwordReset, passwordChange, magicLink, crossDomain, orgs, authz, apiKeys, admin,
+    emailVerification, passwordReset, passwordChange, magicLink, crossDomain, orgs, authz, apiKeys, admin, mcp,
     rotateSigningKey: () => signingKeys.rotate(),
     async stop() {
       await mailer.drain();

@@ -17,6 +17,7 @@ import { adminModule } from './admin/index.js';
 import { mfaModule } from './mfa/index.js';
 import { orgsModule } from './orgs/index.js';
 import { authzModule } from './authz/index.js';
+import { mcpModule } from './mcp/index.js';
 
 /**
  * The capability modules, in registration order. Each is an encapsulated plugin owning its routes,
@@ -35,4 +36,5 @@ export const MODULES: ModuleDef[] = [
   apiKeysModule, adminModule,
   mfaModule,
   orgsModule, authzModule,
+  mcpModule,
 ];

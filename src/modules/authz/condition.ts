@@ -217,14 +217,6 @@ function readPath(ctx: unknown, path: string): unknown {
   return current === undefined ? MISSING : current;
 }
 
-function resolve(operand: unknown, ctx: unknown): unknown {
-  if (isPlainObject(operand)) {
-    const keys = Object.keys(operand);
-    return keys.length === 1 && typeof operand.var === 'string' ? readPath(ctx, operand.var) : MISSING;
-  }
-  return operand === undefined ? MISSING : operand;
-}
-
 function jsonEqual(a: unknown, b: unknown, depth: number): boolean {
   if (a === b) return true;
   // Throwing makes evaluate() answer indeterminate rather than guess on pathological (e.g. cyclic) facts.
@@ -274,39 +266,87 @@ function compare(op: string, a: unknown, b: unknown): boolean {
   return op === 'gt' ? o > 0 : op === 'gte' ? o >= 0 : op === 'lt' ? o < 0 : o <= 0;
 }
 
-function evalNode(node: unknown, ctx: unknown, depth: number): Truth {
-  if (depth > MAX_CONDITION_DEPTH || !isPlainObject(node)) return 'indeterminate';
+/** A condition turned into a function of the facts; see compileCondition. */
+export type CompiledCondition = (ctx: EvalContext) => Truth;
+type Node = (ctx: unknown) => Truth;
+type OperandFn = (ctx: unknown) => unknown;
+
+const INDETERMINATE: Node = () => 'indeterminate';
+const NOT: Record<Truth, Truth> = { true: 'false', false: 'true', indeterminate: 'indeterminate' };
+
+// The tree is walked once, into closures; evaluation then allocates nothing. Anything that is not a
+// well-formed node (wrong shape, unknown operator, too deep) becomes a node that answers indeterminate.
+function compileNode(node: unknown, depth: number): Node {
+  if (depth > MAX_CONDITION_DEPTH || !isPlainObject(node)) return INDETERMINATE;
   const keys = Object.keys(node);
-  if (keys.length !== 1) return 'indeterminate';
+  if (keys.length !== 1) return INDETERMINATE;
   const op = keys[0];
   const arg = node[op];
   if (op === 'and' || op === 'or') {
-    if (!Array.isArray(arg) || arg.length === 0) return 'indeterminate';
+    if (!Array.isArray(arg) || arg.length === 0) return INDETERMINATE;
+    // Array.from visits holes of a sparse array (as undefined, i.e. indeterminate) where map would skip them.
+    const children = Array.from(arg as unknown[], (child) => compileNode(child, depth + 1));
     const dominant: Truth = op === 'and' ? 'false' : 'true';
-    let sawIndeterminate = false;
-    for (const child of arg) {
-      const r = evalNode(child, ctx, depth + 1);
-      if (r === dominant) return r;
-      if (r === 'indeterminate') sawIndeterminate = true;
-    }
-    return sawIndeterminate ? 'indeterminate' : op === 'and' ? 'true' : 'false';
+    const otherwise: Truth = op === 'and' ? 'true' : 'false';
+    return (ctx) => {
+      let sawIndeterminate = false;
+      for (const child of children) {
+        const r = child(ctx);
+        if (r === dominant) return r;
+        if (r === 'indeterminate') sawIndeterminate = true;
+      }
+      return sawIndeterminate ? 'indeterminate' : otherwise;
+    };
   }
   if (op === 'not') {
-    const r = evalNode(arg, ctx, depth + 1);
-    return r === 'true' ? 'false' : r === 'false' ? 'true' : 'indeterminate';
+    const inner = compileNode(arg, depth + 1);
+    return (ctx) => NOT[inner(ctx)];
   }
-  if (!COMPARISONS.has(op) || !Array.isArray(arg) || arg.length !== 2) return 'indeterminate';
-  const a = resolve(arg[0], ctx);
-  const b = resolve(arg[1], ctx);
-  if (a === MISSING || b === MISSING) return 'indeterminate';
-  return compare(op, a, b) ? 'true' : 'false';
+  if (!COMPARISONS.has(op) || !Array.isArray(arg) || arg.length !== 2) return INDETERMINATE;
+  const left = compileOperand(arg[0]);
+  const right = compileOperand(arg[1]);
+  return (ctx) => {
+    const a = left(ctx);
+    const b = right(ctx);
+    if (a === MISSING || b === MISSING) return 'indeterminate';
+    return compare(op, a, b) ? 'true' : 'false';
+  };
+}
+
+function compileOperand(operand: unknown): OperandFn {
+  if (isPlainObject(operand)) {
+    const keys = Object.keys(operand);
+    const path = operand.var;
+    if (keys.length !== 1 || typeof path !== 'string') return () => MISSING;
+    return (ctx) => readPath(ctx, path);
+  }
+  const value = operand === undefined ? MISSING : operand;
+  return () => value;
+}
+
+/**
+ * Compiles a condition once for many evaluations (the decision cache keeps policies compiled). The result
+ * answers exactly as `evaluate` and never throws: a failure while compiling or evaluating (pathological
+ * input such as values nested too deeply to compare) is indeterminate for the whole condition.
+ */
+export function compileCondition(condition: Condition): CompiledCondition {
+  let root: Node;
+  try {
+    root = compileNode(condition, 1);
+  } catch {
+    // Only exotic non-JSON input (throwing getters, proxies) gets here.
+    return INDETERMINATE;
+  }
+  return (ctx) => {
+    try {
+      return root(ctx);
+    } catch {
+      return 'indeterminate';
+    }
+  };
 }
 
 /** Evaluates a condition with Kleene logic; a missing fact yields 'indeterminate'. Never throws, even on garbage. */
 export function evaluate(condition: Condition, ctx: EvalContext): Truth {
-  try {
-    return evalNode(condition, ctx, 1);
-  } catch {
-    return 'indeterminate';
-  }
+  return compileCondition(condition)(ctx);
 }

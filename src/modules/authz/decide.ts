@@ -1,4 +1,4 @@
-import { evaluate, type Condition, type EvalContext, type Truth } from './condition.js';
+import { evaluate, type CompiledCondition, type Condition, type EvalContext, type Truth } from './condition.js';
 import { findGrant, matchesPattern } from './permissions.js';
 
 /** An ABAC policy; `resources` null/absent means any (or no) resource, `condition` null/absent means always true. */
@@ -9,6 +9,8 @@ export type Policy = {
   actions: string[];
   resources?: string[] | null;
   condition?: Condition | null;
+  /** `compileCondition(condition)`, when the caller keeps policies compiled (it must be of this condition). */
+  compiled?: CompiledCondition;
 };
 
 export type DecisionResource = NonNullable<EvalContext['resource']>;
@@ -41,7 +43,8 @@ export function policyApplies(policy: Policy, action: string, resource?: Decisio
 }
 
 function conditionOf(policy: Policy, ctx: EvalContext): Truth {
-  return policy.condition === null || policy.condition === undefined ? 'true' : evaluate(policy.condition, ctx);
+  if (policy.condition === null || policy.condition === undefined) return 'true';
+  return policy.compiled ? policy.compiled(ctx) : evaluate(policy.condition, ctx);
 }
 
 /**

@@ -91,3 +91,28 @@ describe('grants / findGrant', () => {
     expect(findGrant(['users:read'], 'assets:read')).toBeUndefined();
   });
 });
+
+describe('matchesPattern agrees with the split-based definition', () => {
+  // The reference: split both at the first ':', `*` matches one whole segment, segment counts must agree.
+  const split = (s: string): [string, string | undefined] => {
+    const i = s.indexOf(':');
+    return i === -1 ? [s, undefined] : [s.slice(0, i), s.slice(i + 1)];
+  };
+  const reference = (pattern: string, value: string): boolean => {
+    if (pattern === '*') return true;
+    const [ph, pt] = split(pattern);
+    const [vh, vt] = split(value);
+    if (ph !== '*' && ph !== vh) return false;
+    if (pt === undefined || vt === undefined) return pt === vt;
+    return pt === '*' || pt === vt;
+  };
+  const part = fc.stringMatching(/^[a*:x]{0,5}$/);
+
+  it('on arbitrary short strings of the interesting characters', () => {
+    fc.assert(fc.property(part, part, (p, v) => { expect(matchesPattern(p, v)).toBe(reference(p, v)); }), { numRuns: 5000 });
+  });
+
+  it('on arbitrary strings', () => {
+    fc.assert(fc.property(fc.string(), fc.string(), (p, v) => { expect(matchesPattern(p, v)).toBe(reference(p, v)); }), { numRuns: 2000 });
+  });
+});

@@ -6,27 +6,27 @@ export function isValidPermission(s: unknown): s is string {
   return typeof s === 'string' && s.length <= MAX_PERMISSION_LENGTH && PERMISSION.test(s);
 }
 
-/** Splits at the first ':' only, so a resource id may itself contain ':' (`asset:urn:x` → asset, urn:x). */
-function split(s: string): [string, string | undefined] {
-  const i = s.indexOf(':');
-  return i === -1 ? [s, undefined] : [s.slice(0, i), s.slice(i + 1)];
-}
-
-function segmentMatches(pattern: string, value: string): boolean {
-  return pattern === '*' || pattern === value;
+/** True when pattern segment [ps, pe) is `*` or equals value segment [vs, ve); compares in place (hot path). */
+function segmentMatches(p: string, ps: number, pe: number, v: string, vs: number, ve: number): boolean {
+  const n = pe - ps;
+  if (n === 1 && p.charCodeAt(ps) === 42 /* '*' */) return true;
+  if (n !== ve - vs) return false;
+  for (let i = 0; i < n; i++) if (p.charCodeAt(ps + i) !== v.charCodeAt(vs + i)) return false;
+  return true;
 }
 
 /**
  * Case-sensitive match of a `type[:id]` / `resource[:action]` pattern against a value, `*` matching one whole segment.
- * `*` alone matches everything; otherwise both sides must have the same number of segments.
+ * `*` alone matches everything; otherwise both sides must have the same number of segments. Both split at the
+ * first ':' only, so a resource id may itself contain ':' (`asset:urn:x` → asset, urn:x).
  */
 export function matchesPattern(pattern: string, value: string): boolean {
   if (pattern === '*') return true;
-  const [patternHead, patternTail] = split(pattern);
-  const [valueHead, valueTail] = split(value);
-  if (!segmentMatches(patternHead, valueHead)) return false;
-  if (patternTail === undefined || valueTail === undefined) return patternTail === valueTail;
-  return segmentMatches(patternTail, valueTail);
+  const pi = pattern.indexOf(':');
+  const vi = value.indexOf(':');
+  if (!segmentMatches(pattern, 0, pi === -1 ? pattern.length : pi, value, 0, vi === -1 ? value.length : vi)) return false;
+  if (pi === -1 || vi === -1) return pi === vi;
+  return segmentMatches(pattern, pi + 1, pattern.length, value, vi + 1, value.length);
 }
 
 /** The first permission pattern that matches `action`, or undefined. */

@@ -8,7 +8,7 @@ import type { SessionService } from '../sessions/service.js';
 import type { SignIn, SignInResult } from '../sessions/sign-in.js';
 import { deliverLink, type LinkDeps } from '../one-time-tokens/deliver.js';
 import { allowedRedirect, MAIL_ACCEPTED, sameAddress } from '../one-time-tokens/mail.js';
-import { magicLinkStore } from './store.js';
+import { stripUnverifiedAccount } from '../users/claim.js';
 
 export type MagicLinkService = ReturnType<typeof createMagicLinkService>;
 
@@ -16,7 +16,7 @@ export type MagicLinkService = ReturnType<typeof createMagicLinkService>;
  * Passwordless sign-in by emailed link (DESIGN "instant link"). Email becomes a single factor, an
  * accepted L2 risk (SECURITY §D-2); users with MFA still get MfaRequiredResponse from signIn.
  */
-export function createMagicLinkService(deps: LinkDeps & { sql: Sql; clock: Clock; signIn: SignIn; sessions: SessionService }) {
+export function createMagicLinkService(deps: LinkDeps & { sql: Sql; clock: Clock; signIn: SignIn; sessions: SessionService; onCredentialsStripped?: (userId: string) => Promise<void> }) {
   const { sql, clock, tokens, audit, signIn, sessions } = deps;
 
   const fail = async (tenant: Tenant, token: string, ctx: AuditContext, known?: { reason: string; userId: string | null }): Promise<never> => {
@@ -71,20 +71,21 @@ export function createMagicLinkService(deps: LinkDeps & { sql: Sql; clock: Clock
         }
         if (!user) return { kind: 'unusable' as const };
         if (user.disabled) return { kind: 'changed' as const, userId: user.id };
-        let passwordCleared = false;
+        let factorsRemoved = 0;
         if (!user.emailVerified) {
-          passwordCleared = await magicLinkStore.clearUnverifiedPassword(tx, user.id, clock.now());
+          factorsRemoved = await stripUnverifiedAccount(tx, user.id, clock.now());
           await userStore.setEmailVerified(tx, user.id, clock.now());
-          user = { ...user, emailVerified: true, passwordHash: passwordCleared ? null : user.passwordHash };
+          user = { ...user, emailVerified: true, passwordHash: factorsRemoved ? null : user.passwordHash };
         }
-        return { kind: 'ok' as const, user, isNewUser, passwordCleared };
+        return { kind: 'ok' as const, user, isNewUser, factorsRemoved };
       });
       if (r.kind === 'unusable') return fail(tenant, token, ctx);
       if (r.kind === 'changed') return fail(tenant, token, ctx, { reason: 'account_changed_or_disabled', userId: r.userId });
-      if (r.passwordCleared) {
-        // The account was registered by someone who never proved the address: end their sessions too.
+      if (r.factorsRemoved) {
+        // The account was registered by someone who never proved the address: end their sessions and keys too.
         const ended = await sessions.revokeAll(tenant.id, r.user.id);
-        await audit.record({ tenantId: tenant.id, actor: { type: 'user', id: r.user.id }, target: r.user.id, action: 'user.unverified_password_cleared', outcome: 'success', ...ctx, metadata: { sessionsEnded: ended } });
+        await deps.onCredentialsStripped?.(r.user.id);
+        await audit.record({ tenantId: tenant.id, actor: { type: 'user', id: r.user.id }, target: r.user.id, action: 'user.unverified_credentials_cleared', outcome: 'success', ...ctx, metadata: { sessionsEnded: ended, factorsRemoved: r.factorsRemoved } });
       }
       await audit.record({ tenantId: tenant.id, actor: { type: 'user', id: r.user.id }, target: r.user.id, action: 'magic_link.verify', outcome: 'success', ...ctx, metadata: { isNewUser: r.isNewUser } });
       return signIn.complete({ tenant, user: publicUser(r.user), amr: ['email'], method: 'magic_link', ctx, isNewUser: r.isNewUser });

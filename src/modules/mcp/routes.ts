@@ -117,7 +117,7 @@ export const mcpRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, { deps 
     attachValidation: true,
     schema: {
       operationId: 'mcp', tags: TAGS, summary: 'MCP endpoint (Streamable HTTP, JSON-RPC 2.0) for AI agents.',
-      description: `One JSON-RPC message per POST (no batches), Content-Type: application/json, Accept: application/json, text/event-stream. Authorization: Bearer <access token> (acts as that user; checked against the session store, cached at most 60 s, revocation applies at once) or Bearer <MCP_TOKEN> (the deployment's service principal, in the tenant named by X-Tenant-ID). No bearer → 401 with WWW-Authenticate pointing at ${metadataUrl}. Methods: initialize, ping, tools/list, tools/call. Stateless: no Mcp-Session-Id. See GET ${config.basePath}/discovery (capabilities.mcp).`,
+      description: `One JSON-RPC message per POST (no batches), Content-Type: application/json, Accept: application/json, text/event-stream. Authorization: Bearer <access token> (acts as that user; checked against the session store, cached at most 60 s, revocation applies at once) or Bearer <MCP_TOKEN> (the deployment's service principal, in the tenant named by X-Tenant-ID). No bearer → 401 with WWW-Authenticate: Bearer resource_metadata="<PUBLIC_URL>/.well-known/oauth-protected-resource" (RFC 9728). Methods: initialize, ping, tools/list, tools/call. Stateless: no Mcp-Session-Id. See GET ${config.basePath}/discovery (capabilities.mcp).`,
       body: JsonRpcRequestDoc,
       response: {
         200: JsonRpcResponseDoc,

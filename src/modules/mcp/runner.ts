@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { z } from 'zod';
 import type { Logger } from 'pino';
-import { ErrorCode, McpError, type CallToolResult, type Tool } from '@modelcontextprotocol/sdk/types.js';
+import { ErrorCode, type CallToolResult, type Tool } from '@modelcontextprotocol/sdk/types.js';
 import { AppError, UnavailableError, type ErrorCode as AppErrorCode } from '../../http/errors.js';
 import { actorOf } from '../../http/principal.js';
 import { isConnectionError } from '../../db/errors.js';
@@ -22,6 +22,17 @@ function jsonSchema(s: z.ZodType, io: 'input' | 'output'): Tool['inputSchema'] {
   const { $schema: _dialect, ...rest } = z.toJSONSchema(s, { io, unrepresentable: 'any' }) as Record<string, unknown>;
   if (rest.type !== 'object') throw new Error(`an MCP tool ${io} schema must be an object schema`);
   return rest as Tool['inputSchema'];
+}
+
+/**
+ * A JSON-RPC error for the SDK's protocol layer, which sends `code`, `message` and `data` as they are
+ * (the SDK's McpError would prefix its message with "MCP error <code>:", and clients prefix it again).
+ */
+export class RpcError extends Error {
+  constructor(readonly code: number, message: string, readonly data?: unknown) {
+    super(message);
+    this.name = 'RpcError';
+  }
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -63,13 +74,13 @@ export function createToolRunner(deps: { tools: ToolDef[]; serviceTools: Readonl
   }
 
   async function execute(c: ToolContext, name: string | null, args: unknown): Promise<{ result: CallToolResult; outcome: Outcome }> {
-    if (name === null) throw new McpError(ErrorCode.InvalidParams, 'tools/call needs params.name: one of the tools tools/list returns.');
+    if (name === null) throw new RpcError(ErrorCode.InvalidParams, 'tools/call needs params.name: one of the tools tools/list returns.');
     const tool = byName.get(name);
-    if (!tool) throw new McpError(ErrorCode.InvalidParams, `Unknown tool "${name.slice(0, 64)}": tools/list returns the tools you may call.`);
-    if (args !== undefined && !isObject(args)) throw new McpError(ErrorCode.InvalidParams, `Invalid arguments for ${name}: arguments must be a JSON object.`);
+    if (!tool) throw new RpcError(ErrorCode.InvalidParams, `Unknown tool "${name.slice(0, 64)}": tools/list returns the tools you may call.`);
+    if (args !== undefined && !isObject(args)) throw new RpcError(ErrorCode.InvalidParams, `Invalid arguments for ${name}: arguments must be a JSON object.`);
     const bytes = Buffer.byteLength(JSON.stringify(args ?? {}));
     if (bytes > MAX_ARGUMENT_BYTES) {
-      throw new McpError(ErrorCode.InvalidParams, `Invalid arguments for ${name}: ${bytes} bytes of arguments, at most ${MAX_ARGUMENT_BYTES} are accepted.`);
+      throw new RpcError(ErrorCode.InvalidParams, `Invalid arguments for ${name}: ${bytes} bytes of arguments, at most ${MAX_ARGUMENT_BYTES} are accepted.`);
     }
     // Who may call it is decided before the arguments are looked at, as REST authenticates before validating.
     if (!permitted(tool, c.caller, serviceTools)) {
@@ -82,7 +93,7 @@ export function createToolRunner(deps: { tools: ToolDef[]; serviceTools: Readonl
     if (!parsed.success) {
       const details = parsed.error.issues.slice(0, 20).map((i) => ({ path: i.path.join('.'), message: i.message }));
       const first = details[0];
-      throw new McpError(ErrorCode.InvalidParams, `Invalid arguments for ${name}: ${first ? `${first.path ? `${first.path}: ` : ''}${first.message}` : 'rejected'}`, { details });
+      throw new RpcError(ErrorCode.InvalidParams, `Invalid arguments for ${name}: ${first ? `${first.path ? `${first.path}: ` : ''}${first.message}` : 'rejected'}`, { details });
     }
     try {
       // The output schema is an allow-list, as REST response schemas are: unknown fields never leave.
@@ -117,7 +128,7 @@ export function createToolRunner(deps: { tools: ToolDef[]; serviceTools: Readonl
       return tools.filter((t) => permitted(t, caller, serviceTools)).map((t) => listed.get(t.name)!);
     },
 
-    /** One tools/call. Throws McpError (a JSON-RPC error) for protocol problems, after auditing them. */
+    /** One tools/call. Throws RpcError (a JSON-RPC error) for protocol problems, after auditing them. */
     async call(c: ToolContext, params: unknown): Promise<CallToolResult> {
       const started = performance.now();
       const p = isObject(params) ? params : {};

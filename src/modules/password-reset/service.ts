@@ -4,6 +4,7 @@ import { AppError } from '../../http/errors.js';
 import type { AuditContext } from '../audit/service.js';
 import type { Tenant } from '../tenants/schemas.js';
 import { userStore } from '../users/store.js';
+import { stripUnverifiedAccount } from '../users/claim.js';
 import type { SessionService } from '../sessions/service.js';
 import type { PasswordHasher } from '../password/hasher.js';
 import type { PasswordService } from '../password/service.js';
@@ -19,7 +20,7 @@ export const RESET_DONE = { message: 'The password has been changed and every se
  * Password reset by emailed link. A reset sets the password, ends every session of the user, and never
  * signs anyone in: the next sign-in goes through /login, MFA included (SECURITY PWD-07).
  */
-export function createPasswordResetService(deps: LinkDeps & { sql: Sql; clock: Clock; hasher: PasswordHasher; password: PasswordService; sessions: SessionService }) {
+export function createPasswordResetService(deps: LinkDeps & { sql: Sql; clock: Clock; hasher: PasswordHasher; password: PasswordService; sessions: SessionService; onCredentialsStripped?: (userId: string) => Promise<void> }) {
   const { sql, clock, tokens, audit, hasher, password, sessions } = deps;
 
   const fail = async (tenant: Tenant, token: string, ctx: AuditContext, known?: { reason: string; userId: string }): Promise<never> => {
@@ -69,13 +70,16 @@ export function createPasswordResetService(deps: LinkDeps & { sql: Sql; clock: C
       const revoked = await sessions.revokeAll(tenant.id, user.id);
       const done = await sql.tx(tenant.id, async (tx) => {
         const t = await tokens.consume(tx, 'password_reset', input.token);
-        if (!t || t.userId !== user.id) return false;
+        if (!t || t.userId !== user.id) return null;
+        // The link reached the address, which proves it can receive mail: whatever an unverified
+        // registrant attached to the account goes before the owner's new password is set.
+        const stripped = user.emailVerified ? 0 : await stripUnverifiedAccount(tx, user.id, clock.now());
         await userStore.setPasswordHash(tx, user.id, hash, clock.now());
-        // The link reached the address, which proves it can receive mail.
         if (!user.emailVerified) await userStore.setEmailVerified(tx, user.id, clock.now());
-        return true;
+        return { stripped };
       });
       if (!done) return fail(tenant, input.token, ctx);
+      if (done.stripped) await deps.onCredentialsStripped?.(user.id);
       const late = await sessions.revokeAll(tenant.id, user.id);
       await audit.record({ tenantId: tenant.id, actor: { type: 'user', id: user.id }, target: user.id, action: 'password.reset', outcome: 'success', ...ctx, metadata: { sessionsEnded: revoked + late } });
       return RESET_DONE;

@@ -35,10 +35,10 @@ export const sessionRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, { d
     config: { auth: 'public', rateLimit: 'credential' },
     schema: {
       operationId: 'refresh', tags: ['Sessions'], summary: 'Rotate a refresh token for new tokens.',
-      description: 'Send {refreshToken} in the body (or the __Secure-ap_refresh cookie with an allowed Origin). Every use rotates the token; presenting a rotated token again ends the whole session (reuse detection). Tokens of another tenant need X-Tenant-ID.',
+      description: 'Send {refreshToken} in the body (or no body and the __Secure-ap_refresh cookie, with an Origin from the tenant\'s allowedOrigins). Every use rotates the token: keep the new one. Presenting a rotated token again ends the whole session (reuse detection, 401 invalid_token); within the tenant\'s refreshReuseGraceSeconds the immediate parent gets 401 refresh_token_rotated instead. The session ends refreshTokenTtlSeconds after sign-in whatever the rotations. Tokens of another tenant need X-Tenant-ID.',
       // nullish: a browser refreshing by cookie sends no body at all (Fastify then hands us null).
       body: RefreshBody.nullish(),
-      response: { 200: AuthResponse, ...errorResponses(400, 401, 403, 404, 415, 429, 503) },
+      response: { 200: AuthResponse, ...errorResponses(400, 401, 403, 404, 413, 415, 429, 503) },
     },
   }, async (req, reply) => {
     const tenant = req.tenant!;
@@ -58,7 +58,7 @@ export const sessionRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, { d
     config: { auth: 'session' },
     schema: {
       operationId: 'logout', tags: ['Sessions'], summary: 'End the current session (all its tokens) and clear the cookies.',
-      response: { 204: z.undefined(), ...errorResponses(401, 403, 503) },
+      response: { 204: z.undefined(), ...errorResponses(400, 401, 403, 404, 413, 415, 429, 503) },
     },
   }, async (req, reply) => {
     const p = req.auth!;
@@ -74,7 +74,7 @@ export const sessionRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, { d
     config: { auth: 'user', scope: 'user:read' },
     schema: {
       operationId: 'getUser', tags: ['Sessions'], summary: 'The signed-in user.',
-      response: { 200: z.object({ user: UserBody }).meta({ id: 'UserResponse' }), ...errorResponses(401, 403, 503) },
+      response: { 200: z.object({ user: UserBody }).meta({ id: 'UserResponse' }), ...errorResponses(400, 401, 403, 404, 429, 503) },
     },
   }, async (req) => {
     const p = req.auth!;
@@ -90,7 +90,7 @@ export const sessionRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, { d
     config: { auth: 'user', scope: 'sessions:read' },
     schema: {
       operationId: 'listSessions', tags: ['Sessions'], summary: 'The signed-in user\'s live sessions (no token material).',
-      response: { 200: SessionList, ...errorResponses(401, 403, 503) },
+      response: { 200: SessionList, ...errorResponses(400, 401, 403, 404, 429, 503) },
     },
   }, async (req) => {
     const p = req.auth!;
@@ -107,7 +107,7 @@ export const sessionRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, { d
     config: { auth: 'user', scope: 'sessions:write', stepUp: true },
     schema: {
       operationId: 'revokeAllSessions', tags: ['Sessions'], summary: 'End every session of the signed-in user (sensitive: TOTP step-up when MFA is on).',
-      response: { 200: z.object({ revoked: z.number().int() }), ...errorResponses(401, 403, 503) },
+      response: { 200: z.object({ revoked: z.number().int() }), ...errorResponses(400, 401, 403, 404, 413, 415, 429, 503) },
     },
   }, async (req) => {
     const p = req.auth!;
@@ -122,7 +122,7 @@ export const sessionRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, { d
     schema: {
       operationId: 'revokeSession', tags: ['Sessions'], summary: 'End one of the signed-in user\'s sessions.',
       params: IdParam('id'),
-      response: { 204: z.undefined(), ...errorResponses(400, 401, 403, 404, 503) },
+      response: { 204: z.undefined(), ...errorResponses(400, 401, 403, 404, 413, 415, 429, 503) },
     },
   }, async (req, reply) => {
     const p = req.auth!;

@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { call, createTestApp, TEST_PUBLIC_URL, type TestApp } from '../../helpers/app.js';
 import { linkIn, mailsTo, readOutbox, tokenIn } from '../../helpers/mail.js';
 import { userStore } from '../../../src/modules/users/store.js';
+import { enableMfa } from '../mfa/mfa-helpers.js';
 
 /** Magic links (DESIGN "instant link"; SECURITY ML-01..ML-04, PWD-05, PWD-08, HDR-02). */
 const RAISED = { rateLimits: { credential: { limit: 100_000, windowSeconds: 60 }, default: { limit: 100_000, windowSeconds: 60 } } };
@@ -39,7 +40,7 @@ const verifyLink = (token: unknown, headers: Record<string, string> = {}) =>
 async function register(email = address()) {
   const res = await call(t.app, { method: 'POST', url: '/auth/register', json: { email, password: PASSWORD } });
   expect(res.statusCode, res.body).toBe(201);
-  return { email, userId: res.data.user.id as string, accessToken: res.data.tokens.accessToken as string };
+  return { email, userId: res.data.user.id as string, accessToken: res.data.tokens.accessToken as string, apiKey: res.data.apiKey as string | undefined };
 }
 
 /** Requests a link for `email` and returns the token of the newest mail. */
@@ -144,7 +145,40 @@ describe('verify', () => {
     expect(login.statusCode).toBe(401);
     expect((await call(t.app, { method: 'GET', url: '/auth/user', token: squatter.accessToken })).statusCode).toBe(401);
     expect((await call(t.app, { method: 'GET', url: '/auth/user', token: res.data.tokens.accessToken })).statusCode).toBe(200);
-    expect((await t.deps.audit.list({ tenantId: defaultId, action: 'user.unverified_password_cleared', actorId: squatter.userId, limit: 5 })).items).toHaveLength(1);
+    expect((await t.deps.audit.list({ tenantId: defaultId, action: 'user.unverified_credentials_cleared', actorId: squatter.userId, limit: 5 })).items).toHaveLength(1);
+  });
+
+  it('claiming an unverified account strips every factor the registrant attached: MFA and API keys too', async () => {
+    const squatter = await register(address('squat-mfa'));
+    expect(squatter.apiKey).toMatch(/^ck_/);
+    await enableMfa(t, squatter.accessToken);
+    const token = await linkToken(squatter.email);
+    const res = await verifyLink(token);
+    // The owner signs straight in: the squatter's TOTP no longer guards the account.
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.data.mfaRequired).toBeUndefined();
+    expect(res.data.user.id).toBe(squatter.userId);
+    expect(await count('user_mfa', 'user_id = $1', [squatter.userId])).toBe(0);
+    expect(await count('mfa_recovery_codes', 'user_id = $1', [squatter.userId])).toBe(0);
+    expect((await call(t.app, { method: 'GET', url: '/auth/user', headers: { 'x-api-key': squatter.apiKey! } })).statusCode).toBe(401);
+    const [row] = (await audit('user.unverified_credentials_cleared')).filter((e) => e.actor_id === squatter.userId);
+    expect(row).toBeDefined();
+  });
+
+  it('a password reset of an unverified account strips the registrant\'s MFA before setting the owner\'s password', async () => {
+    const squatter = await register(address('squat-reset'));
+    await enableMfa(t, squatter.accessToken);
+    const forgot = await call(t.app, { method: 'POST', url: '/auth/password/forgot', json: { email: squatter.email } });
+    expect(forgot.statusCode).toBe(202);
+    await drain();
+    const resetToken = tokenIn(outbox(squatter.email).at(-1)!.text);
+    const NEW = 'an entirely new owner passphrase';
+    const reset = await call(t.app, { method: 'POST', url: '/auth/password/reset', json: { token: resetToken, password: NEW } });
+    expect(reset.statusCode, reset.body).toBe(200);
+    const login = await call(t.app, { method: 'POST', url: '/auth/login', json: { email: squatter.email, password: NEW } });
+    expect(login.statusCode, login.body).toBe(200);
+    expect(login.data.mfaRequired).toBeUndefined();
+    expect((await call(t.app, { method: 'GET', url: '/auth/user', headers: { 'x-api-key': squatter.apiKey! } })).statusCode).toBe(401);
   });
 
   it('a verified account keeps its password and sessions', async () => {
