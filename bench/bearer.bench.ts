@@ -18,8 +18,8 @@ export default async function bearerBench(): Promise<BenchRow[]> {
     const user = await load(`${app.url}/auth/user`, { headers: { authorization: `Bearer ${token}` } });
     assertClean('GET /auth/user', user);
     return [
-      { name: 'bare Fastify JSON route (bearer run)', reqPerSec: bare.reqPerSec, ratio: 1, target: null, p99Ms: bare.p99Ms, note: 'the ceiling' },
-      { name: 'bearer GET /auth/user', reqPerSec: user.reqPerSec, ratio: user.reqPerSec / bare.reqPerSec, target: 0.55, p99Ms: user.p99Ms },
+      { name: 'bare Fastify JSON route (bearer run)', reqPerSec: bare.reqPerSec, ratio: 1, target: null, p99Ms: bare.p99Ms, cpuUsPerReq: bare.cpuUsPerReq, note: 'the ceiling' },
+      { name: 'bearer GET /auth/user', reqPerSec: user.reqPerSec, ratio: user.reqPerSec / bare.reqPerSec, target: 0.55, p99Ms: user.p99Ms, cpuUsPerReq: user.cpuUsPerReq, note: `by CPU ${(bare.cpuUsPerReq / user.cpuUsPerReq).toFixed(2)}` },
     ];
   } finally {
     await app.close();

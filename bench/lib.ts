@@ -39,6 +39,8 @@ export interface BenchRow {
   /** the ratio PERFORMANCE.md asks for (null: informational) */
   target: number | null;
   p99Ms?: number;
+  /** server CPU µs per request (see LoadResult) */
+  cpuUsPerReq?: number;
   note?: string;
 }
 
@@ -110,6 +112,11 @@ export interface LoadResult {
   non2xx: number;
   errors: number;
   total: number;
+  /**
+   * Server CPU (this process: the app and the bare route run here, autocannon does not) per request,
+   * in µs, warm-up included. Unlike req/s it barely moves when other processes share the cores.
+   */
+  cpuUsPerReq: number;
 }
 
 /**
@@ -122,6 +129,7 @@ export async function load(url: string, o: { method?: string; headers?: Record<s
   for (const [k, v] of Object.entries(o.headers ?? {})) args.push('-H', `${k}=${v}`);
   if (o.body !== undefined) args.push('-b', o.body);
   args.push(url);
+  const cpuBefore = process.cpuUsage();
   const out = await new Promise<string>((resolve, reject) => {
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -131,10 +139,16 @@ export async function load(url: string, o: { method?: string; headers?: Record<s
     child.once('error', reject);
     child.once('exit', (code) => (code === 0 ? resolve(stdout) : reject(new Error(`autocannon exited ${code}: ${stderr}`))));
   });
-  // With --warmup autocannon prints the warm-up's JSON first: the measured run is the last line.
-  const last = out.trim().split('\n').filter(Boolean).pop() ?? '{}';
-  const r = JSON.parse(last) as { requests: { average: number; total: number }; latency: { p99: number }; non2xx: number; errors: number };
-  return { reqPerSec: r.requests.average, p99Ms: r.latency.p99, non2xx: r.non2xx, errors: r.errors, total: r.requests.total };
+  const cpu = process.cpuUsage(cpuBefore);
+  // With --warmup autocannon prints the warm-up's JSON first, then the measured run's.
+  type Out = { requests: { average: number; total: number }; latency: { p99: number }; non2xx: number; errors: number };
+  const docs = out.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Out);
+  const r = docs[docs.length - 1]!;
+  const served = docs.reduce((n, d) => n + d.requests.total, 0);
+  return {
+    reqPerSec: r.requests.average, p99Ms: r.latency.p99, non2xx: r.non2xx, errors: r.errors, total: r.requests.total,
+    cpuUsPerReq: served > 0 ? (cpu.user + cpu.system) / served : NaN,
+  };
 }
 
 /**
@@ -162,6 +176,7 @@ export async function loadPair(
     non2xx: rs.reduce((s, r) => s + r.non2xx, 0),
     errors: rs.reduce((s, r) => s + r.errors, 0),
     total: rs.reduce((s, r) => s + r.total, 0),
+    cpuUsPerReq: rs.reduce((s, r) => s + r.cpuUsPerReq, 0) / rs.length,
   });
   return [avg(runs[0]), avg(runs[1])];
 }

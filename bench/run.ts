@@ -31,13 +31,13 @@ for (const f of files) {
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 const table = [
-  ['benchmark', 'req/s', 'ratio', 'target', ''],
+  ['benchmark', 'req/s', 'ratio', 'CPU µs/req', 'target', ''],
   ...rows.map((r) => [
-    r.name, fmt(r.reqPerSec), r.ratio.toFixed(2), r.target === null ? '—' : `≥ ${r.target}`,
+    r.name, fmt(r.reqPerSec), r.ratio.toFixed(2), r.cpuUsPerReq === undefined ? '' : r.cpuUsPerReq.toFixed(0), r.target === null ? '—' : `≥ ${r.target}`,
     r.target === null ? (r.note ?? '') : `${r.ratio >= r.target ? 'ok' : 'BELOW TARGET'}${r.note ? ` (${r.note})` : ''}`,
   ]),
 ];
 const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
-process.stdout.write(`\n${table.map((row) => row.map((c, i) => (i === 1 || i === 2 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd()).join('\n')}\n`);
+process.stdout.write(`\n${table.map((row) => row.map((c, i) => (i >= 1 && i <= 3 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd()).join('\n')}\n`);
 // Figures below target are reported, not failed: timing depends on the machine and its load.
 process.exit(failed ? 1 : 0);

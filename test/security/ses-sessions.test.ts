@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, createTestApp, type TestApp } from '../helpers/app.js';
 import { getUser, login, parts, raiseLimits, refresh, register, setCookies, type SignedIn } from '../helpers/identity.js';
+import { enableMfa, freshSessionWithoutStepUp, nextCode } from '../integration/mfa/mfa-helpers.js';
 
 // SES-01 (every authentication creates a new session), SES-02 (users see and end only their own
-// sessions; steps 3–4, the TOTP gate on DELETE /auth/sessions, belong to the MFA gate's tests),
-// SES-04 (cookie attributes).
+// sessions, including the TOTP gate on DELETE /auth/sessions), SES-04 (cookie attributes).
 
 let t: TestApp;
 let u1: SignedIn;
@@ -113,6 +113,26 @@ describe('SES-02 users see and end only their own sessions', () => {
       expect((await refresh(t.app, s.refreshToken)).statusCode).toBe(401);
     }
     expect((await getUser(t.app, other.accessToken)).statusCode).toBe(200);
+  });
+
+  it('steps 3–4: with MFA and no recent step-up DELETE /auth/sessions → 401 totp_required; after the challenge every token of the user is dead', async () => {
+    const u = await register(t.app);
+    const { secret } = await enableMfa(t, u.accessToken);
+    const a = await freshSessionWithoutStepUp(t, u.email, secret);
+    const b = await freshSessionWithoutStepUp(t, u.email, secret);
+    const gated = await call(t.app, { method: 'DELETE', url: '/auth/sessions', token: a.accessToken });
+    expect(gated.statusCode, gated.body).toBe(401);
+    expect(gated.data.error).toBe('totp_required');
+    expect(gated.data.challenge).toMatch(/^ch_/);
+    expect((await getUser(t.app, b.accessToken)).statusCode).toBe(200);
+    const done = await call(t.app, { method: 'POST', url: '/auth/totp/complete', token: a.accessToken, json: { challenge: gated.data.challenge, code: nextCode(t, secret) } });
+    expect(done.statusCode, done.body).toBe(200);
+    const res = await call(t.app, { method: 'DELETE', url: '/auth/sessions', token: a.accessToken, headers: { 'x-totp-challenge': gated.data.challenge } });
+    expect(res.statusCode, res.body).toBe(200);
+    for (const x of [a, b]) {
+      expect((await getUser(t.app, x.accessToken)).statusCode).toBe(401);
+      expect((await refresh(t.app, x.refreshToken)).statusCode).toBe(401);
+    }
   });
 });
 

@@ -82,7 +82,7 @@ export const apiKeyRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, { de
   });
 
   r.post('/api-key/validate', {
-    config: { auth: 'public', rateLimit: 'default' },
+    config: { auth: 'public', rateLimit: 'credential' },
     schema: {
       operationId: 'validateApiKey', tags: TAGS, summary: 'For resource servers: is this user API key live, and whose is it?',
       description: 'Answers 200 {valid: true, userId, tenantId, scopes, orgId?, expiresAt?} for a live key of the request\'s tenant (X-Tenant-ID, or "default"), and 200 {valid: false} for anything else — unknown, malformed, expired, revoked, a disabled user\'s, or another tenant\'s key — without saying which.',

@@ -3,7 +3,6 @@ import type { Sql } from '../../db/sql.js';
 import type { Kv, Unsubscribe } from '../../kv/kv.js';
 import type { Clock } from '../../lib/clock.js';
 import type { Policy } from './decide.js';
-import { compileCondition } from './condition.js';
 import { orgStore, memberStore } from '../orgs/store.js';
 import { roleStore } from '../orgs/role-store.js';
 import { policyStore } from '../orgs/policy-store.js';
@@ -75,10 +74,7 @@ export function createAuthzCache(deps: { sql: Sql; kv: Kv; clock: Clock; log: Lo
       return {
         org: {
           exists: true,
-          policies: policies.map((p) => ({
-            id: p.id, name: p.name, effect: p.effect, actions: p.actions, resources: p.resources, condition: p.condition,
-            compiled: p.condition ? compileCondition(p.condition) : undefined,
-          })),
+          policies: policies.map((p) => ({ id: p.id, name: p.name, effect: p.effect, actions: p.actions, resources: p.resources, condition: p.condition })),
           customRoles: new Map(roles.map((r) => [r.name.toLowerCase(), r.permissions])),
         },
         member,

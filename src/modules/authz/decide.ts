@@ -1,4 +1,4 @@
-import { evaluate, type CompiledCondition, type Condition, type EvalContext, type Truth } from './condition.js';
+import { compileCondition, evaluate, type CompiledCondition, type Condition, type EvalContext, type Truth } from './condition.js';
 import { findGrant, matchesPattern } from './permissions.js';
 
 /** An ABAC policy; `resources` null/absent means any (or no) resource, `condition` null/absent means always true. */
@@ -9,8 +9,6 @@ export type Policy = {
   actions: string[];
   resources?: string[] | null;
   condition?: Condition | null;
-  /** `compileCondition(condition)`, when the caller keeps policies compiled (it must be of this condition). */
-  compiled?: CompiledCondition;
 };
 
 export type DecisionResource = NonNullable<EvalContext['resource']>;
@@ -42,9 +40,17 @@ export function policyApplies(policy: Policy, action: string, resource?: Decisio
   return policy.resources.some((pattern) => matchesPattern(pattern, key));
 }
 
+// Conditions compiled once per condition object: callers that keep their policies (the decision cache) pay
+// the tree walk once, and an entry goes away with its policy.
+const compiled = new WeakMap<object, CompiledCondition>();
+
 function conditionOf(policy: Policy, ctx: EvalContext): Truth {
-  if (policy.condition === null || policy.condition === undefined) return 'true';
-  return policy.compiled ? policy.compiled(ctx) : evaluate(policy.condition, ctx);
+  const condition = policy.condition;
+  if (condition === null || condition === undefined) return 'true';
+  if (typeof condition !== 'object') return evaluate(condition, ctx);
+  let fn = compiled.get(condition);
+  if (!fn) compiled.set(condition, (fn = compileCondition(condition)));
+  return fn(ctx);
 }
 
 /**

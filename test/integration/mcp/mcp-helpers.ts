@@ -3,6 +3,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { TestApp } from '../../helpers/app.js';
+import { toAuditEntry } from '../../../src/modules/admin/schemas.js';
 
 /** A static MCP token for tests (≥ 32 bytes). */
 export const MCP_TOKEN = 'mcp-test-static-token-0123456789abcdefghijklmnop';
@@ -55,7 +56,7 @@ export async function rawPost(base: string, body: string, headers: Record<string
 
 export const rpc = (method: string, params?: unknown, id: number | string = 1) => JSON.stringify({ jsonrpc: '2.0', id, method, ...(params === undefined ? {} : { params }) });
 
-/** The mcp.tool_call audit rows, newest first. */
+/** The mcp.tool_call audit entries (API shape), newest first. */
 export async function toolCalls(t: TestApp) {
-  return (await t.deps.audit.list({ action: 'mcp.tool_call', limit: 200 })).items;
+  return (await t.deps.audit.list({ action: 'mcp.tool_call', limit: 200 })).items.map(toAuditEntry);
 }

@@ -1,0 +1,136 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { call, createTestApp, type TestApp } from '../helpers/app.js';
+import { BACKEND, createStores, type Stores } from '../helpers/backend.js';
+import { register } from '../helpers/identity.js';
+
+/**
+ * AV-01 for /mcp with the store really stopped: a redis-server this test starts and kills (on both
+ * backends; the database is the backend's). With Redis down no MCP call is let through — not even with a
+ * bearer the cache had a moment ago (the request limiter cannot count it, and fails closed before the
+ * bearer cache is asked); once Redis is back the endpoint recovers without a restart, and revocations
+ * reach other instances' caches again (the pub/sub subscription came back).
+ */
+const REDIS_BIN = process.env.REDIS_SERVER_BIN ?? 'redis-server';
+let port: number;
+let redis: ChildProcess | null = null;
+let stores: Stores;
+let t: TestApp;
+let b: FastifyInstance;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+function startRedis(): Promise<void> {
+  const child = spawn(REDIS_BIN, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  redis = child;
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`redis-server did not start: ${out}`)), 10_000);
+    child.stdout!.on('data', (d) => {
+      out += d;
+      if (out.includes('Ready to accept connections')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.once('error', (err) => { clearTimeout(timer); reject(err); });
+  });
+}
+
+function stopRedis(): Promise<void> {
+  const child = redis;
+  redis = null;
+  if (!child || child.exitCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill('SIGKILL');
+  });
+}
+
+beforeAll(async () => {
+  const found = spawnSync(REDIS_BIN, ['--version']);
+  if (found.error) throw new Error(`this test needs ${REDIS_BIN} on the PATH (or REDIS_SERVER_BIN): ${found.error.message}`);
+  port = await freePort();
+  await startRedis();
+  stores = await createStores({ now: () => Date.now(), redisUrl: `redis://127.0.0.1:${port}` });
+  t = await createTestApp({ stores });
+  b = (await t.second()).app;
+});
+afterAll(async () => {
+  await t?.close();
+  await stores?.drop();
+  await stopRedis();
+});
+
+const ACCEPT = { accept: 'application/json, text/event-stream' };
+const whoami = (app: FastifyInstance, token: string) => call(app, {
+  method: 'POST', url: '/mcp', token, headers: ACCEPT,
+  json: { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'whoami', arguments: {} } },
+});
+
+describe(`/mcp with Redis stopped (${BACKEND} database + own redis-server)`, () => {
+  let cached: string;
+  let uncached: string;
+
+  it('works while Redis is up', async () => {
+    cached = (await register(t.app)).accessToken;
+    uncached = (await register(t.app)).accessToken;
+    const res = await whoami(t.app, cached);
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.data.result.structuredContent.principal).toBe('user');
+  });
+
+  it('with Redis stopped every MCP call is refused with 503, whether its bearer was cached or not', async () => {
+    await stopRedis();
+    for (const token of [cached, uncached, cached]) {
+      const res = await whoami(t.app, token);
+      expect(res.statusCode).toBe(503);
+      expect(res.data.error).toBe('unavailable');
+    }
+    expect((await call(t.app, { method: 'POST', url: '/mcp', headers: ACCEPT, json: { jsonrpc: '2.0', id: 1, method: 'ping' } })).statusCode).toBe(503);
+  });
+
+  it('once Redis is back the endpoint answers again without a restart, and revocations reach the other instance', async () => {
+    await startRedis();
+    const started = Date.now();
+    let status = 0;
+    while (Date.now() - started < 15_000) {
+      status = (await whoami(t.app, cached)).statusCode;
+      if (status === 200) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(status).toBe(200);
+    // Instance B caches a fresh user's bearer; a logout on A must reach B's cache through the re-established pub/sub.
+    const u = await register(t.app);
+    let warm = 0;
+    const warmStart = Date.now();
+    while (Date.now() - warmStart < 10_000) {
+      warm = (await whoami(b, u.accessToken)).statusCode;
+      if (warm === 200) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(warm).toBe(200);
+    // Give the subscribers a moment to be re-subscribed after the reconnect.
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await call(t.app, { method: 'POST', url: '/auth/logout', token: u.accessToken })).statusCode).toBe(204);
+    const refusedStart = Date.now();
+    let after = 200;
+    while (Date.now() - refusedStart < 5_000) {
+      after = (await whoami(b, u.accessToken)).statusCode;
+      if (after !== 200) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(after).toBe(401);
+  });
+});
