@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import { assertClean, load, startApp, startBaseline, type BenchRow } from './lib.js';
+import { loadPair, startApp, startBaseline, type BenchRow } from './lib.js';
 
 const POLICIES = 100;
 
@@ -57,16 +57,30 @@ export default async function authorizeBench(): Promise<BenchRow[]> {
     await check(key.apiKey, asServer);
 
     const headers = (token: string) => ({ authorization: `Bearer ${token}`, 'content-type': 'application/json' });
-    const bare = await load(baseline.url);
-    assertClean('bare route', bare);
-    const bearer = await load(`${running.url}/auth/authorize`, { method: 'POST', headers: headers(member.token), body: asMember });
-    assertClean('POST /auth/authorize (bearer)', bearer);
-    const server = await load(`${running.url}/auth/authorize`, { method: 'POST', headers: headers(key.apiKey), body: asServer });
-    assertClean('POST /auth/authorize (API key)', server);
+    const url = `${running.url}/auth/authorize`;
+    // Alternating runs after a warm-up (loadPair), each pair against the bare route of the same moment.
+    const [bare, bearer] = await loadPair(
+      { name: 'bare route', url: baseline.url },
+      { name: 'POST /auth/authorize (bearer)', url, opts: { method: 'POST', headers: headers(member.token), body: asMember } },
+    );
+    const [bare2, server] = await loadPair(
+      { name: 'bare route', url: baseline.url },
+      { name: 'POST /auth/authorize (API key)', url, opts: { method: 'POST', headers: headers(key.apiKey), body: asServer } },
+    );
+    // The same member's bearer on GET /auth/user: what authenticating costs without any decision.
+    const [bare3, user] = await loadPair(
+      { name: 'bare route', url: baseline.url },
+      { name: 'GET /auth/user (bearer)', url: `${running.url}/auth/user`, opts: { headers: { authorization: `Bearer ${member.token}` } } },
+    );
+    const byCpu = (b: typeof bare, r: typeof bare) => `by CPU ${(b.cpuUsPerReq / r.cpuUsPerReq).toFixed(2)}`;
     return [
-      { name: 'bare Fastify JSON route (authorize run)', reqPerSec: bare.reqPerSec, ratio: 1, target: null, p99Ms: bare.p99Ms, note: 'the ceiling' },
-      { name: `POST /auth/authorize, ${POLICIES} policies, bearer`, reqPerSec: bearer.reqPerSec, ratio: bearer.reqPerSec / bare.reqPerSec, target: 0.5, p99Ms: bearer.p99Ms },
-      { name: `POST /auth/authorize, ${POLICIES} policies, API key + subjectId`, reqPerSec: server.reqPerSec, ratio: server.reqPerSec / bare.reqPerSec, target: 0.5, p99Ms: server.p99Ms },
+      { name: 'bare Fastify JSON route (authorize run)', reqPerSec: bare.reqPerSec, ratio: 1, target: null, p99Ms: bare.p99Ms, cpuUsPerReq: bare.cpuUsPerReq, note: 'the ceiling' },
+      { name: `POST /auth/authorize, ${POLICIES} policies, bearer`, reqPerSec: bearer.reqPerSec, ratio: bearer.reqPerSec / bare.reqPerSec, target: 0.5,
+        p99Ms: bearer.p99Ms, cpuUsPerReq: bearer.cpuUsPerReq, note: byCpu(bare, bearer) },
+      { name: `POST /auth/authorize, ${POLICIES} policies, API key + subjectId`, reqPerSec: server.reqPerSec, ratio: server.reqPerSec / bare2.reqPerSec, target: 0.5,
+        p99Ms: server.p99Ms, cpuUsPerReq: server.cpuUsPerReq, note: byCpu(bare2, server) },
+      { name: 'same member, bearer GET /auth/user (no decision)', reqPerSec: user.reqPerSec, ratio: user.reqPerSec / bare3.reqPerSec, target: null,
+        p99Ms: user.p99Ms, cpuUsPerReq: user.cpuUsPerReq, note: `reference: the decision costs ${Math.round(bearer.cpuUsPerReq - user.cpuUsPerReq)} µs CPU/req over it` },
     ];
   } finally {
     await running.close();

@@ -169,6 +169,19 @@ describe('the static MCP_TOKEN: a service principal with the tools the deploymen
       .rejects.toThrow(/from must not be after to/);
   });
 
+  it('only the exact token is the service principal (compared in constant time; near misses → 401)', async () => {
+    const near = [MCP_TOKEN.slice(0, -1), `${MCP_TOKEN}x`, `${MCP_TOKEN.slice(0, -1)}Q`, MCP_TOKEN.toUpperCase(), ''];
+    for (const bearer of near) {
+      const res = await call(t.app, { method: 'POST', url: '/mcp', headers: { authorization: `Bearer ${bearer}`, accept: 'application/json, text/event-stream' }, json: { jsonrpc: '2.0', id: 1, method: 'tools/list' } });
+      expect(res.statusCode, bearer.slice(-4)).toBe(401);
+    }
+    const ok = await call(t.app, { method: 'POST', url: '/mcp', headers: { authorization: `Bearer ${MCP_TOKEN}`, accept: 'application/json, text/event-stream' }, json: { jsonrpc: '2.0', id: 1, method: 'tools/list' } });
+    expect(ok.statusCode).toBe(200);
+    // It acts in the tenant the request names.
+    const inT2 = await open(MCP_TOKEN, { 'X-Tenant-ID': 'mcp-t2' });
+    expect(structured(await inT2.callTool({ name: 'whoami', arguments: {} })).tenant.slug).toBe('mcp-t2');
+  });
+
   it('get_audit_events is refused to a user access token (admin-level), and not listed for it', async () => {
     const u = await register(t.app);
     const c = await open(u.accessToken);
