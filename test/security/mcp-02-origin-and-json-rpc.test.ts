@@ -51,7 +51,8 @@ describe(`MCP-02: Origin validation (${BACKEND})`, () => {
 
 describe('MCP-02: JSON-RPC robustness — errors, never a 5xx', () => {
   it('a body that is not JSON → 400 -32700; JSON that is not a JSON-RPC message → 400 -32600', async () => {
-    for (const body of ['{oops', '', ' ', '{"jsonrpc":"2.0","id":1,"method":"ping"', '\u0000', '{"__proto__":{"x":1},"jsonrpc":"2.0","id":1,"method":"ping"}', `${'['.repeat(100)}${']'.repeat(100)}`]) {
+    for (const body of ['{oops', '', ' ', '{"jsonrpc":"2.0","id":1,"method":"ping"', '\u0000', '{"__proto__":{"x":1},"jsonrpc":"2.0","id":1,"method":"ping"}', `${'['.repeat(100)}${']'.repeat(100)}`,
+      '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami","arguments":{"x":"a\\u0000b"}}}']) {
       const res = await post(body);
       expect(res.statusCode, JSON.stringify(body.slice(0, 30))).toBe(400);
       expect(res.data.error.code, JSON.stringify(body.slice(0, 30))).toBe(-32700);

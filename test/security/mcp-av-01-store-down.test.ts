@@ -1,10 +1,9 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, createTestApp, type TestApp } from '../helpers/app.js';
 import { BACKEND, createStores, type Stores } from '../helpers/backend.js';
 import { register } from '../helpers/identity.js';
+import { redisServer, type RedisServer } from '../helpers/redis-server.js';
 
 /**
  * AV-01 for /mcp with the store really stopped: a redis-server this test starts and kills (on both
@@ -13,64 +12,22 @@ import { register } from '../helpers/identity.js';
  * bearer cache is asked); once Redis is back the endpoint recovers without a restart, and revocations
  * reach other instances' caches again (the pub/sub subscription came back).
  */
-const REDIS_BIN = process.env.REDIS_SERVER_BIN ?? 'redis-server';
-let port: number;
-let redis: ChildProcess | null = null;
+let redis: RedisServer;
 let stores: Stores;
 let t: TestApp;
 let b: FastifyInstance;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
-
-function startRedis(): Promise<void> {
-  const child = spawn(REDIS_BIN, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  redis = child;
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`redis-server did not start: ${out}`)), 10_000);
-    child.stdout!.on('data', (d) => {
-      out += d;
-      if (out.includes('Ready to accept connections')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.once('error', (err) => { clearTimeout(timer); reject(err); });
-  });
-}
-
-function stopRedis(): Promise<void> {
-  const child = redis;
-  redis = null;
-  if (!child || child.exitCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    child.once('exit', () => resolve());
-    child.kill('SIGKILL');
-  });
-}
-
 beforeAll(async () => {
-  const found = spawnSync(REDIS_BIN, ['--version']);
-  if (found.error) throw new Error(`this test needs ${REDIS_BIN} on the PATH (or REDIS_SERVER_BIN): ${found.error.message}`);
-  port = await freePort();
-  await startRedis();
-  stores = await createStores({ now: () => Date.now(), redisUrl: `redis://127.0.0.1:${port}` });
+  redis = await redisServer();
+  await redis.start();
+  stores = await createStores({ now: () => Date.now(), redisUrl: redis.url });
   t = await createTestApp({ stores });
   b = (await t.second()).app;
 });
 afterAll(async () => {
   await t?.close();
   await stores?.drop();
-  await stopRedis();
+  await redis?.stop();
 });
 
 const ACCEPT = { accept: 'application/json, text/event-stream' };
@@ -92,7 +49,7 @@ describe(`/mcp with Redis stopped (${BACKEND} database + own redis-server)`, () 
   });
 
   it('with Redis stopped every MCP call is refused with 503, whether its bearer was cached or not', async () => {
-    await stopRedis();
+    await redis.stop();
     for (const token of [cached, uncached, cached]) {
       const res = await whoami(t.app, token);
       expect(res.statusCode).toBe(503);
@@ -102,7 +59,7 @@ describe(`/mcp with Redis stopped (${BACKEND} database + own redis-server)`, () 
   });
 
   it('once Redis is back the endpoint answers again without a restart, and revocations reach the other instance', async () => {
-    await startRedis();
+    await redis.start();
     const started = Date.now();
     let status = 0;
     while (Date.now() - started < 15_000) {

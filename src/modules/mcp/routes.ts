@@ -19,16 +19,26 @@ class Unparsable {
   constructor(readonly reason: string) {}
 }
 
-/** Nested deeper than MAX_DEPTH (iteratively, so a hostile body cannot exhaust the stack)? */
-function tooDeep(root: unknown): boolean {
+/**
+ * The checks the API's JSON parser makes after parsing (src/http/json-parser.ts), walked iteratively so a
+ * hostile body cannot exhaust the stack: no nesting deeper than MAX_DEPTH, no NUL in strings or keys
+ * (Postgres cannot store it). Returns the problem, or null.
+ */
+function problemOf(root: unknown): string | null {
   const stack: [unknown, number][] = [[root, 0]];
   while (stack.length) {
     const [v, depth] = stack.pop()!;
-    if (!v || typeof v !== 'object') continue;
-    if (depth >= MAX_DEPTH) return true;
-    for (const child of Object.values(v)) stack.push([child, depth + 1]);
+    if (typeof v === 'string') {
+      if (v.includes('\u0000')) return 'strings may not contain the NUL character';
+    } else if (v && typeof v === 'object') {
+      if (depth >= MAX_DEPTH) return `the body is nested deeper than ${MAX_DEPTH} levels`;
+      for (const [k, child] of Object.entries(v)) {
+        if (k.includes('\u0000')) return 'keys may not contain the NUL character';
+        stack.push([child, depth + 1]);
+      }
+    }
   }
-  return false;
+  return null;
 }
 
 export const protectedResourceUrl = (publicUrl: string) => `${publicUrl}/.well-known/oauth-protected-resource`;
@@ -51,7 +61,7 @@ export const mcpRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, { deps 
   };
 
   // JSON-RPC wants its own answer to a body that is not JSON (-32700), so this plugin reads the body
-  // itself: the same safe parser as the rest of the API (no __proto__, strict UTF-8, bounded depth), but a
+  // itself: the same safe parser as the rest of the API (no __proto__, strict UTF-8, bounded depth, no NUL), but a
   // failure becomes a value the handler answers, instead of the REST error shape.
   app.removeAllContentTypeParsers();
   const decoder = new TextDecoder('utf-8', { fatal: true });
@@ -60,7 +70,8 @@ export const mcpRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, { deps 
       const text = decoder.decode(buf as Buffer);
       if (text.trim() === '') return done(null, new Unparsable('the body is empty'));
       const value: unknown = sjson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' });
-      done(null, tooDeep(value) ? new Unparsable(`the body is nested deeper than ${MAX_DEPTH} levels`) : value);
+      const problem = problemOf(value);
+      done(null, problem ? new Unparsable(problem) : value);
     } catch {
       done(null, new Unparsable('the body is not valid JSON'));
     }

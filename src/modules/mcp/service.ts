@@ -86,16 +86,19 @@ export function createMcpService(deps: Omit<ToolDeps, 'bearer' | 'serviceTools'>
         await runner.refused(x, body.params);
         return rpcError(200, ErrorCode.InvalidParams, 'Invalid params: tools/call needs {name: string, arguments?: object}.', body.id);
       }
+      let request: Request;
+      try {
+        request = new Request(`${config.publicUrl}/mcp`, { method: 'POST', headers: x.headers });
+      } catch {
+        return rpcError(400, ErrorCode.InvalidRequest, 'Invalid Request: the Accept, Content-Type or Mcp-Protocol-Version header is malformed.', idOf(body));
+      }
       const server = protocolServer(x);
       const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
       // Protocol errors are answered to the client by the transport; there is nothing more to report.
       transport.onerror = () => {};
       await server.connect(transport);
       try {
-        const res = await transport.handleRequest(
-          new Request(`${config.publicUrl}/mcp`, { method: 'POST', headers: x.headers }),
-          { parsedBody: body },
-        );
+        const res = await transport.handleRequest(request, { parsedBody: body });
         return { status: res.status, body: res.status === 202 ? null : await res.text() };
       } finally {
         await server.close().catch(() => {});

@@ -75,8 +75,10 @@ export function permitted(tool: ToolDef, caller: McpCaller, serviceTools: Readon
 }
 
 /** The user an access token acts as; the static token has none (403, as REST answers a non-user credential). */
+const notAUser = () => new AppError('forbidden', 'This tool acts as a user: call it with a user\'s access token, not the deployment\'s MCP token.');
+
 export function userOf(c: ToolContext): SessionPrincipal {
-  if (c.caller.kind !== 'user') throw new AppError('forbidden', 'This tool acts as a user: call it with a user\'s access token, not the deployment\'s MCP token.');
+  if (c.caller.kind !== 'user') throw notAUser();
   return c.caller.principal;
 }
 
@@ -85,8 +87,7 @@ export function userOf(c: ToolContext): SessionPrincipal {
  * ago (even if the cache has not heard yet) cannot act, and the step-up state is current.
  */
 export async function freshUserOf(d: Pick<ToolDeps, 'bearer'>, c: ToolContext): Promise<SessionPrincipal> {
-  userOf(c);
-  if (c.caller.kind !== 'user') throw new AppError('forbidden', 'This tool acts as a user.');
+  if (c.caller.kind !== 'user') throw notAUser();
   return d.bearer.fresh(c.caller.token);
 }
 
