@@ -93,6 +93,23 @@ describe('§D-14 resource attributes and subjectId need a resource server', () =
   });
 });
 
+describe('subjectId needs authz:check in the organization, not only on the key', () => {
+  it('a plain member\'s authz:check key may not read another member\'s decisions; a custom role granting authz:check may', async () => {
+    const memberKey = await apiKey(t.app, member.accessToken, ['authz:check']);
+    const probe = await authorize(t.app, memberKey, { action: 'org:read', orgId, subjectId: owner.userId });
+    expect(probe.statusCode).toBe(403);
+    expect(probe.data.error).toBe('forbidden');
+    // The owner makes the member a service account holding authz:check through a custom role.
+    const role = await call(t.app, { method: 'POST', url: `/auth/orgs/${orgId}/roles`, token: owner.accessToken, json: { name: 'authz-checker', permissions: ['authz:check'] } });
+    expect(role.statusCode, role.body).toBe(201);
+    const patch = await call(t.app, { method: 'PATCH', url: `/auth/orgs/${orgId}/members/${member.userId}`, token: owner.accessToken, json: { roles: ['member', 'authz-checker'] } });
+    expect(patch.statusCode, patch.body).toBe(200);
+    const allowed = await authorize(t.app, memberKey, { action: 'org:read', orgId, subjectId: owner.userId });
+    expect(allowed.statusCode, allowed.body).toBe(200);
+    expect(allowed.data.allowed).toBe(true);
+  });
+});
+
 describe('KEY-05 an API key acting for its own user is held to its scopes', () => {
   it('the owner\'s "*" role narrowed by a key with assets:read', async () => {
     const key = await apiKey(t.app, owner.accessToken, ['assets:read']);

@@ -64,6 +64,14 @@ export function createAuthzService(deps: { cache: AuthzCache; clock: Clock }) {
       const { orgId, boundElsewhere } = orgOf(p, input.orgId);
       if (boundElsewhere) return { allowed: false, reason: 'the API key is bound to another organization' };
       if (!orgId) return { allowed: false, reason: 'no organization: pass orgId or switch to an organization' };
+      if (forOther) {
+        // The scope says the key may be used this way; the org says whether its user may. Without the
+        // second check any user could mint an authz:check key and read everyone's permissions.
+        const caller = await cache.orgAndMember(p.tenantId, orgId, p.userId);
+        if (!caller.org.exists || !caller.member || !grants(permissionsOf(caller.member.roles, caller.org.customRoles), AUTHZ_CHECK_SCOPE)) {
+          throw new AppError('forbidden', `Asking about another user needs the "${AUTHZ_CHECK_SCOPE}" permission in this organization (owners hold it; grant it to a service account through a custom role).`);
+        }
+      }
       const subjectId = forOther ? input.subjectId!.toLowerCase() : p.userId;
       const { org, member } = await cache.orgAndMember(p.tenantId, orgId, subjectId);
       if (!org.exists || !member) return { allowed: false, reason: 'the subject is not a member of the organization' };
