@@ -153,15 +153,15 @@ export async function load(url: string, o: { method?: string; headers?: Record<s
 
 /**
  * Compares two targets fairly on a busy machine: both are warmed up first (JIT, lazily compiled
- * serializers), then measured alternately (a, b, a, b, a, b) for about DURATION_S in total each, and
+ * serializers), then measured alternately (a, b, a, b) for about DURATION_S in total each, and
  * the runs of each are averaged. Each run must be clean (2xx only).
  */
 export async function loadPair(
   a: { name: string; url: string; opts?: Parameters<typeof load>[1] },
   b: { name: string; url: string; opts?: Parameters<typeof load>[1] },
 ): Promise<[LoadResult, LoadResult]> {
-  for (const x of [a, b]) await load(x.url, { ...x.opts, durationS: 2 });
-  const rounds = 3;
+  for (const x of [a, b]) await load(x.url, { ...x.opts, durationS: 1 });
+  const rounds = 2;
   const each = Math.max(1, Math.round(DURATION_S / rounds));
   const runs: [LoadResult[], LoadResult[]] = [[], []];
   for (let i = 0; i < rounds; i += 1) {

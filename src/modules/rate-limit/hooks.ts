@@ -3,7 +3,17 @@ import type { Deps } from '../../deps.js';
 import { auditContext } from '../../http/audit-context.js';
 import { AppError } from '../../http/errors.js';
 import { errorResponses } from '../../http/schemas.js';
+import type { FastifyRequest } from 'fastify';
+import { clientKey } from './client-ip.js';
 import type { LimitedClass } from './limits.js';
+
+const CLIENT_KEY = Symbol('clientKey');
+
+/** The request's canonical client key (RL-04), computed once per request. */
+function clientKeyOf(req: FastifyRequest): string {
+  const r = req as FastifyRequest & { [CLIENT_KEY]?: string };
+  return (r[CLIENT_KEY] ??= clientKey(req.ip));
+}
 
 /** The one route a banned address may still call (DESIGN §5: health is exempt). */
 const healthUrl = (basePath: string) => `${basePath}/health`;
@@ -38,7 +48,7 @@ export function registerBanCheck(app: FastifyInstance, deps: Deps): void {
   const { rateLimit } = deps.services;
   app.addHook('onRequest', async (req) => {
     if (req.routeOptions.url === health) return;
-    if (rateLimit.bannedId(req.ip)) {
+    if (rateLimit.bannedId(clientKeyOf(req))) {
       throw new AppError('banned', 'This address is banned after repeated abuse. Contact the operator of this service to have it lifted.');
     }
   });
@@ -61,7 +71,7 @@ export function registerRateLimit(app: FastifyInstance, deps: Deps): void {
     const cls = classOf(req.routeOptions.config);
     if (!cls) return;
     const method = req.method === 'HEAD' ? 'GET' : req.method;
-    const r = await rateLimit.hit({ cls, tenant: req.tenant, route: `${method} ${url}`, ip: req.ip, ctx: auditContext(req) });
+    const r = await rateLimit.hit({ cls, tenant: req.tenant, route: `${method} ${url}`, ip: clientKeyOf(req), ctx: () => auditContext(req) });
     reply.header('ratelimit-limit', String(r.limit));
     reply.header('ratelimit-remaining', String(r.remaining));
     reply.header('ratelimit-reset', String(r.resetSeconds));

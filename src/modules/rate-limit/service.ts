@@ -60,7 +60,7 @@ export function createRateLimitService(deps: { config: Readonly<Config>; sql: Sq
   }
 
   /** Counts a refused credential request; the 10th within 15 minutes locks the address out. Returns the lockout end or null. */
-  async function violation(ip: string, o: { tenantId: string | null; route: string; ctx: AuditContext }): Promise<number | null> {
+  async function violation(ip: string, o: { tenantId: string | null; route: string; ctx: () => AuditContext }): Promise<number | null> {
     const now = clock.nowMs();
     const { violations } = ipKeys(ip);
     const r = await kv.slidingWindow(violations, LOCKOUT.violations, LOCKOUT.violationWindowMs, now);
@@ -70,9 +70,10 @@ export function createRateLimitService(deps: { config: Readonly<Config>; sql: Sq
     const until = now + LOCKOUT.durationMs;
     await blocks.lock(ip, until);
     log.warn({ ip, route: o.route }, 'rate limit: address locked out of credential routes');
-    await audit.record({ tenantId: null, actor: SYSTEM, action: 'rate_limit.lockout', target: ip, outcome: 'denied', ...o.ctx,
+    const ctx = o.ctx();
+    await audit.record({ tenantId: null, actor: SYSTEM, action: 'rate_limit.lockout', target: ip, outcome: 'denied', ...ctx,
       metadata: { route: o.route, requestTenant: o.tenantId, violations: LOCKOUT.violations, until: new Date(until).toISOString() } });
-    await maybeBan(ip, now, o.ctx);
+    await maybeBan(ip, now, ctx);
     return until;
   }
 
@@ -85,18 +86,19 @@ export function createRateLimitService(deps: { config: Readonly<Config>; sql: Sq
     /** The canonical limiter key of a client address (RL-04). */
     clientKey,
 
-    /** The id of the active ban on the address `req.ip`, or null (an in-process lookup). */
-    bannedId(ip: string | undefined): string | null {
-      return blocks.bannedId(clientKey(ip));
+    /** The id of the active ban on a client key (see clientKey), or null (an in-process lookup). */
+    bannedId(ip: string): string | null {
+      return blocks.bannedId(ip);
     },
 
     /**
-     * Counts one request of class `cls` to `route` ("METHOD /pattern") from `ip` against its limit.
-     * A request refused by the window is not counted; on a credential route it is a violation.
+     * Counts one request of class `cls` to `route` ("METHOD /pattern") from the client key `ip`
+     * (clientKey of req.ip) against its limit. A request refused by the window is not counted; on a
+     * credential route it is a violation. `ctx` is only called when an audit row is written.
      * Rejects with KvUnavailableError when the store is down (the caller answers 503).
      */
-    async hit(o: { cls: LimitedClass; tenant: Tenant | null; route: string; ip: string | undefined; ctx: AuditContext }): Promise<HitResult> {
-      const ip = clientKey(o.ip);
+    async hit(o: { cls: LimitedClass; tenant: Tenant | null; route: string; ip: string; ctx: () => AuditContext }): Promise<HitResult> {
+      const ip = o.ip;
       const { limit, windowSeconds } = limitFor(o.cls, o.tenant, config);
       if (o.cls === 'credential') {
         const until = blocks.lockedUntil(ip);
