@@ -173,6 +173,9 @@ describe('MFA-05 every sign-in path goes through the second factor', () => {
   it('PWD-07 step 7: after a password reset, login still answers mfaRequired; the reset never signs in', async () => {
     const u = await register(t);
     await enableMfa(t, u.accessToken);
+    // The owner proved the address earlier; a reset of a never-verified account instead strips every factor
+    // its registrant attached (pre-account-takeover, test/integration/magic-link/magic-link.test.ts).
+    await t.deps.sql.tx(defaultId, (tx) => userStore.setEmailVerified(tx, u.userId, t.clock.now()));
     expect((await call(t.app, { method: 'POST', url: '/auth/password/forgot', json: { email: u.email } })).statusCode).toBe(202);
     await t.deps.services.mailer.drain();
     const mails = mailsTo(t.config.dataDir, u.email);

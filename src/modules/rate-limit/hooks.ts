@@ -1,9 +1,8 @@
-import type { FastifyInstance, RouteOptions } from 'fastify';
+import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify';
 import type { Deps } from '../../deps.js';
 import { auditContext } from '../../http/audit-context.js';
 import { AppError } from '../../http/errors.js';
 import { errorResponses } from '../../http/schemas.js';
-import type { FastifyRequest } from 'fastify';
 import { clientKey } from './client-ip.js';
 import type { LimitedClass } from './limits.js';
 
