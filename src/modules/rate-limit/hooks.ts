@@ -10,7 +10,7 @@ const CLIENT_KEY = Symbol('clientKey');
 
 /** The request's canonical client key (RL-04), computed once per request. */
 function clientKeyOf(req: FastifyRequest): string {
-  const r = req as FastifyRequest & { [CLIENT_KEY]?: string };
+  const r = req as FastifyRequest & { [CLIENT_KEY]?: string | null };
   return (r[CLIENT_KEY] ??= clientKey(req.ip));
 }
 
@@ -45,6 +45,8 @@ export function declareRateLimitStatuses(app: FastifyInstance, basePath: string)
 export function registerBanCheck(app: FastifyInstance, deps: Deps): void {
   const health = healthUrl(deps.config.basePath);
   const { rateLimit } = deps.services;
+  // Declared up front so every request object keeps one shape (Fastify's advice for request state).
+  app.decorateRequest(CLIENT_KEY, null);
   app.addHook('onRequest', async (req) => {
     if (req.routeOptions.url === health) return;
     if (rateLimit.bannedId(clientKeyOf(req))) {
