@@ -87,7 +87,7 @@ export const mcpRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, { deps 
         reply.header('www-authenticate', err.code === 'unauthorized'
           ? `Bearer resource_metadata="${metadataUrl}"`
           : `Bearer error="invalid_token", resource_metadata="${metadataUrl}"`);
-        const hit = await deps.services.rateLimit.hit({ cls: 'credential', tenant: req.tenant, route: 'MCP bearer refused', ip: req.ip, ctx: auditContext(req) });
+        const hit = await deps.services.rateLimit.hit({ cls: 'credential', tenant: req.tenant, route: 'MCP bearer refused', ip: req.ip, ctx: () => auditContext(req) });
         reply.header('ratelimit-limit', String(hit.limit));
         reply.header('ratelimit-remaining', String(hit.remaining));
         reply.header('ratelimit-reset', String(hit.resetSeconds));
