@@ -24,7 +24,8 @@ import type { ModuleDef } from '../src/modules/module.js';
  */
 export const BACKEND = (process.env.BENCH_BACKEND ?? 'embedded') as 'embedded' | 'services';
 export const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
-export const DURATION_S = Number(process.env.BENCH_DURATION ?? 5);
+// 4 s per figure keeps `npm run bench` (every bench file) near two minutes; BENCH_DURATION for longer runs.
+export const DURATION_S = Number(process.env.BENCH_DURATION ?? 4);
 const WARMUP_S = 1;
 const PG_ADMIN_URL = process.env.BENCH_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -123,9 +124,10 @@ export interface LoadResult {
  * Loads `url` with autocannon in a child process (so the load generator does not share the server's
  * event loop): a short warm-up, then DURATION_S seconds with CONNECTIONS connections.
  */
-export async function load(url: string, o: { method?: string; headers?: Record<string, string>; body?: string; durationS?: number } = {}): Promise<LoadResult> {
+export async function load(url: string, o: { method?: string; headers?: Record<string, string>; body?: string; durationS?: number; warmupS?: number } = {}): Promise<LoadResult> {
   const args = [AUTOCANNON, '-j', '-c', String(CONNECTIONS), '-d', String(o.durationS ?? DURATION_S), '-m', o.method ?? 'GET'];
-  args.push('--warmup', '[', '-c', String(CONNECTIONS), '-d', String(WARMUP_S), ']');
+  const warmup = o.warmupS ?? WARMUP_S;
+  if (warmup > 0) args.push('--warmup', '[', '-c', String(CONNECTIONS), '-d', String(warmup), ']');
   for (const [k, v] of Object.entries(o.headers ?? {})) args.push('-H', `${k}=${v}`);
   if (o.body !== undefined) args.push('-b', o.body);
   args.push(url);
@@ -160,13 +162,14 @@ export async function loadPair(
   a: { name: string; url: string; opts?: Parameters<typeof load>[1] },
   b: { name: string; url: string; opts?: Parameters<typeof load>[1] },
 ): Promise<[LoadResult, LoadResult]> {
-  for (const x of [a, b]) await load(x.url, { ...x.opts, durationS: 1 });
+  for (const x of [a, b]) await load(x.url, { ...x.opts, durationS: 1, warmupS: 0 });
   const rounds = 2;
   const each = Math.max(1, Math.round(DURATION_S / rounds));
   const runs: [LoadResult[], LoadResult[]] = [[], []];
   for (let i = 0; i < rounds; i += 1) {
     for (const [j, x] of [a, b].entries()) {
-      const r = await load(x.url, { ...x.opts, durationS: each });
+      // Already warm: no per-run warm-up (it would only lengthen the bench).
+      const r = await load(x.url, { ...x.opts, durationS: each, warmupS: 0 });
       assertClean(x.name, r);
       runs[j]!.push(r);
     }

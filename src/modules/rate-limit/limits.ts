@@ -26,11 +26,8 @@ export const BAN = {
   withinMs: 24 * 60 * 60_000,
 } as const;
 
-/**
- * Per-account password attempts (PWD-06): RATE_LIMIT_ACCOUNT, default 10 per 900 s, at most 100
- * (NIST SP 800-63B). Counted per tenant and account, whatever the client address.
- */
-export const accountLimit = (config: Readonly<Config>): RateLimitSetting => config.rateLimits.account;
+// Per-account password attempts (PWD-06): config.rateLimits.account = RATE_LIMIT_ACCOUNT, default 10
+// per 900 s, at most 100 (NIST SP 800-63B); counted per tenant and account (account-throttle.ts).
 
 /** How often each instance re-reads lockouts (Redis) and bans (Postgres), bounding staleness if a pub/sub message is lost. */
 export const RESYNC = {
