@@ -68,7 +68,9 @@ export function createAuthzService(deps: { cache: AuthzCache; clock: Clock }) {
         // The scope says the key may be used this way; the org says whether its user may. Without the
         // second check any user could mint an authz:check key and read everyone's permissions.
         const caller = await cache.orgAndMember(p.tenantId, orgId, p.userId);
-        if (!caller.org.exists || !caller.member || !grants(permissionsOf(caller.member.roles, caller.org.customRoles), AUTHZ_CHECK_SCOPE)) {
+        // An org the caller cannot see answers exactly as an unknown one (no existence leak).
+        if (!caller.org.exists || !caller.member) return { allowed: false, reason: 'the subject is not a member of the organization' };
+        if (!grants(permissionsOf(caller.member.roles, caller.org.customRoles), AUTHZ_CHECK_SCOPE)) {
           throw new AppError('forbidden', `Asking about another user needs the "${AUTHZ_CHECK_SCOPE}" permission in this organization (owners hold it; grant it to a service account through a custom role).`);
         }
       }
