@@ -1,5 +1,3 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -9,6 +7,7 @@ import type { ModuleDef } from '../../../src/modules/module.js';
 import { call, createTestApp, RATE_LIMIT_TEST_DEFAULTS, type TestApp } from '../../helpers/app.js';
 import { BACKEND, createStores, type Stores } from '../../helpers/backend.js';
 import { freshIp } from './helpers.js';
+import { redisServer, type RedisServer } from '../../helpers/redis-server.js';
 
 /**
  * AV-01 / AV-02: with Redis stopped, limited routes answer 503 unavailable (never run unlimited), an
@@ -16,52 +15,10 @@ import { freshIp } from './helpers.js';
  * itself. On both backends the key–value store here is a redis-server this test starts and kills on a
  * spare port (the in-process store cannot be stopped); the database is the backend's.
  */
-const REDIS_BIN = process.env.REDIS_SERVER_BIN ?? 'redis-server';
-let port: number;
-let redis: ChildProcess | null = null;
+let redis: RedisServer;
 let stores: Stores;
 let t: TestApp;
 let idempotentRuns = 0;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
-
-/** Starts redis-server on `port` without persistence and resolves once it accepts connections. */
-function startRedis(): Promise<void> {
-  const child = spawn(REDIS_BIN, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  redis = child;
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`redis-server did not start: ${out}`)), 10_000);
-    child.stdout!.on('data', (d) => {
-      out += d;
-      if (out.includes('Ready to accept connections')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.once('error', (err) => { clearTimeout(timer); reject(err); });
-    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`redis-server exited (${code}): ${out}`)); });
-  });
-}
-
-function stopRedis(): Promise<void> {
-  const child = redis;
-  redis = null;
-  if (!child || child.exitCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    child.once('exit', () => resolve());
-    child.kill('SIGKILL');
-  });
-}
 
 /** A public idempotent route (the guard needs no session, so only the idempotency store is in play). */
 function probe(): ModuleDef {
@@ -75,17 +32,15 @@ function probe(): ModuleDef {
 }
 
 beforeAll(async () => {
-  const found = spawnSync(REDIS_BIN, ['--version']);
-  if (found.error) throw new Error(`this test needs ${REDIS_BIN} on the PATH (or REDIS_SERVER_BIN): ${found.error.message}`);
-  port = await freePort();
-  await startRedis();
-  stores = await createStores({ now: () => Date.now(), redisUrl: `redis://127.0.0.1:${port}` });
+  redis = await redisServer();
+  await redis.start();
+  stores = await createStores({ now: () => Date.now(), redisUrl: redis.url });
   t = await createTestApp({ env: RATE_LIMIT_TEST_DEFAULTS, stores, extraModules: [probe()] });
 });
 afterAll(async () => {
   await t?.close();
   await stores?.drop();
-  await stopRedis();
+  await redis?.stop();
 });
 
 const PASSWORD = 'correct horse battery staple';
@@ -103,7 +58,7 @@ describe(`Redis down: fail closed, recover by itself (${BACKEND} database + own 
   });
 
   it('with Redis stopped, credential routes answer 503 and never run unlimited', async () => {
-    await stopRedis();
+    await redis.stop();
     const ip = freshIp();
     const statuses: number[] = [];
     for (let i = 0; i < 30; i += 1) statuses.push((await login(ip)).statusCode);
@@ -131,7 +86,7 @@ describe(`Redis down: fail closed, recover by itself (${BACKEND} database + own 
   });
 
   it('once Redis is back the limits work again within seconds, without a restart', async () => {
-    await startRedis();
+    await redis.start();
     const ip = freshIp();
     const started = Date.now();
     let status = 0;
