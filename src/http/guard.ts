@@ -57,7 +57,8 @@ export function registerGuard(app: FastifyInstance, deps: { authenticators: Auth
   });
 }
 
-async function bindTenant(req: FastifyRequest, p: Principal, deps: { tenants: TenantService; audit: AuditService }): Promise<void> {
+/** Binds the request to the credential's tenant; a disagreeing X-Tenant-ID → 403 tenant_mismatch (audited). */
+export async function bindTenant(req: FastifyRequest, p: Principal, deps: { tenants: TenantService; audit: AuditService }): Promise<void> {
   if (p.kind !== 'session' && p.kind !== 'apiKey') return;
   if (req.tenantFromHeader && req.tenant && req.tenant.id !== p.tenantId) {
     await deps.audit.record({ tenantId: p.tenantId, actor: actorOf(p), action: 'auth.tenant_mismatch', outcome: 'denied',

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { Deps } from '../../deps.js';
 import { AppError } from '../../http/errors.js';
 import { auditContext } from '../../http/audit-context.js';
-import { actorOf } from '../../http/principal.js';
+import { bindTenant } from '../../http/guard.js';
 import { ErrorBody, errorResponses } from '../../http/schemas.js';
 import type { McpCaller } from './bearer.js';
 import { JsonRpcRequestDoc, JsonRpcResponseDoc, ProtectedResourceMetadata } from './schemas.js';
@@ -95,16 +95,7 @@ export const mcpRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, { deps 
       }
       throw err;
     }
-    if (caller.kind === 'user') {
-      const p = caller.principal;
-      if (req.tenantFromHeader && req.tenant && req.tenant.id !== p.tenantId) {
-        await deps.audit.record({ tenantId: p.tenantId, actor: actorOf(p), action: 'auth.tenant_mismatch', outcome: 'denied', metadata: { headerTenant: req.tenant.id }, ...auditContext(req) });
-        throw new AppError('tenant_mismatch', 'The X-Tenant-ID header names another tenant than the access token.');
-      }
-      const tenant = req.tenant?.id === p.tenantId ? req.tenant : await deps.tenants.byId(p.tenantId);
-      if (!tenant) throw new AppError('invalid_token', 'The access token belongs to an unknown tenant.');
-      req.tenant = tenant;
-    }
+    if (caller.kind === 'user') await bindTenant(req, caller.principal, deps);
     // The static token acts in the tenant the request names (X-Tenant-ID, else "default"), as admin keys do.
     req.auth = caller.principal;
     // MCP transport spec: validate Origin (DNS rebinding). Non-browser clients send none; a browser's must
