@@ -5,6 +5,31 @@ import { AppError } from './errors.js';
 const decoder = new TextDecoder('utf-8', { fatal: true });
 const MAX_DEPTH = 64;
 
+export type ParsedBody =
+  | { ok: true; value: unknown }
+  | { ok: false; code: 'invalid_json' | 'validation_failed'; message: string };
+
+/** Parses a JSON body with the API's rules; `value` is undefined for an empty body. Never throws. */
+export function parseJsonBody(body: Buffer): ParsedBody {
+  let text: string;
+  try {
+    text = decoder.decode(body);
+  } catch {
+    return { ok: false, code: 'invalid_json', message: 'The request body is not valid UTF-8.' };
+  }
+  if (text.trim() === '') return { ok: true, value: undefined };
+  let value: unknown;
+  try {
+    value = sjson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' });
+  } catch (err) {
+    return /prototype|constructor/i.test((err as Error).message ?? '')
+      ? { ok: false, code: 'validation_failed', message: 'The keys "__proto__" and "constructor.prototype" are not allowed.' }
+      : { ok: false, code: 'invalid_json', message: 'The request body is not valid JSON.' };
+  }
+  const problem = inspect(value);
+  return problem ? { ok: false, code: 'validation_failed', message: problem } : { ok: true, value };
+}
+
 /**
  * The JSON body parser: strict UTF-8, prototype-pollution keys refused, NUL characters and absurd
  * nesting refused — each a 400 in the error shape rather than a 500 from deeper down. Duplicate keys
@@ -13,25 +38,9 @@ const MAX_DEPTH = 64;
 export function registerJsonParser(app: FastifyInstance): void {
   app.removeAllContentTypeParsers();
   const parse = (body: Buffer, done: (err: Error | null, value?: unknown) => void) => {
-    let text: string;
-    try {
-      text = decoder.decode(body);
-    } catch {
-      return done(new AppError('invalid_json', 'The request body is not valid UTF-8.'), undefined);
-    }
-    if (text.trim() === '') return done(null, undefined);
-    let value: unknown;
-    try {
-      value = sjson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' });
-    } catch (err) {
-      const proto = /prototype|constructor/i.test((err as Error).message ?? '');
-      return done(proto
-        ? new AppError('validation_failed', 'The keys "__proto__" and "constructor.prototype" are not allowed.', { details: [] })
-        : new AppError('invalid_json', 'The request body is not valid JSON.'), undefined);
-    }
-    const problem = inspect(value);
-    if (problem) return done(new AppError('validation_failed', problem, { details: [] }), undefined);
-    done(null, value);
+    const r = parseJsonBody(body);
+    if (r.ok) return done(null, r.value);
+    done(new AppError(r.code, r.message, r.code === 'validation_failed' ? { details: [] } : {}), undefined);
   };
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, body, done) => parse(body as Buffer, done));
   app.addContentTypeParser(/^application\/[a-z0-9.+-]*\+json$/, { parseAs: 'buffer' }, (_req, body, done) => parse(body as Buffer, done));

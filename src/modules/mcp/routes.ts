@@ -1,44 +1,21 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import sjson from 'secure-json-parse';
 import { z } from 'zod';
 import type { Deps } from '../../deps.js';
 import { AppError } from '../../http/errors.js';
 import { auditContext } from '../../http/audit-context.js';
 import { bindTenant } from '../../http/guard.js';
+import { parseJsonBody } from '../../http/json-parser.js';
 import { ErrorBody, errorResponses } from '../../http/schemas.js';
 import type { McpCaller } from './bearer.js';
 import { JsonRpcRequestDoc, JsonRpcResponseDoc, ProtectedResourceMetadata } from './schemas.js';
 import { rpcError } from './service.js';
 
 const TAGS = ['Agents (MCP)'];
-const MAX_DEPTH = 64;
 
 /** A body that could not be read as JSON: answered with a JSON-RPC parse error, not the REST error shape. */
 class Unparsable {
   constructor(readonly reason: string) {}
-}
-
-/**
- * The checks the API's JSON parser makes after parsing (src/http/json-parser.ts), walked iteratively so a
- * hostile body cannot exhaust the stack: no nesting deeper than MAX_DEPTH, no NUL in strings or keys
- * (Postgres cannot store it). Returns the problem, or null.
- */
-function problemOf(root: unknown): string | null {
-  const stack: [unknown, number][] = [[root, 0]];
-  while (stack.length) {
-    const [v, depth] = stack.pop()!;
-    if (typeof v === 'string') {
-      if (v.includes('\u0000')) return 'strings may not contain the NUL character';
-    } else if (v && typeof v === 'object') {
-      if (depth >= MAX_DEPTH) return `the body is nested deeper than ${MAX_DEPTH} levels`;
-      for (const [k, child] of Object.entries(v)) {
-        if (k.includes('\u0000')) return 'keys may not contain the NUL character';
-        stack.push([child, depth + 1]);
-      }
-    }
-  }
-  return null;
 }
 
 export const protectedResourceUrl = (publicUrl: string) => `${publicUrl}/.well-known/oauth-protected-resource`;
@@ -64,17 +41,10 @@ export const mcpRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, { deps 
   // itself: the same safe parser as the rest of the API (no __proto__, strict UTF-8, bounded depth, no NUL), but a
   // failure becomes a value the handler answers, instead of the REST error shape.
   app.removeAllContentTypeParsers();
-  const decoder = new TextDecoder('utf-8', { fatal: true });
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, buf, done) => {
-    try {
-      const text = decoder.decode(buf as Buffer);
-      if (text.trim() === '') return done(null, new Unparsable('the body is empty'));
-      const value: unknown = sjson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' });
-      const problem = problemOf(value);
-      done(null, problem ? new Unparsable(problem) : value);
-    } catch {
-      done(null, new Unparsable('the body is not valid JSON'));
-    }
+    const r = parseJsonBody(buf as Buffer);
+    if (!r.ok) return done(null, new Unparsable(r.message));
+    done(null, r.value === undefined ? new Unparsable('The request body is empty.') : r.value);
   });
 
   /** 401s carry the RFC 9728 pointer; refused bearers count against the credential limit (RL-06). */
