@@ -1,6 +1,7 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import cookie from '@fastify/cookie';
-import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import { validatorCompiler } from 'fastify-type-provider-zod';
+import { serializerCompiler } from './http/serializer.js';
 import type { Config } from './config.js';
 import { createDeps, type Deps } from './deps.js';
 import { genRequestId } from './http/request-id.js';
@@ -55,7 +56,7 @@ export async function buildApp(config: Readonly<Config>, opts: BuildOptions = {}
   registerJsonParser(app);
   registerRequestLog(app);
   registerGracefulClose(app);
-  await registerSecurityHeaders(app);
+  registerSecurityHeaders(app);
   await app.register(cookie);
   await registerOpenApi(app);
   assertRoutesDeclareAuth(app);

@@ -27,7 +27,8 @@ import { createAuthzService, type AuthzService } from './modules/authz/service.j
 import { createOrgServices, type OrgServices } from './modules/orgs/service.js';
 import { createApiKeyService, type ApiKeyService } from './modules/api-keys/service.js';
 import { createAdminService, type AdminService } from './modules/admin/service.js';
-import { createSessionRevocations } from './modules/mcp/revocations.js';
+import { createSessionRevocations } from './modules/sessions/revocations.js';
+import { createSessionCheckCache, SESSION_CHECK_MAX, SESSION_CHECK_TTL_MS } from './modules/sessions/check-cache.js';
 import { createMcpService, type McpService } from './modules/mcp/service.js';
 
 /**
@@ -93,9 +94,12 @@ export async function createServices(base: BaseDeps): Promise<{ services: Servic
   const signingKeys = await createSigningKeys({ sql, kv, clock, alg: config.jwtAlg, authSecret: base.authSecret, jwtSecret: config.jwtSecret });
   const tokens = createAccessTokens({ keys: signingKeys, clock, issuer: config.publicUrl });
   // Every ended session / revoked token is announced on pub/sub, so caches of verified tokens (the MCP
-  // bearer cache) drop it on every instance at once (src/modules/mcp/revocations.ts).
+  // bearer cache) drop it on every instance at once (src/modules/sessions/revocations.ts).
   const sessionRevocations = createSessionRevocations({ kv, log: base.log });
-  const sessions = createSessionService({ sql, clock, store: sessionRevocations.wrap(createSessionStore(kv)), tokens, tenants, audit });
+  // Bearer checks are answered from memory for a few seconds; every revocation drops them everywhere.
+  const checkCache = createSessionCheckCache({ ttlMs: SESSION_CHECK_TTL_MS, max: SESSION_CHECK_MAX, now: () => clock.nowMs() });
+  subscriptions.push(await sessionRevocations.subscribe((r) => checkCache.drop(r)));
+  const sessions = createSessionService({ sql, clock, store: sessionRevocations.wrap(createSessionStore(kv), { checkCache }), tokens, tenants, audit });
   const users = createUserService({ sql, kv, clock, sessions });
   subscriptions.push(await users.start());
   const signIn = createSignIn({ sql, clock, sessions, audit, hooks });

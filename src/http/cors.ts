@@ -2,10 +2,10 @@ import type { FastifyInstance } from 'fastify';
 import cors from '@fastify/cors';
 import type { TenantService } from '../modules/tenants/service.js';
 
-/** Request headers a browser app may send cross-origin. */
-const ALLOWED_HEADERS = ['Authorization', 'Content-Type', 'X-Tenant-ID', 'X-API-Key', 'Idempotency-Key', 'X-TOTP-Challenge', 'X-Request-Id'];
-/** Response headers a browser app may read. */
-const EXPOSED_HEADERS = ['X-Request-Id', 'Retry-After', 'RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset', 'RateLimit-Policy', 'Idempotent-Replayed'];
+/** Request headers a browser app may send cross-origin (Mcp-Protocol-Version: browser MCP clients of /mcp). */
+const ALLOWED_HEADERS = ['Authorization', 'Content-Type', 'X-Tenant-ID', 'X-API-Key', 'Idempotency-Key', 'X-TOTP-Challenge', 'X-Request-Id', 'Mcp-Protocol-Version'];
+/** Response headers a browser app may read (WWW-Authenticate: an MCP client finds the resource metadata in it). */
+const EXPOSED_HEADERS = ['X-Request-Id', 'Retry-After', 'RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset', 'RateLimit-Policy', 'Idempotent-Replayed', 'WWW-Authenticate'];
 
 /**
  * CORS (SECURITY SES-06). An origin is allowed only when it is exactly (string equality with the

@@ -12,8 +12,9 @@ export type PresentedCredential =
 const MAX_CREDENTIAL_LENGTH = 8192;
 
 /**
- * Reads the one credential a request presents. Two credentials of different kinds (or two different
- * values) → 400 ambiguous_credentials; the cookie counts only when no Authorization header is sent.
+ * Reads the one credential a request presents. Both `Authorization` and `X-API-Key` → 400
+ * ambiguous_credentials, even with the same value (SECURITY KEY-04: no chaining, no fallback); the
+ * cookie counts only when no Authorization header is sent.
  */
 export function presentedCredential(req: FastifyRequest): PresentedCredential | null {
   const authz = req.headers.authorization;
@@ -25,7 +26,7 @@ export function presentedCredential(req: FastifyRequest): PresentedCredential | 
     if (!m) throw new AppError('invalid_token', 'The Authorization header must be "Bearer <token>".');
     bearer = m[1]!;
   }
-  if (bearer !== undefined && xKey !== undefined && bearer !== xKey) {
+  if (bearer !== undefined && xKey !== undefined) {
     throw new AppError('ambiguous_credentials', 'Send one credential: either Authorization or X-API-Key, not both.');
   }
   const value = bearer ?? xKey;

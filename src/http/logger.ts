@@ -1,6 +1,19 @@
 import pino, { type Logger } from 'pino';
 import { redact, redactString, redactUrl } from '../lib/redact.js';
 
+/**
+ * Marks a log object whose every string the caller has already redacted (the per-request line), so the
+ * generic deep-copying redactor does not run on it again. Only for fixed-shape objects built in code.
+ */
+export const PRE_REDACTED = Symbol('preRedacted');
+
+/** Bindings that cannot hold a secret or a control character: `{reqId}` with a plain id (no `.`, `_` or space). */
+const PLAIN_ID = /^[A-Za-z0-9:-]{1,128}$/;
+const plainBindings = (b: pino.Bindings): boolean => {
+  for (const k in b) if (k !== 'reqId' || typeof b[k] !== 'string' || !PLAIN_ID.test(b[k] as string)) return false;
+  return true;
+};
+
 /** The process logger: every log object passes the shared redaction (DESIGN §5) before it is written. */
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
   const logger = pino({
@@ -9,7 +22,7 @@ export function createLogger(level: string, destination?: pino.DestinationStream
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: {
       level: (label) => ({ level: label }),
-      log: (obj) => redact(obj) as Record<string, unknown>,
+      log: (obj) => ((obj as { [PRE_REDACTED]?: true })[PRE_REDACTED] ? obj : redact(obj) as Record<string, unknown>),
     },
     serializers: {
       err: (err: Error) => ({ type: err?.name, message: err?.message, stack: err?.stack, code: (err as { code?: string })?.code }),
@@ -35,7 +48,8 @@ export function createLogger(level: string, destination?: pino.DestinationStream
   const setBindings = proto.setBindings as unknown as (this: unknown, bindings: pino.Bindings) => void;
   Object.assign(logger, {
     child(this: unknown, bindings: pino.Bindings, options?: pino.ChildLoggerOptions) {
-      return child.call(this, redact(bindings) as pino.Bindings, options);
+      // Fastify makes a child per request: skip the deep copy when there is nothing to redact.
+      return child.call(this, plainBindings(bindings) ? bindings : redact(bindings) as pino.Bindings, options);
     },
     setBindings(this: unknown, bindings: pino.Bindings) {
       setBindings.call(this, redact(bindings) as pino.Bindings);

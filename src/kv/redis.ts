@@ -42,7 +42,7 @@ interface Scripts {
 export async function createRedisKv(url: string, opts: RedisKvOptions = {}): Promise<Kv> {
   const prefix = opts.prefix ?? DEFAULT_PREFIX;
   const onHandlerError = opts.onHandlerError ?? reportHandlerError;
-  const client = createClient(url);
+  const client = createClient(url, { pipelined: true });
   // ioredis forbids ordinary commands on a subscribed connection, so pub/sub gets its own, opened on first use.
   const subscriber = createClient(url);
   const scripts = client as unknown as Scripts;

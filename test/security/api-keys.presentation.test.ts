@@ -39,9 +39,10 @@ describe('KEY-04: how keys may be presented', () => {
     }
   });
 
-  it('two different credentials → 400 ambiguous_credentials, whichever kinds', async () => {
+  it('two credentials → 400 ambiguous_credentials, whichever kinds, even the same key in both headers', async () => {
     for (const headers of [
       { authorization: `Bearer ${key}`, 'x-api-key': otherKey },
+      { authorization: `Bearer ${key}`, 'x-api-key': key },
       { authorization: `Bearer ${accessToken}`, 'x-api-key': key },
     ]) {
       const res = await getUser({ headers });

@@ -61,6 +61,13 @@ describe('SES-06 CORS', () => {
     expect(String(res.headers['access-control-expose-headers']).toLowerCase()).toContain('x-request-id');
   });
 
+  it('lets a browser MCP client on an allowed origin send Mcp-Protocol-Version and read WWW-Authenticate', async () => {
+    const pre = await preflight(ALLOWED);
+    expect(String(pre.headers['access-control-allow-headers']).toLowerCase()).toContain('mcp-protocol-version');
+    const res = await plain(ALLOWED);
+    expect(String(res.headers['access-control-expose-headers']).toLowerCase()).toContain('www-authenticate');
+  });
+
   it('allows the union of the tenants\' origins (a preflight names no tenant)', async () => {
     expectEcho(await preflight(OTHER_TENANT), OTHER_TENANT);
   });

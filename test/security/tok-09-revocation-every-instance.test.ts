@@ -2,6 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, createTestApp, type TestApp } from '../helpers/app.js';
 import { getUser, login, parts, raiseLimits, refresh, register } from '../helpers/identity.js';
+import { kvKey } from '../../src/kv/kv.js';
+import { SESSION_CHECK_TTL_MS } from '../../src/modules/sessions/check-cache.js';
 
 // TOK-09: logout and revocation take effect at once, on every instance (A = t.app, B = t.second()).
 
@@ -69,5 +71,16 @@ describe('TOK-09 revocation reaches every instance at once', () => {
       expect((await getUser(t.app, s.accessToken)).statusCode).toBe(401);
       expect((await getUser(b, s.accessToken)).statusCode).toBe(401);
     }
+  });
+
+  it('the bearer check cache has a bound of its own: a session removed behind its back (no announcement) is refused once it passes', async () => {
+    const s = await warmSession();
+    expect((await getUser(t.app, s.accessToken)).statusCode).toBe(200);
+    const { sid, tid } = parts(s.accessToken).payload as { sid: string; tid: string };
+    // Straight in the store: nothing is announced, so only the bound can end the cached answers.
+    expect(await t.deps.kv.del(kvKey(tid, 'sess', sid))).toBe(1);
+    t.clock.advance(SESSION_CHECK_TTL_MS + 1);
+    expect((await getUser(t.app, s.accessToken)).statusCode).toBe(401);
+    expect((await getUser(b, s.accessToken)).statusCode).toBe(401);
   });
 });

@@ -6,7 +6,7 @@ import type { McpServicePrincipal, SessionPrincipal } from '../../http/principal
 import { isConnectionError } from '../../db/errors.js';
 import { isConnectionFailure } from '../../kv/kv-errors.js';
 import { createSessionCache, SESSION_CACHE_MAX, SESSION_CACHE_TTL_MS } from './session-cache.js';
-import type { SessionRevocation } from './revocations.js';
+import type { SessionRevocation } from '../sessions/revocations.js';
 
 /** Who an MCP request acts as: the deployment's service principal, or the user of an access token. */
 export type McpCaller =

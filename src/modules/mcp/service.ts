@@ -7,7 +7,7 @@ import type { Unsubscribe } from '../../kv/kv.js';
 import type { Clock } from '../../lib/clock.js';
 import { VERSION } from '../discovery/index.js';
 import { createMcpBearer, type McpCaller } from './bearer.js';
-import type { SessionRevocations } from './revocations.js';
+import type { SessionRevocations } from '../sessions/revocations.js';
 import { createToolRunner } from './runner.js';
 import type { ToolContext, ToolDeps, ToolDef } from './tool.js';
 import { identityTools } from './tools-identity.js';

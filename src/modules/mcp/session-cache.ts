@@ -1,5 +1,5 @@
 import type { SessionPrincipal } from '../../http/principal.js';
-import type { SessionRevocation } from './revocations.js';
+import type { SessionRevocation } from '../sessions/revocations.js';
 
 /** How long a verified access token may be served from memory (the seed's bound; revocation is faster). */
 export const SESSION_CACHE_TTL_MS = 60_000;

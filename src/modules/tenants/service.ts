@@ -50,6 +50,10 @@ export function createTenantService(deps: { sql: Sql; kv: Kv; clock: Clock }) {
       if (t) remember(t);
       return t;
     },
+    /** The cached answer for an `X-Tenant-ID` value without I/O; undefined when it must be loaded (resolve). */
+    cachedRef(ref: string): Tenant | null | undefined {
+      return cached(isUuid(ref) ? `id:${ref.toLowerCase()}` : `slug:${ref}`);
+    },
     /** Resolves an `X-Tenant-ID` value (uuid or slug); null if unknown. */
     async resolve(ref: string): Promise<Tenant | null> {
       if (isUuid(ref)) return this.byId(ref);

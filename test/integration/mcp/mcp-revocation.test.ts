@@ -6,6 +6,7 @@ import { BACKEND } from '../../helpers/backend.js';
 import { register } from '../../helpers/identity.js';
 import { kvKey } from '../../../src/kv/kv.js';
 import { SESSION_CACHE_TTL_MS } from '../../../src/modules/mcp/session-cache.js';
+import { SESSION_CHECK_TTL_MS } from '../../../src/modules/sessions/check-cache.js';
 import { connect, listen, structured, toolError } from './mcp-helpers.js';
 
 /**
@@ -101,9 +102,11 @@ describe(`MCP bearer cache and revocation (${BACKEND})`, () => {
     const sid = JSON.parse(Buffer.from(u.accessToken.split('.')[1]!, 'base64url').toString()).sid as string;
     // Delete the session record directly in the store: nothing is announced.
     expect(await t.deps.kv.del(kvKey(u.body.user.tenantId, 'sess', sid))).toBe(1);
+    // The REST bearer check has its own, shorter bound (src/modules/sessions/check-cache.ts).
+    t.clock.advance(SESSION_CHECK_TTL_MS + 1);
     expect((await call(t.app, { method: 'GET', url: '/auth/user', token: u.accessToken })).statusCode).toBe(401);
     // Within the bound the cached entry may still serve a read-only call…
-    t.clock.advance(SESSION_CACHE_TTL_MS - 1_000);
+    t.clock.advance(SESSION_CACHE_TTL_MS - 1_000 - SESSION_CHECK_TTL_MS - 1);
     expect(await statusOf(c.callTool({ name: 'whoami', arguments: {} }))).toBe(200);
     // …but a mutating tool re-checks the session in the store now and is refused (a tool error),
     expect(toolError(await c.callTool({ name: 'revoke_session', arguments: { id: sid } })).error).toBe('invalid_token');

@@ -1,8 +1,9 @@
 import type { Logger } from 'pino';
 import type { Kv, Unsubscribe } from '../../kv/kv.js';
-import type { SessionStore } from '../sessions/session-store.js';
+import type { SessionCheck, SessionStore } from './session-store.js';
+import type { SessionCheckCache } from './check-cache.js';
 
-/** A session ended (`sessionId`) or one access token revoked (`jti`), in a tenant. */
+/** A session ended or changed (`sessionId`: deleted, stepped up) or one access token revoked (`jti`), in a tenant. */
 export interface SessionRevocation {
   tenantId: string;
   sessionId?: string;
@@ -28,9 +29,9 @@ function parse(message: string): SessionRevocation | null {
 export type SessionRevocations = ReturnType<typeof createSessionRevocations>;
 
 /**
- * Announces ended sessions and revoked access tokens to every instance (the store's pub/sub), so that
- * in-process caches of verified tokens (the MCP bearer cache) drop them at once rather than at the end of
- * their staleness bound. It wraps the session store, so every path that ends a session — logout,
+ * Announces ended (or stepped-up) sessions and revoked access tokens to every instance (the store's
+ * pub/sub), so that in-process caches of checked tokens (the bearer check cache, the MCP bearer cache)
+ * drop them at once rather than at the end of their staleness bound. It wraps the session store, so every path that ends a session — logout,
  * DELETE /sessions[/id], refresh reuse, password reset, disabling a user — is covered without the
  * sessions service knowing about it.
  */
@@ -56,12 +57,33 @@ export function createSessionRevocations(deps: { kv: Kv; log: Logger }) {
     announce,
 
     /**
-     * The same store, announcing after each `delete` and `revokeJti`. Announced even when the write
-     * failed half-way (`finally`): dropping a cache entry is always safe, keeping a stale one is not.
+     * The same store, announcing after each `delete`, `revokeJti` and `setStepUp`. Announced even when
+     * the write failed half-way (`finally`): dropping a cache entry is always safe, keeping a stale one
+     * is not. With `checkCache`, `check` is answered from it when fresh (see check-cache.ts); the cache
+     * must be subscribed to these announcements (`subscribe(cache.drop)`).
      */
-    wrap(store: SessionStore): SessionStore {
+    wrap(store: SessionStore, o: { checkCache?: SessionCheckCache } = {}): SessionStore {
+      const cache = o.checkCache;
       return {
         ...store,
+        ...(cache ? {
+          async check(tenantId: string, sid: string, jti: string): Promise<SessionCheck> {
+            const hit = cache.get(tenantId, sid, jti);
+            if (hit) return hit;
+            const seen = cache.epoch;
+            const fresh = await store.check(tenantId, sid, jti);
+            // An ended session or revoked token is not remembered: it is refused from the store each time.
+            if (fresh.session && !fresh.jtiRevoked) cache.put(tenantId, sid, jti, fresh, seen);
+            return fresh;
+          },
+        } : {}),
+        async setStepUp(tenantId, sid, atMs, ttlMs) {
+          try {
+            await store.setStepUp(tenantId, sid, atMs, ttlMs);
+          } finally {
+            await announce({ tenantId, sessionId: sid });
+          }
+        },
         async delete(tenantId, userId, sid) {
           try {
             return await store.delete(tenantId, userId, sid);
