@@ -115,7 +115,7 @@ export async function createServices(base: BaseDeps): Promise<{ services: Servic
   const mailer = createMailer({ smtpUrl: config.smtpUrl, from: config.smtpFrom, dataDir: config.dataDir, log: base.log });
   const linkDeps = { config, sql, clock, audit, mailer, tokens: createOneTimeTokens({ sql, kv, clock }) };
   const emailVerification = createEmailVerificationService(linkDeps);
-  const passwordReset = createPasswordResetService({ ...linkDeps, hasher, password, sessions, onCredentialsStripped });
+  const passwordReset = createPasswordResetService({ ...linkDeps, hasher, password, sessions, onCredentialsStripped, throttle: hooks.throttle });
   const passwordChange = createPasswordChangeService({ sql, clock, hasher, password, sessions, audit });
   const magicLink = createMagicLinkService({ ...linkDeps, signIn, sessions, onCredentialsStripped });
   const crossDomain = createCrossDomainService({ sql, clock, keys: signingKeys, sessions, audit, issuer: config.publicUrl });

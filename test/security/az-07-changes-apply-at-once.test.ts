@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, createTestApp, type TestApp } from '../helpers/app.js';
 import { parts, raiseLimits } from '../helpers/identity.js';
+import { eventually } from '../helpers/eventually.js';
 import { addPolicy, authorize, createOrg, join, user } from '../integration/orgs/org-helpers.js';
 import { AUTHZ_CACHE_MAX_AGE_MS } from '../../src/modules/authz/cache.js';
 
@@ -17,17 +18,6 @@ beforeAll(async () => {
   b = (await t.second()).app;
 });
 afterAll(async () => { await t?.close(); });
-
-/** Polls `fn` on the other instance until it returns `want` (pub/sub delivery is asynchronous); at most 2 s. */
-async function eventually<T>(fn: () => Promise<T>, want: T): Promise<T> {
-  const until = Date.now() + 2000;
-  let got = await fn();
-  while (got !== want && Date.now() < until) {
-    await new Promise((r) => setTimeout(r, 10));
-    got = await fn();
-  }
-  return got;
-}
 
 async function orgWithAdmin() {
   const owner = await user(t, { prefix: 'owner' });

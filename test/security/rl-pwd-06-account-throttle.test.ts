@@ -1,12 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, createTestApp, type TestApp } from '../helpers/app.js';
 import { BACKEND } from '../helpers/backend.js';
+import { mailsTo, tokenIn } from '../helpers/mail.js';
 import { auditRows } from '../integration/rate-limit/helpers.js';
 
 /**
  * PWD-06: failed password attempts are limited per account (RATE_LIMIT_ACCOUNT, 10 per 900 s here,
  * the default), whatever the client address; the lock is counted atomically, ends by itself, resets on
- * success, and never blocks the account's other sign-in methods.
+ * success and on a password reset, and never blocks the account's other sign-in methods.
  */
 const PROXY = '10.20.30.40';
 const PASSWORD = 'correct horse battery staple';
@@ -74,6 +75,26 @@ describe(`per-account sign-in limit (${BACKEND})`, () => {
     // Reset: the next 10 wrong attempts are answered normally again before the limit applies.
     const statuses: number[] = [];
     for (let i = 0; i < 11; i += 1) statuses.push((await login(u1, 'wrong password number two', i)).statusCode);
+    expect(statuses).toEqual([...Array(10).fill(401), 429]);
+  });
+
+  it('a password reset empties the count: the owner signs in with the new password at once', async () => {
+    const email = await register();
+    for (let i = 0; i < 10; i += 1) expect((await login(email, 'someone else guessing', i)).statusCode).toBe(401);
+    expect((await login(email, PASSWORD)).statusCode).toBe(429);
+
+    expect((await call(t.app, { method: 'POST', url: '/auth/password/forgot', json: { email } })).statusCode).toBe(202);
+    await t.deps.services.mailer.drain();
+    const token = tokenIn(mailsTo(t.config.dataDir, email).at(-1)!.text);
+    const NEW_PASSWORD = 'a much better passphrase 2025';
+    const reset = await call(t.app, { method: 'POST', url: '/auth/password/reset', json: { token, password: NEW_PASSWORD } });
+    expect(reset.statusCode, reset.body).toBe(200);
+
+    const ok = await login(email, NEW_PASSWORD, 5);
+    expect(ok.statusCode, ok.body).toBe(200);
+    // The count starts over rather than being switched off: 10 more wrong attempts, then 429.
+    const statuses: number[] = [];
+    for (let i = 0; i < 11; i += 1) statuses.push((await login(email, 'someone else again', i)).statusCode);
     expect(statuses).toEqual([...Array(10).fill(401), 429]);
   });
 

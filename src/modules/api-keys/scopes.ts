@@ -7,7 +7,7 @@ import { isValidPermission } from '../authz/permissions.js';
  */
 export const SCOPE_CATALOG: Readonly<Record<string, string>> = Object.freeze({
   '*': 'everything the key\'s user may do (never the admin plane)',
-  'user:read': 'GET /user',
+  'user:read': 'GET /user, GET /passkeys, GET /solana/link',
   'sessions:read': 'GET /sessions',
   'sessions:write': 'DELETE /sessions, DELETE /sessions/{id}',
   'api_keys:read': 'GET /user/api-key, GET /api-keys',

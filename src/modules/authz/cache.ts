@@ -6,6 +6,7 @@ import type { Policy } from './decide.js';
 import { orgStore, memberStore } from '../orgs/store.js';
 import { roleStore } from '../orgs/role-store.js';
 import { policyStore } from '../orgs/policy-store.js';
+import { onUserWrite } from '../users/store.js';
 
 /** What decisions need of an org: its policies in order and its custom roles (lower-cased name → permissions). */
 export interface OrgSnapshot {
@@ -24,6 +25,15 @@ export interface MemberSnapshot {
 export const INVALIDATE_CHANNEL = 'authz:invalidate';
 /** The bound on staleness should an invalidation message be lost. */
 export const AUTHZ_CACHE_MAX_AGE_MS = 30_000;
+/** A message on INVALIDATE_CHANNEL naming a user (`user:<id>`) rather than an org (`<tenant>:<org>`). */
+const USER_MESSAGE = 'user:';
+/**
+ * After a user's row changes (disabled, …), their memberships are neither served from nor stored in the cache
+ * for this long. The users store announces a write inside the writer's transaction, before it commits, so a
+ * read right after the drop may still see the old row (a user not yet disabled) and must not keep it. Wall
+ * time, not the injected clock: it bounds a commit's latency, not a stored time.
+ */
+const USER_DIRTY_MS = 2_000;
 
 interface Entry {
   at: number;
@@ -38,7 +48,8 @@ export type AuthzCache = ReturnType<typeof createAuthzCache>;
  * Entries live at most `maxAgeMs` (clock time) and are dropped on every instance through the KV pub/sub as
  * soon as a policy, role or membership of the org changes (`invalidate`, called after the change commits).
  * A load that raced an invalidation is served to its callers but never stored, so a stale read cannot
- * outlive the change that made it stale.
+ * outlive the change that made it stale. A change to a user's row (the admin plane disabling them) drops that
+ * user's memberships in every cached org, here and on every instance, so a disabled subject is denied at once.
  */
 export function createAuthzCache(deps: { sql: Sql; kv: Kv; clock: Clock; log: Logger; maxAgeMs?: number; maxOrgs?: number; maxMembersPerOrg?: number }) {
   const { sql, kv, clock, log } = deps;
@@ -49,6 +60,9 @@ export function createAuthzCache(deps: { sql: Sql; kv: Kv; clock: Clock; log: Lo
   const loading = new Map<string, Promise<Entry>>();
   // Bumped by every invalidation: a load that started under an older epoch is not stored.
   let epoch = 0;
+  // user id → wall time until which the user's memberships bypass the cache (USER_DIRTY_MS).
+  const dirtyUntil = new Map<string, number>();
+  const isDirty = (userId: string) => (dirtyUntil.get(userId) ?? 0) > Date.now();
 
   // Lower-cased: a uuid may arrive in either case, and an invalidation must hit the entry a read made.
   const keyOf = (tenantId: string, orgId: string) => `${tenantId}:${orgId}`.toLowerCase();
@@ -57,6 +71,19 @@ export function createAuthzCache(deps: { sql: Sql; kv: Kv; clock: Clock; log: Lo
     epoch++;
     entries.delete(key);
     loading.delete(key);
+  }
+
+  /** Forgets the user's membership in every cached org; loads in flight may have read the old row. */
+  function dropUser(userId: string): void {
+    const id = userId.toLowerCase();
+    epoch++;
+    loading.clear();
+    for (const e of entries.values()) e.members.delete(id);
+    const now = Date.now();
+    dirtyUntil.set(id, now + USER_DIRTY_MS);
+    if (dirtyUntil.size > 10_000) {
+      for (const [k, until] of dirtyUntil) if (until <= now) dirtyUntil.delete(k);
+    }
   }
 
   function fresh(key: string): Entry | undefined {
@@ -98,26 +125,41 @@ export function createAuthzCache(deps: { sql: Sql; kv: Kv; clock: Clock; log: Lo
     const pending = loading.get(key);
     if (pending) return { entry: await pending };
     const startEpoch = epoch;
+    let loadedMember: MemberSnapshot | null | undefined;
     const p = (async () => {
       const { org, member } = await loadOrg(tenantId, orgId, userId);
+      loadedMember = member;
       const entry: Entry = { at: clock.nowMs(), org, members: new Map() };
-      if (userId !== undefined && member !== undefined) entry.members.set(userId, member);
+      if (userId !== undefined && member !== undefined && !isDirty(userId)) entry.members.set(userId, member);
       if (epoch === startEpoch) store(key, entry);
       return entry;
     })();
     loading.set(key, p);
     try {
       const entry = await p;
-      return { entry, member: userId === undefined ? undefined : entry.members.get(userId) };
+      return { entry, member: loadedMember };
     } finally {
       if (loading.get(key) === p) loading.delete(key);
     }
   }
 
   return {
-    /** Subscribes to cross-instance invalidation; call once at start. */
+    /**
+     * Subscribes to cross-instance invalidation, and to this process's writes of user rows (each announced by
+     * the users store), which drop the user here and are published to the other instances; call once at start.
+     */
     async start(): Promise<Unsubscribe> {
-      return kv.subscribe(INVALIDATE_CHANNEL, (message) => drop(message.toLowerCase()));
+      const off = await kv.subscribe(INVALIDATE_CHANNEL, (message) => {
+        if (message.startsWith(USER_MESSAGE)) dropUser(message.slice(USER_MESSAGE.length));
+        else drop(message.toLowerCase());
+      });
+      const offWrite = onUserWrite((userId) => {
+        dropUser(userId);
+        kv.publish(INVALIDATE_CHANNEL, `${USER_MESSAGE}${userId.toLowerCase()}`).catch((err: unknown) => {
+          log.warn({ err, userId }, 'authz cache invalidation could not be published; other instances may lag up to 30 s');
+        });
+      });
+      return async () => { offWrite(); await off(); };
     },
 
     /** The org's policies and custom roles (exists:false for an unknown org of the tenant). */
@@ -131,12 +173,12 @@ export function createAuthzCache(deps: { sql: Sql; kv: Kv; clock: Clock; log: Lo
       const userId = subjectId.toLowerCase();
       const { entry, member } = await entryFor(tenantId, orgId, userId);
       if (member !== undefined) return { org: entry.org, member };
-      if (entry.members.has(userId)) return { org: entry.org, member: entry.members.get(userId)! };
+      if (!isDirty(userId) && entry.members.has(userId)) return { org: entry.org, member: entry.members.get(userId)! };
       if (!entry.org.exists) return { org: entry.org, member: null };
       const startEpoch = epoch;
       const loaded = snapshotOf(await sql.tx(tenantId, (tx) => memberStore.get(tx, orgId, userId)));
       // Only into the entry it was read for, and only if nothing changed meanwhile.
-      if (epoch === startEpoch && entries.get(key) === entry) {
+      if (epoch === startEpoch && entries.get(key) === entry && !isDirty(userId)) {
         if (entry.members.size >= maxMembers) {
           const oldest = entry.members.keys().next().value;
           if (oldest !== undefined) entry.members.delete(oldest);

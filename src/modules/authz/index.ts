@@ -22,6 +22,6 @@ export const authzModule: ModuleDef = {
       trust: `subject.* and env.* come from the server; resource.attributes only from an API key with "${AUTHZ_CHECK_SCOPE}" (400 otherwise)`,
     },
     permissions: { method: 'POST', path: `${config.basePath}/permissions`, body: { orgId: 'uuid?' }, returns: '{orgId, roles, permissions}' },
-    consistency: `decisions read current memberships, roles and policies through a per-org cache dropped on every instance when they change (at most ${AUTHZ_CACHE_MAX_AGE_MS / 1000} s if an invalidation is lost); the token's roles claim is informational`,
+    consistency: `decisions read current memberships, roles and policies through a per-org cache dropped on every instance when they change, and a user's memberships when the user changes (a disabled user is denied at once); at most ${AUTHZ_CACHE_MAX_AGE_MS / 1000} s if an invalidation is lost; the token's roles claim is informational`,
   }),
 };

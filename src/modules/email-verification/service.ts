@@ -24,7 +24,10 @@ export function createEmailVerificationService(deps: LinkDeps & { sql: Sql; cloc
         recipient: ok ? { to: user!.email!, userId: user!.id } : null,
         refusal: !user ? 'no_account' : user.disabled ? 'disabled' : 'already_verified',
         path: '/email/verify',
-        mail: { subject: 'Confirm your email address', intro: 'Confirm that this address is yours.', action: 'Confirm your email address' },
+        mail: {
+          subject: 'Confirm your email address', intro: 'Confirm that this address is yours.', action: 'Confirm your email address',
+          ignore: 'If you did not sign up for this account, ignore this email — nothing will change.',
+        },
         auditAction: 'email.verify_request',
       });
     },

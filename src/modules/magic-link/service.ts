@@ -44,8 +44,10 @@ export function createMagicLinkService(deps: LinkDeps & { sql: Sql; clock: Clock
         refusal: user ? 'disabled' : 'signup_closed',
         path: '/instant-link/verify',
         mail: user
-          ? { subject: 'Your sign-in link', intro: 'Use this link to sign in.', action: 'Sign in' }
-          : { subject: 'Your sign-up link', intro: 'Use this link to create your account and sign in.', action: 'Create your account' },
+          ? { subject: 'Your sign-in link', intro: 'Use this link to sign in.', action: 'Sign in',
+            ignore: 'If you did not ask to sign in, ignore this email — nothing will change and nobody is signed in.' }
+          : { subject: 'Your sign-up link', intro: 'Use this link to create your account and sign in.', action: 'Create your account',
+            ignore: 'If you did not sign up for this account, ignore this email — nothing will change and no account is created.' },
         auditAction: 'magic_link.request',
       });
     },

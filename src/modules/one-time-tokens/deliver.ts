@@ -24,7 +24,8 @@ export interface LinkRequest {
   /** the route the default link points at, under the base path */
   path: string;
   redirectUrl?: string;
-  mail: { subject: string; intro: string; action: string };
+  /** `ignore`: the line telling a reader who did not ask for the mail that ignoring it is safe */
+  mail: { subject: string; intro: string; action: string; ignore: string };
   auditAction: string;
   ctx: AuditContext;
 }

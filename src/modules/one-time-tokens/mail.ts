@@ -35,9 +35,12 @@ export function linkFor(o: { publicUrl: string; basePath: string; path: string; 
 // Tenant names are set by admins; keep them to one printable line in a subject.
 const printable = (s: string) => s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, ' ').slice(0, 100);
 
-/** A plain-text and HTML mail carrying one link; every interpolated value is escaped in the HTML part. */
-export function linkMail(o: { to: string; tenant: Tenant; subject: string; intro: string; action: string; link: string; ttlMinutes: number }): MailMessage {
-  const note = `The link works once and expires in ${o.ttlMinutes} minutes. If you did not ask for it, ignore this message.`;
+/**
+ * A plain-text and HTML mail carrying one link; every interpolated value is escaped in the HTML part.
+ * `ignore` tells a reader who did not ask for the mail that ignoring it is safe (each flow says what stays as it is).
+ */
+export function linkMail(o: { to: string; tenant: Tenant; subject: string; intro: string; action: string; ignore: string; link: string; ttlMinutes: number }): MailMessage {
+  const note = `The link works once and expires in ${o.ttlMinutes} minutes. ${o.ignore}`;
   const subject = `${o.subject} — ${printable(o.tenant.name)}`;
   return {
     to: o.to,

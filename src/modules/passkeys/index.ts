@@ -16,7 +16,7 @@ export const passkeysModule: ModuleDef = {
       'navigator.credentials.get({publicKey: options}) (or startAuthentication)',
       `POST ${config.basePath}/passkeys/login/verify <credential.toJSON()> → AuthResponse (amr hwk or swk) or MfaRequiredResponse`,
     ],
-    manage: { list: `GET ${config.basePath}/passkeys`, remove: `DELETE ${config.basePath}/passkeys/{id} (409 if it is the only sign-in method)` },
+    manage: { list: `GET ${config.basePath}/passkeys (an access token, or an API key with scope user:read)`, remove: `DELETE ${config.basePath}/passkeys/{id} (409 if it is the only sign-in method)` },
     notes: 'Challenges are single use and live 5 minutes; user verification is required; a signature-counter regression is refused (401) and audited.',
   }),
 };

@@ -62,7 +62,8 @@ export const passkeyRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, { d
   }, async (req, reply) => sendSignIn(reply, base, await passkeys.verifyLogin(req.tenant!, req.body, auditContext(req))));
 
   r.get('/passkeys', {
-    config: { auth: 'user', rateLimit: 'default' },
+    // A key reads them with the profile's scope; managing passkeys takes a session.
+    config: { auth: 'user', scope: 'user:read', rateLimit: 'default' },
     schema: {
       operationId: 'listPasskeys', tags: ['Passkeys'], summary: 'The signed-in user\'s passkeys.',
       querystring: Paging.strict(),

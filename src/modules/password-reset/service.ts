@@ -7,7 +7,7 @@ import { userStore } from '../users/store.js';
 import { stripUnverifiedAccount } from '../users/claim.js';
 import type { SessionService } from '../sessions/service.js';
 import type { PasswordHasher } from '../password/hasher.js';
-import type { PasswordService } from '../password/service.js';
+import type { LoginThrottle, PasswordService } from '../password/service.js';
 import { normalizePassword } from '../password/policy.js';
 import { deliverLink, type LinkDeps } from '../one-time-tokens/deliver.js';
 import { allowedRedirect, MAIL_ACCEPTED, sameAddress } from '../one-time-tokens/mail.js';
@@ -17,10 +17,16 @@ export type PasswordResetService = ReturnType<typeof createPasswordResetService>
 export const RESET_DONE = { message: 'The password has been changed and every session has been signed out; sign in with the new password.' } as const;
 
 /**
- * Password reset by emailed link. A reset sets the password, ends every session of the user, and never
- * signs anyone in: the next sign-in goes through /login, MFA included (SECURITY PWD-07).
+ * Password reset by emailed link. A reset sets the password, ends every session of the user, empties the
+ * account's sign-in throttle, and never signs anyone in: the next sign-in goes through /login, MFA included
+ * (SECURITY PWD-07).
  */
-export function createPasswordResetService(deps: LinkDeps & { sql: Sql; clock: Clock; hasher: PasswordHasher; password: PasswordService; sessions: SessionService; onCredentialsStripped?: (userId: string) => Promise<void> }) {
+export function createPasswordResetService(deps: LinkDeps & {
+  sql: Sql; clock: Clock; hasher: PasswordHasher; password: PasswordService; sessions: SessionService;
+  onCredentialsStripped?: (userId: string) => Promise<void>;
+  /** the per-account password-attempt limit (PWD-06); a reset empties it as a right password does */
+  throttle?: Pick<LoginThrottle, 'succeeded'>;
+}) {
   const { sql, clock, tokens, audit, hasher, password, sessions } = deps;
 
   const fail = async (tenant: Tenant, token: string, ctx: AuditContext, known?: { reason: string; userId: string }): Promise<never> => {
@@ -43,7 +49,10 @@ export function createPasswordResetService(deps: LinkDeps & { sql: Sql; clock: C
         recipient: ok ? { to: user!.email!, userId: user!.id } : null,
         refusal: !user ? 'no_account' : user.disabled ? 'disabled' : 'password_not_allowed',
         path: '/password/reset',
-        mail: { subject: 'Reset your password', intro: 'Someone asked to reset the password of the account with this address.', action: 'Choose a new password' },
+        mail: {
+          subject: 'Reset your password', intro: 'Someone asked to reset the password of the account with this address.', action: 'Choose a new password',
+          ignore: 'If you did not ask to reset your password, ignore this email — nothing will change and your password stays as it is.',
+        },
         auditAction: 'password.reset_request',
       });
     },
@@ -81,6 +90,9 @@ export function createPasswordResetService(deps: LinkDeps & { sql: Sql; clock: C
       if (!done) return fail(tenant, input.token, ctx);
       if (done.stripped) await deps.onCredentialsStripped?.(user.id);
       const late = await sessions.revokeAll(tenant.id, user.id);
+      // The guesses it counted were at the old password, and whoever holds the link holds the mailbox: the
+      // owner who was locked out by someone else's guessing signs in with the new password at once.
+      await deps.throttle?.succeeded(tenant.id, user.email!);
       await audit.record({ tenantId: tenant.id, actor: { type: 'user', id: user.id }, target: user.id, action: 'password.reset', outcome: 'success', ...ctx, metadata: { sessionsEnded: revoked + late } });
       return RESET_DONE;
     },

@@ -18,9 +18,10 @@ import type { LoginThrottle } from '../password/service.js';
  * `429 rate_limited` with `retryAfter`; refused attempts are not counted, so the lock ends by itself as
  * the window slides (at most two windows after the last counted failure) and can never become
  * permanent. Under a sustained attack an attacker can keep the password route of one account slowed
- * to N guesses per window; the owner can still sign in with a magic link, a passkey or a reset link,
- * which this throttle does not touch. The account is named by a SHA-256 of its normalised email, so
- * the store never holds addresses.
+ * to N guesses per window; the owner can still sign in with a magic link or a passkey, which this
+ * throttle does not limit, or reset the password: a completed reset empties the window too
+ * (`succeeded`, called by the password-reset service). The account is named by a SHA-256 of its
+ * normalised email, so the store never holds addresses.
  */
 export function createAccountThrottle(deps: { kv: Kv; clock: Clock; audit: AuditService; limit: RateLimitSetting }): LoginThrottle {
   const { kv, clock, audit, limit } = deps;

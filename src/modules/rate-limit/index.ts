@@ -13,7 +13,7 @@ export const rateLimitModule: ModuleDef = {
     limits: {
       credential: `${config.rateLimits.credential.limit} requests per ${config.rateLimits.credential.windowSeconds} s per client address per route (sign-in, token and key-checking routes)`,
       default: `${config.rateLimits.default.limit} requests per ${config.rateLimits.default.windowSeconds} s per client address per route`,
-      account: `${config.rateLimits.account.limit} password attempts per ${config.rateLimits.account.windowSeconds} s per account; a success resets it`,
+      account: `${config.rateLimits.account.limit} password attempts per ${config.rateLimits.account.windowSeconds} s per account; a success or a password reset empties it`,
       tenantOverrides: 'tenant settings rateLimits.{credential,default}.{limit,windowSeconds}',
     },
     headers: 'Limited routes answer RateLimit-Limit, RateLimit-Remaining and RateLimit-Reset (seconds); a 429 rate_limited also carries Retry-After and a retryAfter body field (seconds).',

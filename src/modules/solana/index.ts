@@ -13,7 +13,7 @@ export const solanaModule: ModuleDef = {
     ],
     link: [
       `With a session: POST ${config.basePath}/solana/challenge {"publicKey", "purpose": "link"}, sign, then POST ${config.basePath}/solana/link {"publicKey", "signature"} (step-up for MFA users)`,
-      `GET ${config.basePath}/solana/link → {publicKey, linkedAt}; DELETE ${config.basePath}/solana/link unlinks (409 if it is the only sign-in method)`,
+      `GET ${config.basePath}/solana/link (an access token, or an API key with scope user:read) → {publicKey, linkedAt}; DELETE ${config.basePath}/solana/link unlinks (409 if it is the only sign-in method)`,
     ],
     errors: { 400: 'bad base58 or wrong length', 401: 'invalid_credentials: replayed, expired or foreign signature', 409: 'wallet linked elsewhere' },
   }),

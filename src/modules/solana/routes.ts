@@ -46,7 +46,8 @@ export const solanaRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, { de
   }, async (req, reply) => sendSignIn(reply, base, await solana.signIn(req.tenant!, req.body, auditContext(req))));
 
   r.get('/solana/link', {
-    config: { auth: 'user', rateLimit: 'default' },
+    // A key reads the wallet with the profile's scope; linking and unlinking take a session.
+    config: { auth: 'user', scope: 'user:read', rateLimit: 'default' },
     schema: {
       operationId: 'getSolanaWallet', tags: ['Solana'], summary: 'The wallet linked to the caller.',
       response: { 200: SolanaWallet, ...errorResponses(401, 403, 429, 503) },

@@ -128,6 +128,15 @@ describe('verification', () => {
     expect(results.filter((r) => r.statusCode === 401)).toHaveLength(9);
   });
 
+  it('tells a reader who did not sign up to ignore the mail, in the text and the HTML part', async () => {
+    const u = await register();
+    await verifyToken(u.email);
+    const mail = outbox(u.email).at(-1)!;
+    const line = 'If you did not sign up for this account, ignore this email — nothing will change.';
+    expect(mail.text).toContain(line);
+    expect(mail.html).toContain(line);
+  });
+
   it('PWD-08: the link starts with PUBLIC_URL whatever Host says', async () => {
     const u = await register();
     await verifyToken(u.email, { host: 'evil.example', 'x-forwarded-host': 'evil.example' });

@@ -1,52 +1,26 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, createTestApp, TEST_PUBLIC_URL, type TestApp } from '../../helpers/app.js';
-import { linkIn, mailsTo, readOutbox, tokenIn } from '../../helpers/mail.js';
+import { call, TEST_PUBLIC_URL, type TestApp } from '../../helpers/app.js';
+import { linkIn, readOutbox, tokenIn } from '../../helpers/mail.js';
+import { GENERIC, linkHelpers, PASSWORD, startLinkApp } from '../../helpers/email-links.js';
 import { userStore } from '../../../src/modules/users/store.js';
 
 /** Password reset by emailed link (SECURITY PWD-05, PWD-07, PWD-08, SES-03). */
-const RAISED = { rateLimits: { credential: { limit: 100_000, windowSeconds: 60 }, default: { limit: 100_000, windowSeconds: 60 } } };
 const REDIRECT = 'https://app.example.com/reset';
-const PASSWORD = 'correct horse battery staple';
 const NEW_PASSWORD = 'a much better passphrase 2025';
-const GENERIC = { message: 'If the address can receive mail, a message is on its way.' };
 
 let t: TestApp;
 let defaultId: string;
-beforeAll(async () => {
-  // A trusted proxy hop: Fastify then believes X-Forwarded-Host, which the links must still ignore (PWD-08).
-  t = await createTestApp({ env: { TRUST_PROXY: '1' } });
-  defaultId = (await t.deps.tenants.defaultTenant()).id;
-  await t.deps.tenants.update(defaultId, { settings: { ...RAISED, redirectUrls: [REDIRECT] } });
-  await t.deps.tenants.create({ slug: 'pr-t2', name: 'T2', settings: RAISED });
-});
+beforeAll(async () => { ({ t, defaultId } = await startLinkApp({ redirectUrl: REDIRECT, tenants: [{ slug: 'pr-t2', name: 'T2' }] })); });
 afterAll(async () => { await t?.close(); });
 
-let n = 0;
-const address = () => `reset${++n}-${Date.now()}@example.com`;
-const drain = () => t.deps.services.mailer.drain();
-const outbox = (to: string) => mailsTo(t.config.dataDir, to);
-const count = async (table: string, where = 'true', params: unknown[] = []) =>
-  (await t.stores.sql.ownerQuery<{ n: number }>(`SELECT count(*)::int AS n FROM ${table} WHERE ${where}`, params)).rows[0]!.n;
-const audit = async (action: string) => (await t.deps.audit.list({ tenantId: defaultId, action, limit: 500 })).items;
+const { address, drain, outbox, count, audit, register, tokenByMail } = linkHelpers(() => ({ t, defaultId }), 'reset');
 
 const forgot = (email: unknown, headers: Record<string, string> = {}, extra: Record<string, unknown> = {}) =>
   call(t.app, { method: 'POST', url: '/auth/password/forgot', json: { email, ...extra }, headers });
 const reset = (token: unknown, password: unknown = NEW_PASSWORD, headers: Record<string, string> = {}) =>
   call(t.app, { method: 'POST', url: '/auth/password/reset', json: { token, password }, headers });
 const login = (email: string, password: string) => call(t.app, { method: 'POST', url: '/auth/login', json: { email, password } });
-
-async function register(email = address()) {
-  const res = await call(t.app, { method: 'POST', url: '/auth/register', json: { email, password: PASSWORD } });
-  expect(res.statusCode, res.body).toBe(201);
-  return { email, userId: res.data.user.id as string, accessToken: res.data.tokens.accessToken as string, refreshToken: res.data.tokens.refreshToken as string };
-}
-
-async function resetToken(email: string, headers: Record<string, string> = {}) {
-  const res = await forgot(email, headers);
-  expect(res.statusCode, res.body).toBe(202);
-  await drain();
-  return tokenIn(outbox(email).at(-1)!.text);
-}
+const resetToken = tokenByMail(forgot);
 
 describe('PWD-05 /password/forgot answers the same for every address', () => {
   it('known, unknown and disabled addresses: same status and body; mail only to the known active account', async () => {
@@ -183,6 +157,15 @@ describe('PWD-08 links are built from PUBLIC_URL or an allowed redirectUrl', () 
       expect(linkIn(mail.text).startsWith(`${TEST_PUBLIC_URL}/auth/password/reset?token=`)).toBe(true);
       expect(`${mail.text}${mail.html}`).not.toContain('evil.example');
     }
+  });
+
+  it('tells a reader who did not ask for a reset to ignore the mail, in the text and the HTML part', async () => {
+    const u = await register();
+    await resetToken(u.email);
+    const mail = outbox(u.email).at(-1)!;
+    const line = 'If you did not ask to reset your password, ignore this email — nothing will change and your password stays as it is.';
+    expect(mail.text).toContain(line);
+    expect(mail.html).toContain(line);
   });
 
   it('uses an allowed redirectUrl and refuses others with 400', async () => {

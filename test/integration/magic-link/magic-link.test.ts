@@ -1,57 +1,33 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeJwt } from 'jose';
 import { createHash } from 'node:crypto';
-import { call, createTestApp, TEST_PUBLIC_URL, type TestApp } from '../../helpers/app.js';
-import { linkIn, mailsTo, readOutbox, tokenIn } from '../../helpers/mail.js';
+import { call, TEST_PUBLIC_URL, type TestApp } from '../../helpers/app.js';
+import { linkIn, readOutbox, tokenIn } from '../../helpers/mail.js';
+import { GENERIC, linkHelpers, PASSWORD, RAISED, startLinkApp } from '../../helpers/email-links.js';
 import { userStore } from '../../../src/modules/users/store.js';
 import { enableMfa } from '../mfa/mfa-helpers.js';
 
 /** Magic links (DESIGN "instant link"; SECURITY ML-01..ML-04, PWD-05, PWD-08, HDR-02). */
-const RAISED = { rateLimits: { credential: { limit: 100_000, windowSeconds: 60 }, default: { limit: 100_000, windowSeconds: 60 } } };
 const REDIRECT = 'https://app.example.com/auth/callback';
-const PASSWORD = 'correct horse battery staple';
-const GENERIC = { message: 'If the address can receive mail, a message is on its way.' };
 
 let t: TestApp;
 let defaultId: string;
 beforeAll(async () => {
-  // A trusted proxy hop: Fastify then believes X-Forwarded-Host, which the links must still ignore (PWD-08).
-  t = await createTestApp({ env: { TRUST_PROXY: '1' } });
-  defaultId = (await t.deps.tenants.defaultTenant()).id;
-  await t.deps.tenants.update(defaultId, { settings: { ...RAISED, redirectUrls: [REDIRECT] } });
-  await t.deps.tenants.create({ slug: 'ml-t2', name: 'T2', settings: RAISED });
-  await t.deps.tenants.create({ slug: 'ml-closed', name: 'Closed', settings: { ...RAISED, magicLinkSignup: false } });
+  ({ t, defaultId } = await startLinkApp({ redirectUrl: REDIRECT, tenants: [
+    { slug: 'ml-t2', name: 'T2' },
+    { slug: 'ml-closed', name: 'Closed', settings: { magicLinkSignup: false } },
+  ] }));
 });
 afterAll(async () => { await t?.close(); });
 
-let n = 0;
-const address = (tag = 'ml') => `${tag}${++n}-${Date.now()}@example.com`;
-const drain = () => t.deps.services.mailer.drain();
-const outbox = (to: string) => mailsTo(t.config.dataDir, to);
-const count = async (table: string, where = 'true', params: unknown[] = []) =>
-  (await t.stores.sql.ownerQuery<{ n: number }>(`SELECT count(*)::int AS n FROM ${table} WHERE ${where}`, params)).rows[0]!.n;
-const audit = async (action: string) => (await t.deps.audit.list({ tenantId: defaultId, action, limit: 500 })).items;
+const { unique, address, drain, outbox, count, audit, register, tokenByMail } = linkHelpers(() => ({ t, defaultId }), 'ml');
 
 const requestLink = (email: unknown, headers: Record<string, string> = {}, extra: Record<string, unknown> = {}) =>
   call(t.app, { method: 'POST', url: '/auth/instant-link', json: { email, ...extra }, headers });
 const verifyLink = (token: unknown, headers: Record<string, string> = {}) =>
   call(t.app, { method: 'POST', url: '/auth/instant-link/verify', json: { token }, headers });
-
-async function register(email = address()) {
-  const res = await call(t.app, { method: 'POST', url: '/auth/register', json: { email, password: PASSWORD } });
-  expect(res.statusCode, res.body).toBe(201);
-  return { email, userId: res.data.user.id as string, accessToken: res.data.tokens.accessToken as string, apiKey: res.data.apiKey as string | undefined };
-}
-
 /** Requests a link for `email` and returns the token of the newest mail. */
-async function linkToken(email: string, headers: Record<string, string> = {}) {
-  const res = await requestLink(email, headers);
-  expect(res.statusCode, res.body).toBe(202);
-  await drain();
-  const mails = outbox(email);
-  expect(mails.length).toBeGreaterThan(0);
-  return tokenIn(mails[mails.length - 1]!.text);
-}
+const linkToken = tokenByMail(requestLink);
 
 describe('ML-01 / PWD-05 one generic answer, whatever the address', () => {
   it('an existing, unknown (sign-up on and off), disabled and unverified address get the same status and body; mail only where allowed', async () => {
@@ -128,7 +104,7 @@ describe('verify', () => {
 
   it('a sign-up link is refused when the tenant closes sign-up by link before it is used', async () => {
     const email = address('closing');
-    const t3 = await t.deps.tenants.create({ slug: `ml-closing-${n}`, name: 'Closing', settings: RAISED });
+    const t3 = await t.deps.tenants.create({ slug: `ml-closing-${unique()}`, name: 'Closing', settings: RAISED });
     const token = await linkToken(email, { 'x-tenant-id': t3.slug });
     await t.deps.tenants.update(t3.id, { settings: { magicLinkSignup: false } });
     const res = await verifyLink(token, { 'x-tenant-id': t3.slug });
@@ -340,9 +316,25 @@ describe('ML-04 / PWD-08 link delivery', () => {
     expect(outbox(email)).toHaveLength(6);
   });
 
+  it('tells a reader who did not ask for the link to ignore the mail (sign-in and sign-up links), in the text and the HTML part', async () => {
+    const u = await register();
+    await linkToken(u.email);
+    const signInMail = outbox(u.email).at(-1)!;
+    const signInLine = 'If you did not ask to sign in, ignore this email — nothing will change and nobody is signed in.';
+    expect(signInMail.text).toContain(signInLine);
+    expect(signInMail.html).toContain(signInLine);
+    const newcomer = address('ignore');
+    await linkToken(newcomer);
+    const signUpMail = outbox(newcomer).at(-1)!;
+    const signUpLine = 'If you did not sign up for this account, ignore this email — nothing will change and no account is created.';
+    expect(signUpMail.subject).toMatch(/sign-up link/);
+    expect(signUpMail.text).toContain(signUpLine);
+    expect(signUpMail.html).toContain(signUpLine);
+  });
+
   it('the HTML part escapes everything and the subject is one line', async () => {
     const name = 'Acme <script>alert(1)</script> & "Co"';
-    const t4 = await t.deps.tenants.create({ slug: `ml-html-${n}`, name, settings: RAISED });
+    const t4 = await t.deps.tenants.create({ slug: `ml-html-${unique()}`, name, settings: RAISED });
     const email = address('html');
     await requestLink(email, { 'x-tenant-id': t4.slug });
     await drain();
