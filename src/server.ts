@@ -14,6 +14,7 @@ import { registerCors } from './http/cors.js';
 import { registerOpenApi } from './http/openapi.js';
 import { registerRequestLog } from './http/request-log.js';
 import { registerGracefulClose } from './http/graceful-close.js';
+import { registerWriteCoalescing } from './http/coalesce-writes.js';
 import { registerStepUpGate } from './http/step-up.js';
 import { MODULES } from './modules/index.js';
 import { discoveryModule } from './modules/discovery/index.js';
@@ -73,6 +74,7 @@ export async function buildApp(config: Readonly<Config>, opts: BuildOptions = {}
   // the TOTP gate (preHandler, after body validation) runs before an idempotency claim is made
   registerStepUpGate(app);
   registerIdempotency(app, deps);
+  registerWriteCoalescing(app);
 
   const modules = [...MODULES, ...(opts.extraModules ?? [])];
   const fragments = Object.fromEntries(modules.filter((m) => m.discovery).map((m) => [m.name, m.discovery!(config)]));

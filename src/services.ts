@@ -149,7 +149,7 @@ export async function createServices(base: BaseDeps): Promise<{ services: Servic
     },
   };
   const authenticators: Authenticators = {
-    accessToken: (token, o) => sessions.authenticate(token, o.viaCookie),
+    accessToken: (token, o) => sessions.authenticate(token, o.viaCookie, { fresh: o.fresh }),
     apiKey: (key) => apiKeys.authenticate(key),
     adminKey: (key) => base.adminKeys.verify(key),
   };

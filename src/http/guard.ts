@@ -10,7 +10,8 @@ import { auditContext } from './audit-context.js';
 
 /** Verifiers the guard delegates to; each throws AppError or returns null for an unknown credential. */
 export interface Authenticators {
-  accessToken(token: string, opts: { viaCookie: boolean }): Promise<SessionPrincipal>;
+  /** `fresh`: check the session in the store, not in the few-seconds cache (state-changing requests). */
+  accessToken(token: string, opts: { viaCookie: boolean; fresh: boolean }): Promise<SessionPrincipal>;
   apiKey(key: string): Promise<ApiKeyPrincipal | null>;
   adminKey(key: string): Promise<AdminPrincipal | null>;
 }
@@ -49,7 +50,7 @@ export function registerGuard(app: FastifyInstance, deps: { authenticators: Auth
         throw new AppError('forbidden', `The API key lacks the scope "${config.scope}".`);
       }
     } else {
-      principal = await deps.authenticators.accessToken(cred.value, { viaCookie: cred.viaCookie });
+      principal = await deps.authenticators.accessToken(cred.value, { viaCookie: cred.viaCookie, fresh: UNSAFE.has(req.method) && !config.readOnly });
     }
     await bindTenant(req, principal, deps);
     if (principal.kind === 'session' && principal.viaCookie) checkCookieOrigin(req, req.tenant!.settings.allowedOrigins);

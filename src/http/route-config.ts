@@ -25,6 +25,11 @@ declare module 'fastify' {
     /** Sensitive route: the TOTP step-up gate applies (DESIGN §4). */
     stepUp?: boolean;
     rateLimit?: RateLimitClass;
+    /**
+     * A POST that changes nothing (decisions, lookups): its bearer check may be answered from the
+     * few-seconds session check cache like a GET's. Other unsafe methods always read the store.
+     */
+    readOnly?: boolean;
     /** Honour `Idempotency-Key` (POST routes that create things). */
     idempotent?: boolean;
   }

@@ -56,6 +56,11 @@ export interface Kv {
   /** Publishes to every subscriber on every instance sharing the store. */
   publish(channel: string, message: string): Promise<void>;
   subscribe(channel: string, handler: (message: string) => void): Promise<Unsubscribe>;
+  /**
+   * Whether published messages can reach this instance's handlers right now (the subscriber connection is
+   * up). Caches that rely on pub/sub invalidation stop answering from memory while it is false.
+   */
+  subscriptionsLive(): boolean;
   /** Throws when the store cannot be reached. */
   ping(): Promise<void>;
   close(): Promise<void>;

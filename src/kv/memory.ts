@@ -173,6 +173,9 @@ export function createMemoryKv(opts: MemoryKvOptions = {}): Kv {
         });
       }),
 
+    // Delivery is in-process: it works as long as the store is open.
+    subscriptionsLive: () => !closed,
+
     subscribe: (channel, handler) =>
       op((): Unsubscribe => {
         const full = prefix + channel;

@@ -141,6 +141,9 @@ export async function createRedisKv(url: string, opts: RedisKvOptions = {}): Pro
         await client.publish(k(channel), message);
       }),
 
+    // ioredis leaves 'ready' at once when the connection drops (and re-subscribes when it is back).
+    subscriptionsLive: () => !closed && subscriber.status === 'ready',
+
     subscribe: (channel, handler) =>
       subscriptions.subscribe(k(channel), handler).catch((err: unknown) => {
         throw toKvError(err);

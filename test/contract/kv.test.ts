@@ -309,6 +309,14 @@ describe.each([memoryHarness(), redisHarness()])('Kv contract: $name', (h) => {
     expect(await a.get('{t14}:k')).toBe('from-a');
   });
 
+  it('reports its subscriptions live once subscribed, and not once closed', async () => {
+    const kv = await h.open();
+    await kv.subscribe('live', () => {});
+    expect(kv.subscriptionsLive()).toBe(true);
+    await kv.close();
+    expect(kv.subscriptionsLive()).toBe(false);
+  });
+
   it('rejects with KvUnavailableError once closed', async () => {
     const kv = await h.open();
     await kv.close();
@@ -452,11 +460,14 @@ describe('redis specifics', () => {
     await kv.subscribe('recover', (m) => got.push(m));
     await kv.set('{r3}:k', 'v');
 
+    expect(kv.subscriptionsLive()).toBe(true);
     await proxy.stop();
     const down = Date.now();
     await expect(kv.get('{r3}:k')).rejects.toBeInstanceOf(KvUnavailableError);
     await expect(kv.ping()).rejects.toBeInstanceOf(KvUnavailableError);
     expect(Date.now() - down).toBeLessThan(1_000);
+    // Caches that rely on pub/sub invalidation must see that messages cannot arrive now.
+    expect(kv.subscriptionsLive()).toBe(false);
 
     const again = await startProxy(proxy.port);
     try {
@@ -479,6 +490,7 @@ describe('redis specifics', () => {
         await sleep(50);
       }
       expect(got[0]).toBe('back');
+      expect(kv.subscriptionsLive()).toBe(true);
     } finally {
       await kv.close();
       await again.stop();

@@ -9,6 +9,7 @@ import { loadConfig } from '../../src/config.js';
 import { createManualClock } from '../../src/lib/clock.js';
 import { createMcpBearer } from '../../src/modules/mcp/bearer.js';
 import { SESSION_CACHE_TTL_MS } from '../../src/modules/mcp/session-cache.js';
+import { SESSION_CHECK_TTL_MS } from '../../src/modules/sessions/check-cache.js';
 
 /**
  * MCP-01 (and AV-01 for /mcp): the bearer fails closed. No bearer → 401 with the RFC 9728 pointer; any
@@ -120,13 +121,16 @@ describe(`MCP-01: bearer authentication fails closed (${BACKEND})`, () => {
     expect((await mcp(`Bearer ${cached.accessToken}`)).statusCode).toBe(200);
     sessionStoreDown = true;
     try {
-      // The REST guard has no cache: it refuses too (AV-01).
+      // A state-changing REST request reads the store (fresh), so it is refused too (AV-01); only the REST
+      // check cache's own young entries (≤ 5 s, while pub/sub is up) may answer reads.
+      expect((await call(t.app, { method: 'POST', url: '/auth/logout', token: cached.accessToken })).statusCode).toBe(503);
+      t.clock.advance(SESSION_CHECK_TTL_MS + 1);
       expect((await call(t.app, { method: 'GET', url: '/auth/user', token: cached.accessToken })).statusCode).toBe(503);
       expect((await mcp(`Bearer ${cached.accessToken}`)).statusCode).toBe(200);
       const refused = await mcp(`Bearer ${uncached.accessToken}`);
       expect(refused.statusCode).toBe(503);
       expect(refused.data.error).toBe('unavailable');
-      t.clock.advance(SESSION_CACHE_TTL_MS + 1);
+      t.clock.advance(SESSION_CACHE_TTL_MS - SESSION_CHECK_TTL_MS);
       const stale = await mcp(`Bearer ${cached.accessToken}`);
       expect(stale.statusCode).toBe(503);
       expect(stale.data.error).toBe('unavailable');

@@ -52,7 +52,7 @@ export const authzRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, { dep
   };
 
   r.post('/authorize', {
-    config: { auth: 'user', rateLimit: 'none' },
+    config: { auth: 'user', rateLimit: 'none', readOnly: true },
     schema: {
       operationId: 'authorize', tags: ['Authorization'], summary: 'May the subject perform the action (on the resource) in the org?',
       description: 'Explicit deny policy wins; then a role permission; then an allow policy; else denied. A condition reading a missing attribute is indeterminate: an allow does not match, a deny does. Subject (id, email, roles, attributes) and env (time, ip) come from the server; `resource.attributes` and `subjectId` only from an API key with the authz:check scope. An API key asking for itself is also held to its scopes. Actions on the org\'s own resources (org, members, roles, policies, invites) are decided by roles only.',
@@ -61,7 +61,7 @@ export const authzRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, { dep
   }, async (req) => deps.services.authz.authorize(principal(req.auth), req.body, { ip: req.ip }));
 
   r.post('/permissions', {
-    config: { auth: 'user', rateLimit: 'none' },
+    config: { auth: 'user', rateLimit: 'none', readOnly: true },
     schema: {
       operationId: 'permissions', tags: ['Authorization'], summary: 'The caller\'s roles and permission patterns in an org.',
       description: 'Without orgId: the token\'s active org (or the API key\'s org); none → {orgId: null, roles: [], permissions: []}. 404 when the caller is not a member.',

@@ -34,7 +34,7 @@ const unavailable = (cause: unknown) => new AppError('unavailable',
 export function createMcpBearer(deps: {
   config: Readonly<Config>;
   clock: Clock;
-  sessions: { authenticate(token: string, viaCookie: boolean): Promise<SessionPrincipal> };
+  sessions: { authenticate(token: string, viaCookie: boolean, o?: { fresh?: boolean }): Promise<SessionPrincipal> };
 }) {
   const { config, clock, sessions } = deps;
   const cache = createSessionCache({ ttlMs: SESSION_CACHE_TTL_MS, max: SESSION_CACHE_MAX, now: () => clock.nowMs() });
@@ -44,7 +44,8 @@ export function createMcpBearer(deps: {
   /** The session store's verdict, bypassing the cache; store outages become 503 (fail closed). */
   async function verify(token: string): Promise<SessionPrincipal> {
     try {
-      return await sessions.authenticate(token, false);
+      // Fresh: this bearer keeps its own cache, and its mutating tools must see the store's answer.
+      return await sessions.authenticate(token, false, { fresh: true });
     } catch (err) {
       if (err instanceof AppError) throw err;
       if (err instanceof UnavailableError || isConnectionFailure(err) || isConnectionError(err)) throw unavailable(err);

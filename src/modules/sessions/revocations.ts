@@ -59,16 +59,18 @@ export function createSessionRevocations(deps: { kv: Kv; log: Logger }) {
     /**
      * The same store, announcing after each `delete`, `revokeJti` and `setStepUp`. Announced even when
      * the write failed half-way (`finally`): dropping a cache entry is always safe, keeping a stale one
-     * is not. With `checkCache`, `check` is answered from it when fresh (see check-cache.ts); the cache
-     * must be subscribed to these announcements (`subscribe(cache.drop)`).
+     * is not. With `checkCache`, `check` is answered from it when the entry is young, the caller did not
+     * ask for a `fresh` read, and the store's pub/sub connection is up (see check-cache.ts); the cache must
+     * be subscribed to these announcements (`subscribe(cache.drop)`).
      */
     wrap(store: SessionStore, o: { checkCache?: SessionCheckCache } = {}): SessionStore {
       const cache = o.checkCache;
       return {
         ...store,
         ...(cache ? {
-          async check(tenantId: string, sid: string, jti: string): Promise<SessionCheck> {
-            const hit = cache.get(tenantId, sid, jti);
+          async check(tenantId: string, sid: string, jti: string, co?: { fresh?: boolean }): Promise<SessionCheck> {
+            // Served from memory only while invalidations can reach this instance (the store's pub/sub is up).
+            const hit = co?.fresh || !kv.subscriptionsLive() ? undefined : cache.get(tenantId, sid, jti);
             if (hit) return hit;
             const seen = cache.epoch;
             const fresh = await store.check(tenantId, sid, jti);

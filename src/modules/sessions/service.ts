@@ -151,11 +151,15 @@ export function createSessionService(deps: { sql: Sql; clock: Clock; store: Sess
     },
 
     /** Verifies an access token and its live session: the bearer hot path (no Postgres, one store round trip). */
-    async authenticate(token: string, viaCookie: boolean): Promise<SessionPrincipal> {
+    /**
+     * Verifies an access token and checks its session. `fresh` skips the few-seconds check cache: state
+     * changes (unsafe methods) and callers with caches of their own read the store's current answer.
+     */
+    async authenticate(token: string, viaCookie: boolean, o: { fresh?: boolean } = {}): Promise<SessionPrincipal> {
       const c = await tokens.verify(token);
       const tenant = await tenants.byId(c.tid);
       if (!tenant || c.aud !== audienceOf(tenant)) throw new AppError('invalid_token', 'The access token is invalid.');
-      const { session, jtiRevoked, stepUpAt } = await store.check(c.tid, c.sid, c.jti);
+      const { session, jtiRevoked, stepUpAt } = await store.check(c.tid, c.sid, c.jti, { fresh: o.fresh });
       if (!session || session.userId !== c.sub || session.tenantId !== c.tid || jtiRevoked || session.expiresAt <= clock.nowMs()) {
         throw new AppError('invalid_token', 'The session has ended; sign in again.');
       }

@@ -47,8 +47,11 @@ export function createSessionStore(kv: Kv) {
     async get(tenantId: string, sid: string): Promise<Session | null> {
       return parse<Session>(await kv.get(k.session(tenantId, sid)));
     },
-    /** One round trip: the session, whether the JTI is revoked, and the last step-up. */
-    async check(tenantId: string, sid: string, jti: string): Promise<SessionCheck> {
+    /**
+     * One round trip: the session, whether the JTI is revoked, and the last step-up. (`o.fresh` matters to
+     * the caching wrapper in revocations.ts: this store always reads.)
+     */
+    async check(tenantId: string, sid: string, jti: string, _o?: { fresh?: boolean }): Promise<SessionCheck> {
       const [s, j, su] = await kv.mget([k.session(tenantId, sid), k.jti(tenantId, jti), k.stepUp(tenantId, sid)]);
       return { session: parse<Session>(s ?? null), jtiRevoked: j !== null && j !== undefined, stepUpAt: su ? Number(su) : null };
     },
