@@ -26,7 +26,7 @@ export function parseJsonBody(body: Buffer): ParsedBody {
       ? { ok: false, code: 'validation_failed', message: 'The keys "__proto__" and "constructor.prototype" are not allowed.' }
       : { ok: false, code: 'invalid_json', message: 'The request body is not valid JSON.' };
   }
-  const problem = inspect(value);
+  const problem = mayNeedInspection(text) ? inspect(value) : null;
   return problem ? { ok: false, code: 'validation_failed', message: problem } : { ok: true, value };
 }
 
@@ -44,6 +44,21 @@ export function registerJsonParser(app: FastifyInstance): void {
   };
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, body, done) => parse(body as Buffer, done));
   app.addContentTypeParser(/^application\/[a-z0-9.+-]*\+json$/, { parseAs: 'buffer' }, (_req, body, done) => parse(body as Buffer, done));
+}
+
+/**
+ * Whether the parsed value could break a rule `inspect` checks. A NUL can only come from a `\u0000`
+ * escape (JSON forbids raw control characters), and nesting deeper than MAX_DEPTH needs more than
+ * MAX_DEPTH brackets; most bodies have neither, and skip the walk.
+ */
+function mayNeedInspection(text: string): boolean {
+  if (text.includes('\\u0000')) return true;
+  let brackets = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if ((c === 123 /* { */ || c === 91 /* [ */) && ++brackets >= MAX_DEPTH) return true;
+  }
+  return false;
 }
 
 /** Walks the value without recursion; returns a message for the first problem, or null. */

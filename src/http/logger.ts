@@ -1,4 +1,5 @@
 import pino, { type Logger } from 'pino';
+import type { FastifyBaseLogger } from 'fastify';
 import { redact, redactString, redactUrl } from '../lib/redact.js';
 
 /**
@@ -56,4 +57,48 @@ export function createLogger(level: string, destination?: pino.DestinationStream
     },
   });
   return logger;
+}
+
+type AnyLogger = Record<string, (...args: unknown[]) => unknown> & { level: string };
+
+/**
+ * Fastify's per-request child logger, made only when the request logs something. Fastify builds one for
+ * every request (pino serializes its bindings at once), while most requests log nothing of their own: the
+ * request line goes through the root logger with the request id in it (request-log.ts).
+ */
+class LazyChildLogger {
+  readonly #parent: FastifyBaseLogger;
+  readonly #bindings: pino.Bindings;
+  readonly #opts: pino.ChildLoggerOptions;
+  #real: AnyLogger | undefined;
+
+  constructor(parent: FastifyBaseLogger, bindings: pino.Bindings, opts: pino.ChildLoggerOptions) {
+    this.#parent = parent;
+    this.#bindings = bindings;
+    this.#opts = opts;
+  }
+
+  #target(): AnyLogger {
+    return (this.#real ??= this.#parent.child(this.#bindings, this.#opts) as unknown as AnyLogger);
+  }
+
+  get level(): string { return this.#target().level; }
+  set level(level: string) { this.#target().level = level; }
+  fatal(...args: unknown[]): void { this.#target().fatal!(...args); }
+  error(...args: unknown[]): void { this.#target().error!(...args); }
+  warn(...args: unknown[]): void { this.#target().warn!(...args); }
+  info(...args: unknown[]): void { this.#target().info!(...args); }
+  debug(...args: unknown[]): void { this.#target().debug!(...args); }
+  trace(...args: unknown[]): void { this.#target().trace!(...args); }
+  silent(...args: unknown[]): void { this.#target().silent!(...args); }
+  child(bindings: pino.Bindings, opts?: pino.ChildLoggerOptions): unknown { return this.#target().child!(bindings, opts); }
+  isLevelEnabled(level: string): boolean { return this.#target().isLevelEnabled!(level) as boolean; }
+  bindings(): unknown { return this.#target().bindings!(); }
+  setBindings(bindings: pino.Bindings): void { this.#target().setBindings!(bindings); }
+  flush(cb?: (err?: Error) => void): void { this.#target().flush!(cb); }
+}
+
+/** Fastify's `childLoggerFactory`: see LazyChildLogger. */
+export function lazyChildLogger(parent: FastifyBaseLogger, bindings: pino.Bindings, opts: pino.ChildLoggerOptions): FastifyBaseLogger {
+  return new LazyChildLogger(parent, bindings, opts) as unknown as FastifyBaseLogger;
 }

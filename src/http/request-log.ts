@@ -5,10 +5,11 @@ import { PRE_REDACTED } from './logger.js';
 /** One log line per request: request id, route, status, duration (the URL's secret-looking query values redacted). */
 export function registerRequestLog(app: FastifyInstance): void {
   app.addHook('onResponse', (req, reply, done) => {
-    if ((req.log as unknown as { isLevelEnabled(level: string): boolean }).isLevelEnabled('info')) {
+    // The root logger (the request id is a field): a per-request child is only made when something else logs.
+    if ((app.log as unknown as { isLevelEnabled(level: string): boolean }).isLevelEnabled('info')) {
       // Every string is redacted here (the route is our own pattern, the method a parsed token), so the
       // logger's generic redactor can skip this object.
-      req.log.info({
+      app.log.info({
         [PRE_REDACTED]: true,
         requestId: redactString(req.id),
         method: req.method,

@@ -254,7 +254,11 @@ describe('server errors', () => {
     expect(line, 'the error is logged with its request id').toBeDefined();
     const logged = JSON.parse(line!);
     expect(logged.level).toBe('error');
+    expect(logged.reqId, 'a line logged while serving a request carries its id as a binding').toBe('boom-req-1');
     expect(logged.err.stack, 'operators get the stack in the log (never in the response)').toMatch(/kaboom/);
+    // One request line per request, with the id and the route (made on the root logger, no per-request child).
+    const requestLine = t.logs.map((l) => JSON.parse(l)).find((l) => l.msg === 'request' && l.requestId === 'boom-req-1');
+    expect(requestLine).toMatchObject({ level: 'info', method: 'GET', route: '/auth/probe/boom', status: 500 });
     // The log is redacted too: the secret-shaped value in the error message is not written.
     expect(t.logs.join('\n')).not.toContain(PLANTED_SECRET);
   });

@@ -204,9 +204,7 @@ function segmentsOf(path: string): readonly string[] | null {
   return segments;
 }
 
-function readPath(ctx: unknown, path: string): unknown {
-  const segments = segmentsOf(path);
-  if (segments === null) return MISSING;
+function readSegments(ctx: unknown, segments: readonly string[]): unknown {
   let current: unknown = ctx;
   for (const segment of segments) {
     // Own properties of non-array objects only: no prototype chain, no array `length`.
@@ -318,7 +316,10 @@ function compileOperand(operand: unknown): OperandFn {
     const keys = Object.keys(operand);
     const path = operand.var;
     if (keys.length !== 1 || typeof path !== 'string') return () => MISSING;
-    return (ctx) => readPath(ctx, path);
+    // The path is checked and split once, here, not at every evaluation.
+    const segments = segmentsOf(path);
+    if (segments === null) return () => MISSING;
+    return (ctx) => readSegments(ctx, segments);
   }
   const value = operand === undefined ? MISSING : operand;
   return () => value;

@@ -1,4 +1,4 @@
-import { compileCondition, evaluate, type CompiledCondition, type Condition, type EvalContext, type Truth } from './condition.js';
+import { compileCondition, type CompiledCondition, type Condition, type EvalContext, type Truth } from './condition.js';
 import { findGrant, matchesPattern } from './permissions.js';
 
 /** An ABAC policy; `resources` null/absent means any (or no) resource, `condition` null/absent means always true. */
@@ -31,50 +31,106 @@ export function resourceKey(resource: DecisionResource): string {
   return `${resource.type}:${resource.id ?? ''}`;
 }
 
-/** True when an action pattern matches and the resource scope (if any) matches; scoped policies need a resource. */
-export function policyApplies(policy: Policy, action: string, resource?: DecisionResource): boolean {
-  if (!policy.actions.some((pattern) => matchesPattern(pattern, action))) return false;
+/** A policy with its condition compiled (null: no condition, always true). */
+interface PlannedPolicy {
+  policy: Policy;
+  condition: CompiledCondition | null;
+}
+
+/**
+ * What decisions need of one policy list, built once per list object: the compiled conditions, and per
+ * action the policies whose action patterns match it. The decision cache keeps an org's list until the
+ * org changes, so a warm decision only checks resource scopes and evaluates conditions.
+ */
+interface Plan {
+  policies: PlannedPolicy[];
+  byAction: Map<string, ActionPlan>;
+}
+
+/** The policies an action matches, and per resource key those whose resource scope matches too. */
+interface ActionPlan {
+  policies: PlannedPolicy[];
+  byResource: Map<string, PlannedPolicy[]>;
+}
+
+// Actions and resources are caller input: the memos are bounded, and cleared whole when full.
+const ACTIONS_PER_PLAN_MAX = 1_000;
+const RESOURCES_PER_ACTION_MAX = 1_000;
+const NO_RESOURCE = '\u0000none';
+const plans = new WeakMap<readonly Policy[], Plan>();
+
+function planOf(policies: readonly Policy[]): Plan {
+  let plan = plans.get(policies);
+  if (!plan) {
+    plan = {
+      policies: policies.map((policy) => ({
+        policy,
+        condition: policy.condition === null || policy.condition === undefined ? null : compileCondition(policy.condition),
+      })),
+      byAction: new Map(),
+    };
+    plans.set(policies, plan);
+  }
+  return plan;
+}
+
+/** The policies that apply to `action` on the resource `key` (null: no resource), in list order. */
+function applicableOf(plan: Plan, action: string, key: string | null): PlannedPolicy[] {
+  let forAction = plan.byAction.get(action);
+  if (!forAction) {
+    const policies = plan.policies.filter(({ policy }) => policy.actions.some((pattern) => matchesPattern(pattern, action)));
+    forAction = { policies, byResource: new Map() };
+    if (plan.byAction.size >= ACTIONS_PER_PLAN_MAX) plan.byAction.clear();
+    plan.byAction.set(action, forAction);
+  }
+  const memoKey = key ?? NO_RESOURCE;
+  let list = forAction.byResource.get(memoKey);
+  if (!list) {
+    list = forAction.policies.filter(({ policy }) => resourceMatches(policy, key));
+    if (forAction.byResource.size >= RESOURCES_PER_ACTION_MAX) forAction.byResource.clear();
+    forAction.byResource.set(memoKey, list);
+  }
+  return list;
+}
+
+/** The resource scope of a policy whose actions match: unscoped, or a pattern matching `key` (null: no resource). */
+function resourceMatches(policy: Policy, key: string | null): boolean {
   if (policy.resources === null || policy.resources === undefined) return true;
-  if (!resource) return false;
-  const key = resourceKey(resource);
+  if (key === null) return false;
   return policy.resources.some((pattern) => matchesPattern(pattern, key));
 }
 
-// Conditions compiled once per condition object: callers that keep their policies (the decision cache) pay
-// the tree walk once, and an entry goes away with its policy.
-const compiled = new WeakMap<object, CompiledCondition>();
-
-function conditionOf(policy: Policy, ctx: EvalContext): Truth {
-  const condition = policy.condition;
-  if (condition === null || condition === undefined) return 'true';
-  if (typeof condition !== 'object') return evaluate(condition, ctx);
-  let fn = compiled.get(condition);
-  if (!fn) compiled.set(condition, (fn = compileCondition(condition)));
-  return fn(ctx);
+/** True when an action pattern matches and the resource scope (if any) matches; scoped policies need a resource. */
+export function policyApplies(policy: Policy, action: string, resource?: DecisionResource): boolean {
+  return policy.actions.some((pattern) => matchesPattern(pattern, action)) && resourceMatches(policy, resource ? resourceKey(resource) : null);
 }
+
+const conditionOf = (p: PlannedPolicy, ctx: EvalContext): Truth => (p.condition === null ? 'true' : p.condition(ctx));
 
 /**
  * Decides an access request. Order: an applicable deny whose condition is true or indeterminate (fail closed) denies;
  * else a matching role permission allows; else an applicable allow whose condition is true allows; else deny.
- * Policies are considered in the given order; pure and deterministic.
+ * Policies are considered in the given order; pure and deterministic. The policy list must not be changed
+ * in place after a decision (its compiled plan is kept per list object); the decision cache replaces lists.
  */
 export function decide(input: DecideInput): Decision {
   const { action, resource, subject, env, rolePermissions, policies } = input;
   const ctx: EvalContext = resource ? { subject, resource, env } : { subject, env };
-  const applicable = policies.filter((policy) => policyApplies(policy, action, resource));
+  const key = resource ? resourceKey(resource) : null;
+  const applicable = policies.length === 0 ? [] : applicableOf(planOf(policies), action, key);
 
-  for (const policy of applicable) {
-    if (policy.effect === 'deny' && conditionOf(policy, ctx) !== 'false') {
-      return { allowed: false, reason: `denied by policy "${policy.name}"`, policyId: policy.id };
+  for (const p of applicable) {
+    if (p.policy.effect === 'deny' && conditionOf(p, ctx) !== 'false') {
+      return { allowed: false, reason: `denied by policy "${p.policy.name}"`, policyId: p.policy.id };
     }
   }
   const permission = findGrant(rolePermissions, action);
   if (permission !== undefined) {
     return { allowed: true, reason: `granted by role permission "${permission}"` };
   }
-  for (const policy of applicable) {
-    if (policy.effect === 'allow' && conditionOf(policy, ctx) === 'true') {
-      return { allowed: true, reason: `allowed by policy "${policy.name}"`, policyId: policy.id };
+  for (const p of applicable) {
+    if (p.policy.effect === 'allow' && conditionOf(p, ctx) === 'true') {
+      return { allowed: true, reason: `allowed by policy "${p.policy.name}"`, policyId: p.policy.id };
     }
   }
   return { allowed: false, reason: `no role or policy grants "${action}"` };

@@ -30,6 +30,17 @@ const isResourceServer = (p: UserPrincipal) => p.kind === 'apiKey' && p.scopes.s
 
 export type AuthzService = ReturnType<typeof createAuthzService>;
 
+// A member's role permissions, kept per cached member snapshot (and the custom-role table they were computed
+// from): the decision cache hands out the same objects until the org changes.
+const rolePermissionMemo = new WeakMap<object, { custom: object; permissions: string[] }>();
+function rolePermissionsOf(member: { roles: string[] }, customRoles: ReadonlyMap<string, readonly string[]>): string[] {
+  const hit = rolePermissionMemo.get(member);
+  if (hit && hit.custom === customRoles) return hit.permissions;
+  const permissions = permissionsOf(member.roles, customRoles);
+  rolePermissionMemo.set(member, { custom: customRoles, permissions });
+  return permissions;
+}
+
 /**
  * Decisions (`/authorize`) and effective permissions (`/permissions`) from the org's current memberships,
  * custom roles and policies, read through the per-org cache: no Postgres query on a warm call. The token's
@@ -80,7 +91,7 @@ export function createAuthzService(deps: { cache: AuthzCache; clock: Clock }) {
 
       // A key acting for its own user never exceeds its scopes; a resource server asking about a user does not narrow.
       const narrowBy = p.kind === 'apiKey' && !forOther ? p.scopes : null;
-      let rolePermissions = permissionsOf(member.roles, org.customRoles);
+      let rolePermissions = rolePermissionsOf(member, org.customRoles);
       if (narrowBy) rolePermissions = intersect(rolePermissions, narrowBy);
       const decision = decide({
         action: input.action,
