@@ -326,6 +326,58 @@ function compileOperand(operand: unknown): OperandFn {
 }
 
 /**
+ * A test a condition cannot be true without: its own node, or the first child of its top-level `and`, when
+ * that is `{"eq": [{"var": path}, literal]}` (either order) with a string, number, boolean or null literal.
+ * When the fact at `path` is present and differs from the literal, that node evaluates to false before any
+ * other node is evaluated, so the whole condition is false; when it is missing or equal, only a full
+ * evaluation can tell. Lets a decision skip the many policies of an org that are keyed on another value.
+ */
+export interface ConditionGuard {
+  path: string;
+  segments: readonly string[];
+  literal: string | number | boolean | null;
+}
+
+const isScalar = (v: unknown): v is string | number | boolean | null =>
+  v === null || typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v));
+
+function eqGuard(node: unknown): ConditionGuard | null {
+  if (!isPlainObject(node)) return null;
+  const keys = Object.keys(node);
+  if (keys.length !== 1 || keys[0] !== 'eq') return null;
+  const arg = node.eq;
+  if (!Array.isArray(arg) || arg.length !== 2) return null;
+  const [a, b] = arg as unknown[];
+  const varOf = (x: unknown): string | null =>
+    isPlainObject(x) && Object.keys(x).length === 1 && typeof x.var === 'string' ? x.var : null;
+  const path = varOf(a) ?? varOf(b);
+  const literal = varOf(a) !== null ? b : a;
+  if (path === null || !isScalar(literal)) return null;
+  const segments = segmentsOf(path);
+  return segments === null ? null : { path, segments, literal };
+}
+
+export function conditionGuard(condition: Condition | null | undefined): ConditionGuard | null {
+  try {
+    if (!isPlainObject(condition)) return null;
+    const keys = Object.keys(condition);
+    if (keys.length === 1 && keys[0] === 'and') {
+      const children = (condition as Record<string, unknown>).and;
+      return Array.isArray(children) && children.length > 0 ? eqGuard(children[0]) : null;
+    }
+    return eqGuard(condition);
+  } catch {
+    return null;
+  }
+}
+
+/** The fact at a guard's path, or undefined when it is missing (then the guard cannot rule anything out). */
+export function guardFact(ctx: EvalContext, guard: ConditionGuard): unknown {
+  const v = readSegments(ctx, guard.segments);
+  return v === MISSING ? undefined : v;
+}
+
+/**
  * Compiles a condition once for many evaluations (the decision cache keeps policies compiled). The result
  * answers exactly as `evaluate` and never throws: a failure while compiling or evaluating (pathological
  * input such as values nested too deeply to compare) is indeterminate for the whole condition.

@@ -192,6 +192,51 @@ describe('decide properties', () => {
     );
   });
 
+  it('answers exactly as a plain evaluation of every policy, with plans and guards reused across decisions', () => {
+    // The reference: no plans, no memos, no guards; each condition evaluated from its tree.
+    const reference = (i: DecideInput): { allowed: boolean; policyId?: string } => {
+      const ctx: EvalContext = { subject: i.subject, env: i.env, ...(i.resource ? { resource: i.resource } : {}) };
+      const applicable = i.policies.filter((p) => policyApplies(p, i.action, i.resource));
+      const truth = (p: Policy) => (p.condition === null || p.condition === undefined ? 'true' : evaluate(p.condition, ctx));
+      const deny = applicable.find((p) => p.effect === 'deny' && truth(p) !== 'false');
+      if (deny) return { allowed: false, policyId: deny.id };
+      if (i.rolePermissions.some((r) => policyApplies({ id: '', name: '', effect: 'allow', actions: [r] }, i.action))) return { allowed: true };
+      const allow = applicable.find((p) => p.effect === 'allow' && truth(p) === 'true');
+      return allow ? { allowed: true, policyId: allow.id } : { allowed: false };
+    };
+    // Conditions led by `eq(var, scalar)`, the shape a guard is taken from, mixed with arbitrary ones.
+    const guardedArb = fc.record({
+      path: fc.constantFrom('subject.attributes.dept', 'subject.attributes.level', 'subject.attributes.missing', 'resource.type', 'subject.id'),
+      literal: fc.constantFrom('eng', 'sales', 3, 5, true, null, 'asset', 'u1'),
+      flipped: fc.boolean(),
+      rest: fc.option(conditionArb, { nil: undefined }),
+    }).map(({ path, literal, flipped, rest }): Condition => {
+      const test = { eq: flipped ? [literal, v(path)] : [v(path), literal] } as Condition;
+      return rest === undefined ? test : { and: [test, rest] };
+    });
+    const mixedPolicyArb = fc.record({
+      id: fc.uuid(),
+      name: fc.string({ maxLength: 8 }),
+      effect: fc.constantFrom<Policy['effect']>('allow', 'deny'),
+      actions: fc.array(patternArb, { minLength: 1, maxLength: 3 }),
+      resources: fc.option(fc.array(resourcePatternArb, { maxLength: 2 }), { nil: undefined }),
+      condition: fc.oneof(guardedArb, guardedArb, fc.option(conditionArb, { nil: null })),
+    });
+    const subjects = fc.constantFrom(subject, { ...subject, attributes: { dept: 'sales', level: 5 } }, { ...subject, id: 'u2', attributes: {} });
+    fc.assert(
+      fc.property(inputArb, fc.array(mixedPolicyArb, { maxLength: 8 }), fc.array(fc.tuple(subjects, actionArb, resourceArb), { minLength: 1, maxLength: 4 }),
+        (i, policies, asks) => {
+          for (const [s, action, resource] of asks) {
+            const ask = { ...i, policies, subject: s, action, resource };
+            const got = decide(ask);
+            const want = reference(ask);
+            expect({ allowed: got.allowed, policyId: got.policyId }).toEqual(want);
+          }
+        }),
+      { numRuns: 1000 },
+    );
+  });
+
   it('never throws', () => {
     fc.assert(fc.property(inputArb, (i) => {
       expect(typeof decide(i).allowed).toBe('boolean');

@@ -1,4 +1,4 @@
-import { compileCondition, type CompiledCondition, type Condition, type EvalContext, type Truth } from './condition.js';
+import { compileCondition, conditionGuard, guardFact, type CompiledCondition, type Condition, type ConditionGuard, type EvalContext, type Truth } from './condition.js';
 import { findGrant, matchesPattern } from './permissions.js';
 
 /** An ABAC policy; `resources` null/absent means any (or no) resource, `condition` null/absent means always true. */
@@ -31,10 +31,11 @@ export function resourceKey(resource: DecisionResource): string {
   return `${resource.type}:${resource.id ?? ''}`;
 }
 
-/** A policy with its condition compiled (null: no condition, always true). */
+/** A policy with its condition compiled (null: no condition, always true) and its guard (see conditionGuard). */
 interface PlannedPolicy {
   policy: Policy;
   condition: CompiledCondition | null;
+  guard: ConditionGuard | null;
 }
 
 /**
@@ -66,6 +67,7 @@ function planOf(policies: readonly Policy[]): Plan {
       policies: policies.map((policy) => ({
         policy,
         condition: policy.condition === null || policy.condition === undefined ? null : compileCondition(policy.condition),
+        guard: conditionGuard(policy.condition),
       })),
       byAction: new Map(),
     };
@@ -105,7 +107,20 @@ export function policyApplies(policy: Policy, action: string, resource?: Decisio
   return policy.actions.some((pattern) => matchesPattern(pattern, action)) && resourceMatches(policy, resource ? resourceKey(resource) : null);
 }
 
-const conditionOf = (p: PlannedPolicy, ctx: EvalContext): Truth => (p.condition === null ? 'true' : p.condition(ctx));
+/**
+ * The policy's condition. A guard whose fact is present and differs from its literal makes the condition
+ * false without evaluating it (the facts a guard reads are read once per decision, in `facts`).
+ */
+function conditionOf(p: PlannedPolicy, ctx: EvalContext, facts: Map<string, unknown>): Truth {
+  if (p.condition === null) return 'true';
+  const g = p.guard;
+  if (g !== null) {
+    let fact = facts.get(g.path);
+    if (fact === undefined && !facts.has(g.path)) facts.set(g.path, (fact = guardFact(ctx, g)));
+    if (fact !== undefined && fact !== g.literal) return 'false';
+  }
+  return p.condition(ctx);
+}
 
 /**
  * Decides an access request. Order: an applicable deny whose condition is true or indeterminate (fail closed) denies;
@@ -118,9 +133,10 @@ export function decide(input: DecideInput): Decision {
   const ctx: EvalContext = resource ? { subject, resource, env } : { subject, env };
   const key = resource ? resourceKey(resource) : null;
   const applicable = policies.length === 0 ? [] : applicableOf(planOf(policies), action, key);
+  const facts = new Map<string, unknown>();
 
   for (const p of applicable) {
-    if (p.policy.effect === 'deny' && conditionOf(p, ctx) !== 'false') {
+    if (p.policy.effect === 'deny' && conditionOf(p, ctx, facts) !== 'false') {
       return { allowed: false, reason: `denied by policy "${p.policy.name}"`, policyId: p.policy.id };
     }
   }
@@ -129,7 +145,7 @@ export function decide(input: DecideInput): Decision {
     return { allowed: true, reason: `granted by role permission "${permission}"` };
   }
   for (const p of applicable) {
-    if (p.policy.effect === 'allow' && conditionOf(p, ctx) === 'true') {
+    if (p.policy.effect === 'allow' && conditionOf(p, ctx, facts) === 'true') {
       return { allowed: true, reason: `allowed by policy "${p.policy.name}"`, policyId: p.policy.id };
     }
   }
