@@ -1,4 +1,10 @@
+import * as nodeCrypto from 'node:crypto';
 import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+
+type OneShotHash = (algorithm: string, data: string | Buffer, outputEncoding: 'buffer' | 'hex') => Buffer | string;
+// `crypto.hash` (Node ≥ 20.12) digests in one call, about twice as fast as createHash for short inputs
+// (an API key is hashed on every request that presents one).
+const oneShot = (nodeCrypto as unknown as { hash?: OneShotHash }).hash;
 
 /** `n` random bytes from the CSPRNG, base64url without padding. */
 export function randomToken(n = 32): string {
@@ -7,11 +13,11 @@ export function randomToken(n = 32): string {
 
 /** SHA-256 digest of a UTF-8 string (for high-entropy secrets: API keys, refresh and one-time tokens). */
 export function sha256(value: string): Buffer {
-  return createHash('sha256').update(value, 'utf8').digest();
+  return oneShot ? (oneShot('sha256', value, 'buffer') as Buffer) : createHash('sha256').update(value, 'utf8').digest();
 }
 
 export function sha256Hex(value: string | Buffer): string {
-  return createHash('sha256').update(value).digest('hex');
+  return oneShot ? (oneShot('sha256', value, 'hex') as string) : createHash('sha256').update(value).digest('hex');
 }
 
 /** Constant-time equality of two strings or buffers; different lengths compare false without leaking where. */
