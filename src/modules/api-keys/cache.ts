@@ -1,4 +1,5 @@
 import type { ApiKeyPrincipal } from '../../http/principal.js';
+import { createEpochCache } from '../../lib/epoch-cache.js';
 
 /** A key that validated: its principal and its own expiry (checked on every hit). */
 export interface ValidatedKey {
@@ -15,54 +16,20 @@ export interface Invalidation {
 /**
  * The per-instance cache of validated keys, keyed by the key's SHA-256 (hex). Staleness is bounded
  * twice: an entry lives at most `ttlMs`, and revocations drop entries on every instance through the
- * store's pub/sub. `epoch` moves on every drop, so a lookup that raced a revocation is not cached.
+ * store's pub/sub (see src/lib/epoch-cache.ts for the epoch rule).
  */
 export function createKeyCache(o: { ttlMs: number; max: number; now: () => number }) {
-  const entries = new Map<string, { value: ValidatedKey; at: number }>();
-  let epoch = 0;
-
+  const cache = createEpochCache<ValidatedKey>(o);
   return {
-    get epoch() { return epoch; },
-
-    /** The cached key, or undefined when absent or older than the bound. */
-    get(hashHex: string): ValidatedKey | undefined {
-      const hit = entries.get(hashHex);
-      if (!hit) return undefined;
-      const age = o.now() - hit.at;
-      // A clock moved backwards is treated like an expired entry: re-check rather than trust it.
-      if (age > o.ttlMs || age < 0) {
-        entries.delete(hashHex);
-        return undefined;
-      }
-      return hit.value;
-    },
-
-    /** Caches a validated key unless an invalidation arrived since `seenEpoch` (the lookup may be stale). */
-    put(hashHex: string, value: ValidatedKey, seenEpoch: number): void {
-      if (seenEpoch !== epoch) return;
-      if (entries.size >= o.max) {
-        // Oldest first (a Map iterates in insertion order): a bounded memory cost whatever the key count.
-        const oldest = entries.keys().next().value;
-        if (oldest !== undefined) entries.delete(oldest);
-      }
-      entries.set(hashHex, { value, at: o.now() });
-    },
-
+    get epoch() { return cache.epoch; },
+    get: (hashHex: string) => cache.get(hashHex),
+    put: (hashHex: string, value: ValidatedKey, seenEpoch: number) => cache.put(hashHex, value, seenEpoch),
     /** Drops the entries an invalidation names. */
     drop(inv: Invalidation): void {
-      epoch++;
-      for (const [h, e] of entries) {
-        const p = e.value.principal;
-        if ((inv.keyId && p.keyId === inv.keyId) || (inv.userId && p.userId === inv.userId)) entries.delete(h);
-      }
+      cache.dropWhere(({ principal: p }) => Boolean((inv.keyId && p.keyId === inv.keyId) || (inv.userId && p.userId === inv.userId)));
     },
-
-    clear(): void {
-      epoch++;
-      entries.clear();
-    },
-
-    get size() { return entries.size; },
+    clear: () => cache.clear(),
+    get size() { return cache.size; },
   };
 }
 

@@ -1,3 +1,4 @@
+import { createEpochCache } from '../../lib/epoch-cache.js';
 import type { SessionRevocation } from './revocations.js';
 import type { SessionCheck } from './session-store.js';
 
@@ -10,61 +11,36 @@ import type { SessionCheck } from './session-store.js';
 export const SESSION_CHECK_TTL_MS = 5_000;
 export const SESSION_CHECK_MAX = 50_000;
 
-interface Entry { check: SessionCheck; at: number; tenantId: string; sessionId: string; jti: string }
+interface Entry { check: SessionCheck; tenantId: string; sessionId: string; jti: string }
 
 /**
  * The per-instance cache of session checks, keyed by (tenant, session, token id): a bearer request
- * whose token was checked in the last few seconds costs no store round trip. `epoch` moves on every
- * drop, so a read that raced a revocation is not cached.
+ * whose token was checked in the last few seconds costs no store round trip (see src/lib/epoch-cache.ts
+ * for the epoch rule).
  */
 export function createSessionCheckCache(o: { ttlMs: number; max: number; now: () => number }) {
-  const entries = new Map<string, Entry>();
-  let epoch = 0;
+  const cache = createEpochCache<Entry>(o);
   const keyOf = (tenantId: string, sessionId: string, jti: string) => `${tenantId}\u0000${sessionId}\u0000${jti}`;
 
   return {
-    get epoch() { return epoch; },
+    get epoch() { return cache.epoch; },
 
     get(tenantId: string, sessionId: string, jti: string): SessionCheck | undefined {
-      const key = keyOf(tenantId, sessionId, jti);
-      const hit = entries.get(key);
-      if (!hit) return undefined;
-      const age = o.now() - hit.at;
-      // A clock moved backwards is treated like an old entry: check again rather than trust it.
-      if (age > o.ttlMs || age < 0) {
-        entries.delete(key);
-        return undefined;
-      }
-      return hit.check;
+      return cache.get(keyOf(tenantId, sessionId, jti))?.check;
     },
 
     /** Remembers a check unless a drop happened since `seenEpoch` (the read may predate it). */
     put(tenantId: string, sessionId: string, jti: string, check: SessionCheck, seenEpoch: number): void {
-      if (seenEpoch !== epoch) return;
-      const key = keyOf(tenantId, sessionId, jti);
-      if (entries.size >= o.max && !entries.has(key)) {
-        // Oldest first (a Map iterates in insertion order): bounded memory whatever the token count.
-        const oldest = entries.keys().next().value;
-        if (oldest !== undefined) entries.delete(oldest);
-      }
-      entries.delete(key);
-      entries.set(key, { check, at: o.now(), tenantId, sessionId, jti });
+      cache.put(keyOf(tenantId, sessionId, jti), { check, tenantId, sessionId, jti }, seenEpoch);
     },
 
     /** Drops the entries of a changed session or a revoked token; null (an unreadable message) drops all. */
     drop(r: SessionRevocation | null): void {
-      epoch++;
-      if (!r) {
-        entries.clear();
-        return;
-      }
-      for (const [key, e] of entries) {
-        if (e.tenantId !== r.tenantId) continue;
-        if ((r.sessionId && e.sessionId === r.sessionId) || (r.jti && e.jti === r.jti)) entries.delete(key);
-      }
+      if (!r) return cache.clear();
+      cache.dropWhere((e) => e.tenantId === r.tenantId && Boolean((r.sessionId && e.sessionId === r.sessionId) || (r.jti && e.jti === r.jti)));
     },
 
-    get size() { return entries.size; },
+    get size() { return cache.size; },
   };
 }
 
