@@ -5,6 +5,7 @@ import { ApiKeyInfo, CreateApiKeyBody, CreatedApiKey } from '../api-keys/schemas
 import { AuditEntry, decodeCursor } from '../admin/schemas.js';
 import { OrgBody } from '../orgs/schemas.js';
 import { UserBody } from '../users/schemas.js';
+import { SessionBody } from '../sessions/schemas.js';
 
 /**
  * Tool inputs and outputs. They reuse the REST routes' schemas (one source of truth for what a field
@@ -45,16 +46,7 @@ export const CheckPermissionOutput = plain(AuthorizeResponse);
 export const ListPermissionsInput = plain(PermissionsBody).strict();
 export const ListPermissionsOutput = plain(PermissionsResponse);
 
-export const SessionItem = z.object({
-  id: z.uuid(),
-  createdAt: z.iso.datetime(),
-  expiresAt: z.iso.datetime(),
-  method: z.string(),
-  amr: z.array(z.string()),
-  ip: z.string().nullable(),
-  userAgent: z.string().nullable(),
-  current: z.boolean().describe('the session of the calling access token'),
-});
+export const SessionItem = plain(SessionBody);
 export const ListSessionsOutput = Paged(SessionItem);
 
 export const RevokeByIdInput = (what: string) => z.object({ id: Uuid(what) }).strict();

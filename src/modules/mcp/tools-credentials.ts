@@ -7,6 +7,7 @@ import {
 } from './schemas.js';
 import { requireToolStepUp } from './step-up.js';
 import { defineTool, freshUserOf, READ_ONLY, userOf, type ToolDef, type ToolDeps } from './tool.js';
+import { toSessionBody } from '../sessions/schemas.js';
 
 /** The user's sessions and API keys. Mutating tools re-check the session now and pass the TOTP gate where REST does. */
 export function credentialTools(d: ToolDeps): ToolDef[] {
@@ -21,10 +22,7 @@ export function credentialTools(d: ToolDeps): ToolDef[] {
       async run(c) {
         const p = userOf(c);
         const sessions = await d.sessions.list(p.tenantId, p.userId);
-        return list(sessions.map((s) => ({
-          id: s.id, createdAt: new Date(s.createdAt).toISOString(), expiresAt: new Date(s.expiresAt).toISOString(), method: s.method,
-          amr: s.amr, ip: s.ip, userAgent: s.userAgent, current: s.id === p.sessionId,
-        })));
+        return list(sessions.map((s) => toSessionBody(s, p.sessionId)));
       },
     }),
 

@@ -10,19 +10,9 @@ import { checkCookieOrigin } from '../../http/guard.js';
 import { errorResponses, IdParam } from '../../http/schemas.js';
 import { actorOf, isUserPrincipal } from '../../http/principal.js';
 import { AuthResponse, toUserBody, UserBody } from '../users/schemas.js';
+import { SessionBody, toSessionBody } from './schemas.js';
 
 const RefreshBody = z.object({ refreshToken: z.string().min(1).max(512).optional() }).strict().meta({ id: 'RefreshBody' });
-
-const SessionBody = z.object({
-  id: z.uuid(),
-  createdAt: z.iso.datetime(),
-  expiresAt: z.iso.datetime(),
-  method: z.string(),
-  amr: z.array(z.string()),
-  ip: z.string().nullable(),
-  userAgent: z.string().nullable(),
-  current: z.boolean(),
-}).meta({ id: 'Session' });
 
 const SessionList = z.object({ items: z.array(SessionBody), total: z.number().int(), limit: z.number().int(), offset: z.number().int() }).meta({ id: 'SessionList' });
 
@@ -96,10 +86,7 @@ export const sessionRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, { d
     const p = req.auth!;
     if (!isUserPrincipal(p)) throw new AppError('forbidden', 'This route needs a user credential.');
     const list = await sessions.list(p.tenantId, p.userId);
-    const items = list.map((s) => ({
-      id: s.id, createdAt: new Date(s.createdAt).toISOString(), expiresAt: new Date(s.expiresAt).toISOString(), method: s.method,
-      amr: s.amr, ip: s.ip, userAgent: s.userAgent, current: p.kind === 'session' && p.sessionId === s.id,
-    }));
+    const items = list.map((s) => toSessionBody(s, p.kind === 'session' ? p.sessionId : null));
     return { items, total: items.length, limit: items.length, offset: 0 };
   });
 
