@@ -5,6 +5,7 @@ import { actorOf } from './principal.js';
 import { errorResponses } from './schemas.js';
 import type { Deps } from '../deps.js';
 import { CHALLENGE_RE } from '../modules/mfa/kv-store.js';
+import { enforceStepUp } from '../modules/mfa/step-up-rule.js';
 
 export const CHALLENGE_HEADER = 'x-totp-challenge';
 
@@ -35,34 +36,23 @@ export async function requireStepUp(req: FastifyRequest): Promise<void> {
     await deps.audit.record({ tenantId: tenant.id, actor: actorOf(p), action: 'mfa.step_up_refused', outcome: 'denied', ...auditContext(req), metadata: { method: req.method, path: pathOf(req), credential: p.kind } });
     throw new AppError('forbidden', 'This is a sensitive route: it needs an interactive session that can step up with a TOTP code; API keys cannot call it.');
   }
-  const gate = deps.services.mfa.gate;
-  if (!(await gate.isEnabled(tenant.id, p.userId))) {
-    if (await gate.mustEnroll(tenant, p)) {
-      await deps.audit.record({ tenantId: tenant.id, actor: actorOf(p), action: 'mfa.enrollment_required', target: p.userId, outcome: 'denied', ...auditContext(req), metadata: { method: req.method, path: pathOf(req) } });
-      throw new AppError('mfa_enrollment_required', 'This tenant requires org owners and admins to use MFA: enable it (POST /mfa/setup, then /mfa/enable) before calling sensitive routes.');
-    }
-    passed.add(req);
-    return;
-  }
-  if (gate.isSteppedUp(p)) {
-    passed.add(req);
-    return;
-  }
-  const bound = { method: req.method, path: pathOf(req) };
-  const header = req.headers[CHALLENGE_HEADER];
-  let refusal = 'This is a sensitive route and the session has not confirmed a TOTP code in the last 5 minutes.';
-  if (header !== undefined) {
-    if (typeof header !== 'string' || !CHALLENGE_RE.test(header)) {
+  const challenge = (): string | undefined => {
+    const header = req.headers[CHALLENGE_HEADER];
+    if (header !== undefined && (typeof header !== 'string' || !CHALLENGE_RE.test(header))) {
       throw new AppError('validation_failed', 'X-TOTP-Challenge must be one challenge value (ch_…) from a totp_required answer.', { details: [{ path: 'headers.x-totp-challenge', message: 'must be ch_ followed by 43 characters' }] });
     }
-    if (await gate.redeem(tenant, p, header, bound, auditContext(req))) {
-      passed.add(req);
-      return;
-    }
-    refusal = 'The X-TOTP-Challenge is unknown, expired, already used, not yet completed, or was issued for another session or request.';
-  }
-  const challenge = await gate.issue(tenant, p, bound, auditContext(req));
-  throw new AppError('totp_required', `${refusal} Send POST /totp/complete {"challenge","code"} with a current TOTP code, then repeat this request with the header X-TOTP-Challenge: <challenge> (or step up the session for 5 minutes with POST /mfa/verify {"code"}).`, { challenge });
+    return header;
+  };
+  await enforceStepUp({ gate: deps.services.mfa.gate, audit: deps.audit }, {
+    tenant, principal: p, challenge, ctx: auditContext(req), bound: { method: req.method, path: pathOf(req) },
+    wording: {
+      enroll: 'This tenant requires org owners and admins to use MFA: enable it (POST /mfa/setup, then /mfa/enable) before calling sensitive routes.',
+      notSteppedUp: 'This is a sensitive route and the session has not confirmed a TOTP code in the last 5 minutes.',
+      badChallenge: 'The X-TOTP-Challenge is unknown, expired, already used, not yet completed, or was issued for another session or request.',
+      howToRetry: 'Send POST /totp/complete {"challenge","code"} with a current TOTP code, then repeat this request with the header X-TOTP-Challenge: <challenge> (or step up the session for 5 minutes with POST /mfa/verify {"code"}).',
+    },
+  });
+  passed.add(req);
 }
 
 /** The concrete path a challenge is bound to (the query string is not part of it). */
