@@ -14,7 +14,7 @@ export const apiKeysModule: ModuleDef = {
       prefix: 'ck_',
       rules: [
         'A key acts as its user, limited by its scopes; it never reaches the admin plane (403).',
-        'Send one credential: Authorization and X-API-Key with different values → 400 ambiguous_credentials.',
+        'Send one credential: Authorization and X-API-Key together (even with the same value) → 400 ambiguous_credentials.',
         'Never put a key in a URL: query-string keys are not read.',
         `A revoked key stops working on every instance at once (cached validations live at most ${KEY_CACHE_TTL_MS / 1000} s and are dropped on revocation).`,
         'Routes that need a scope the key lacks answer 403 forbidden.',

@@ -37,7 +37,7 @@ export function buildDiscovery(deps: Deps, fragments: Record<string, DiscoveryFr
     credentials: {
       accessToken: { how: 'Authorization: Bearer <accessToken>', format: 'JWT (typ at+jwt), EdDSA or HS256, 15 min by default', alsoCookie: '__Host-ap_access (browser flows; state changes then need an allowed Origin)' },
       refreshToken: { how: `POST ${config.basePath}/refresh {"refreshToken"}`, rotates: true, alsoCookie: '__Secure-ap_refresh' },
-      apiKey: { how: 'Authorization: Bearer ck_… or X-API-Key: ck_…', prefix: 'ck_', note: 'acts as its user, limited by its scopes; never both headers with different values (400 ambiguous_credentials)' },
+      apiKey: { how: 'Authorization: Bearer ck_… or X-API-Key: ck_…', prefix: 'ck_', note: 'acts as its user, limited by its scopes; never both headers, even with the same value (400 ambiguous_credentials)' },
       adminKey: { how: 'Authorization: Bearer ak_…', prefix: 'ak_', scope: 'admin plane only', create: 'npx authplane create-admin-key --name ops --expires-in-days 90' },
     },
     errors: {

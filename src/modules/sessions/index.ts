@@ -26,6 +26,7 @@ export const sessionsModule: ModuleDef = {
         list: `GET ${b}/sessions → {items:[{id, createdAt, expiresAt, method, amr, ip, userAgent, current}], total, limit, offset} (the caller's own sessions only)`,
         revoke: `DELETE ${b}/sessions/{id} → 204; 404 for a session that is not the caller's`,
         revokeAll: `DELETE ${b}/sessions → {revoked} (TOTP gate when the user has MFA)`,
+        bearerCheck: 'Each bearer request checks the session and the token id in the key–value store; the answer is kept per instance for at most 5 s, dropped on every instance by any logout, revocation or step-up, unused while the store\'s pub/sub is down, and never used for state-changing requests.',
       },
       browser: {
         cookies: `Sign-in responses set __Host-ap_access (Path=/) and __Secure-ap_refresh (Path=${b}/refresh), HttpOnly; Secure; SameSite=Lax. The access cookie authenticates when no Authorization header is sent.`,
