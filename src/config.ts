@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { isIP } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { DEFAULT_SERVICE_TOOLS, SERVICE_TOOLS } from './modules/mcp/tool-names.js';
 
 /** TRUST_PROXY: false, a hop count, or trusted proxy IPs/CIDRs. `true` is refused (DESIGN §7). */
@@ -12,6 +13,11 @@ const wholeNumber = (min: number, max: number, fallback: number) => z.preprocess
   z.string().regex(/^\s*\d+\s*$/, `must be a whole number from ${min} to ${max}`).optional()
     .transform((v) => (v === undefined ? fallback : Number(v)))
     .pipe(z.number().int().min(min, `must be a whole number from ${min} to ${max}`).max(max, `must be a whole number from ${min} to ${max}`)));
+
+/** The default argon2 pool size: every core but one (at least one). */
+export function defaultHashConcurrency(): number {
+  return Math.max(1, availableParallelism() - 1);
+}
 
 const isCidrOrIp = (s: string): boolean => {
   const [ip, bits, extra] = s.split('/');
@@ -58,7 +64,9 @@ const EnvSchema = z
     OAUTH_GOOGLE_CLIENT_SECRET: optionalString,
     OAUTH_GOOGLE_ISSUER: z.preprocess(emptyToUndefined, z.url({ protocol: /^https?$/, message: 'must be an http:// or https:// URL' }).default('https://accounts.google.com')),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-    ARGON2_MAX_CONCURRENCY: wholeNumber(1, 64, 4),
+    // One core is left to the event loop: with every core hashing, bearer checks and other cheap routes
+    // wait behind logins (bench/login.bench.ts: p99 ×5–25 with 4 hashes on 2 cores, ≈×1–2 with 1).
+    ARGON2_MAX_CONCURRENCY: wholeNumber(1, 64, defaultHashConcurrency()),
     RATE_LIMIT_CREDENTIAL: rateLimit('20/60', 1_000_000),
     RATE_LIMIT_DEFAULT: rateLimit('600/60', 1_000_000),
     // NIST SP 800-63B §5.2.2: at most 100 consecutive failed attempts on one account.

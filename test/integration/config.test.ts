@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError, ENV_VARIABLES, loadConfig } from '../../src/config.js';
 import { ROOT, runCli, tempDir } from '../helpers/cli.js';
+import os from 'node:os';
 
 const SECRET = 's'.repeat(32);
 
@@ -31,7 +32,7 @@ describe('loadConfig: defaults', () => {
 
   it('empty strings count as unset', () => {
     const c = loadConfig({ PORT: '', TRUST_PROXY: '', DATABASE_URL: '', REDIS_URL: '', AUTH_SECRET: '', ARGON2_MAX_CONCURRENCY: '', KV_PREFIX: '' });
-    expect(c).toMatchObject({ port: 3000, trustProxy: false, embedded: true, argon2MaxConcurrency: 4, kvPrefix: 'ap:' });
+    expect(c).toMatchObject({ port: 3000, trustProxy: false, embedded: true, argon2MaxConcurrency: Math.max(1, os.availableParallelism() - 1), kvPrefix: 'ap:' });
   });
 
   it('parses TRUST_PROXY as false, a hop count, or a list of IPs/CIDRs', () => {

@@ -21,7 +21,7 @@ export interface HasherStats {
 
 /**
  * argon2id off the event loop (libuv threads), with at most `concurrency` jobs in flight so memory stays
- * bounded at about concurrency × 19 MiB (ARGON2_MAX_CONCURRENCY, default 4 → ~76 MiB), and at most
+ * bounded at about concurrency × 19 MiB (ARGON2_MAX_CONCURRENCY, default cores − 1: ~19 MiB on 2 cores), and at most
  * ARGON2_MAX_QUEUE jobs waiting (each holds only its password); beyond that a job fails at once with
  * 503 unavailable. A dummy hash lets unknown accounts cost the same as known ones.
  */
