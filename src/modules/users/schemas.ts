@@ -13,16 +13,27 @@ export const UserBody = z.object({
 
 export type UserBody = z.infer<typeof UserBody>;
 
+// Bodies kept per user object: the profile cache behind GET /auth/user hands out the same object until the
+// user changes (a changed user is a new object), so the hot path formats its dates once.
+const bodies = new WeakMap<User, Readonly<UserBody>>();
+
 /** The allow-listed shape of a user in responses (never the hash or internal flags). */
-export const toUserBody = (u: User): UserBody => ({
-  id: u.id,
-  tenantId: u.tenantId,
-  email: u.email,
-  name: u.name,
-  emailVerified: u.emailVerified,
-  createdAt: u.createdAt.toISOString(),
-  updatedAt: u.updatedAt.toISOString(),
-});
+export const toUserBody = (u: User): UserBody => {
+  let body = bodies.get(u);
+  if (!body) {
+    body = Object.freeze({
+      id: u.id,
+      tenantId: u.tenantId,
+      email: u.email,
+      name: u.name,
+      emailVerified: u.emailVerified,
+      createdAt: u.createdAt.toISOString(),
+      updatedAt: u.updatedAt.toISOString(),
+    });
+    bodies.set(u, body);
+  }
+  return body as UserBody;
+};
 
 export const AuthTokens = z.object({
   accessToken: z.string(),
