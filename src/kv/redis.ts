@@ -4,6 +4,7 @@ import type { Kv, SetOptions, SlidingWindowResult } from './kv.js';
 import { reportHandlerError, toKvError } from './kv-errors.js';
 import { connectOnce, createClient, shutdown } from './redis-connection.js';
 import { createSubscriptions } from './redis-pubsub.js';
+import { createTurnBatcher } from './redis-batch.js';
 import { SLIDING_WINDOW_LUA } from './sliding-window.js';
 
 export { parseClusterUrl } from './redis-connection.js';
@@ -50,6 +51,9 @@ export async function createRedisKv(url: string, opts: RedisKvOptions = {}): Pro
   client.defineCommand('apIncrTtl', { numberOfKeys: 1, lua: INCR_TTL_LUA });
   client.defineCommand('apSaddTtl', { numberOfKeys: 1, lua: SADD_TTL_LUA });
   const clustered = client instanceof Cluster;
+  // The per-request commands (rate limit, session check) share one pipeline per event-loop turn on a
+  // single server; a Cluster keeps ioredis's per-slot auto-pipelining.
+  const batch = clustered ? null : createTurnBatcher(client);
   const subscriptions = createSubscriptions(subscriber, (err, channel) => onHandlerError(err, channel.slice(prefix.length)));
   let closed = false;
 
@@ -75,12 +79,13 @@ export async function createRedisKv(url: string, opts: RedisKvOptions = {}): Pro
   return {
     kind: 'redis',
 
-    get: (key) => call(() => client.get(k(key))),
+    get: (key) => call(() => (batch ? batch.send<string | null>((p) => p.get(k(key))) : client.get(k(key)))),
 
     mget: (keys) =>
       call(async () => {
         if (keys.length === 0) return [];
         const full = keys.map(k);
+        if (batch) return batch.send<(string | null)[]>((p) => p.mget(...full));
         if (oneSlot(full)) return client.mget(...full);
         return Promise.all(full.map((key) => client.get(key)));
       }),
@@ -127,12 +132,9 @@ export async function createRedisKv(url: string, opts: RedisKvOptions = {}): Pro
     slidingWindow: (key, limit, windowMs, nowMs) =>
       call(async (): Promise<SlidingWindowResult> => {
         const args = windowArgs(limit, windowMs, nowMs);
-        const [allowed, count, remaining, retryAfterMs, resetMs] = await scripts.apSlidingWindow(
-          k(key),
-          args.limit,
-          args.windowMs,
-          args.nowMs,
-        );
+        const [allowed, count, remaining, retryAfterMs, resetMs] = batch
+          ? await batch.send<number[]>((p) => (p as unknown as Scripts).apSlidingWindow(k(key), args.limit, args.windowMs, args.nowMs))
+          : await scripts.apSlidingWindow(k(key), args.limit, args.windowMs, args.nowMs);
         return { allowed: allowed === 1, count, remaining, retryAfterMs, resetMs };
       }),
 
