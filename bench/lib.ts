@@ -29,7 +29,7 @@ export const DURATION_S = Number(process.env.BENCH_DURATION ?? 4);
 const WARMUP_S = 1;
 const PG_ADMIN_URL = process.env.BENCH_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
-const AUTOCANNON = createRequire(import.meta.url).resolve('autocannon/autocannon.js');
+export const AUTOCANNON = createRequire(import.meta.url).resolve('autocannon/autocannon.js');
 
 /** One line of the result table. */
 export interface BenchRow {
@@ -132,15 +132,7 @@ export async function load(url: string, o: { method?: string; headers?: Record<s
   if (o.body !== undefined) args.push('-b', o.body);
   args.push(url);
   const cpuBefore = process.cpuUsage();
-  const out = await new Promise<string>((resolve, reject) => {
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
-    child.once('error', reject);
-    child.once('exit', (code) => (code === 0 ? resolve(stdout) : reject(new Error(`autocannon exited ${code}: ${stderr}`))));
-  });
+  const out = await runAutocannon(args);
   const cpu = process.cpuUsage(cpuBefore);
   // With --warmup autocannon prints the warm-up's JSON first, then the measured run's.
   type Out = { requests: { average: number; total: number }; latency: { p99: number }; non2xx: number; errors: number };
@@ -151,6 +143,19 @@ export async function load(url: string, o: { method?: string; headers?: Record<s
     reqPerSec: r.requests.average, p99Ms: r.latency.p99, non2xx: r.non2xx, errors: r.errors, total: r.requests.total,
     cpuUsPerReq: served > 0 ? (cpu.user + cpu.system) / served : NaN,
   };
+}
+
+/** Runs autocannon (`args` after the node binary) in a child process; resolves with its stdout (JSON lines). */
+export function runAutocannon(args: string[]): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => { stderr += d; });
+    child.once('error', reject);
+    child.once('exit', (code) => (code === 0 ? resolve(stdout) : reject(new Error(`autocannon exited ${code}: ${stderr}`))));
+  });
 }
 
 /**

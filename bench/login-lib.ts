@@ -1,6 +1,5 @@
 import argon2 from 'argon2';
-import { spawn } from 'node:child_process';
-import { createRequire } from 'node:module';
+import { AUTOCANNON, runAutocannon } from './lib.js';
 
 export interface RawVerifyResult {
   opsPerSec: number;
@@ -46,7 +45,6 @@ export interface ProbeResult {
   cpuUsPerReq: number;
 }
 
-const AUTOCANNON = createRequire(import.meta.url).resolve('autocannon/autocannon.js');
 
 /**
  * A light, fixed-rate GET (autocannon in a child process, `ratePerSec` requests per second over
@@ -56,15 +54,7 @@ const AUTOCANNON = createRequire(import.meta.url).resolve('autocannon/autocannon
  */
 export async function probe(url: string, o: { durationS: number; ratePerSec?: number; connections?: number }): Promise<ProbeResult> {
   const args = [AUTOCANNON, '-j', '-c', String(o.connections ?? 4), '-R', String(o.ratePerSec ?? 200), '-d', String(o.durationS), url];
-  const out = await new Promise<string>((resolve, reject) => {
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
-    child.once('error', reject);
-    child.once('exit', (code) => (code === 0 ? resolve(stdout) : reject(new Error(`autocannon exited ${code}: ${stderr}`))));
-  });
+  const out = await runAutocannon(args);
   type Out = { requests: { average: number; total: number }; latency: { p50: number; p99: number }; non2xx: number; errors: number };
   const r = out.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Out).pop();
   if (!r) throw new Error(`autocannon printed no result for ${url}`);
