@@ -8,13 +8,6 @@ import { redact, redactString, redactUrl } from '../lib/redact.js';
  */
 export const PRE_REDACTED = Symbol('preRedacted');
 
-/** Bindings that cannot hold a secret or a control character: `{reqId}` with a plain id (no `.`, `_` or space). */
-const PLAIN_ID = /^[A-Za-z0-9:-]{1,128}$/;
-const plainBindings = (b: pino.Bindings): boolean => {
-  for (const k in b) if (k !== 'reqId' || typeof b[k] !== 'string' || !PLAIN_ID.test(b[k] as string)) return false;
-  return true;
-};
-
 /** The process logger: every log object passes the shared redaction (DESIGN §5) before it is written. */
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
   const logger = pino({
@@ -49,8 +42,7 @@ export function createLogger(level: string, destination?: pino.DestinationStream
   const setBindings = proto.setBindings as unknown as (this: unknown, bindings: pino.Bindings) => void;
   Object.assign(logger, {
     child(this: unknown, bindings: pino.Bindings, options?: pino.ChildLoggerOptions) {
-      // Fastify makes a child per request: skip the deep copy when there is nothing to redact.
-      return child.call(this, plainBindings(bindings) ? bindings : redact(bindings) as pino.Bindings, options);
+      return child.call(this, redact(bindings) as pino.Bindings, options);
     },
     setBindings(this: unknown, bindings: pino.Bindings) {
       setBindings.call(this, redact(bindings) as pino.Bindings);

@@ -263,6 +263,13 @@ describe('server errors', () => {
     expect(t.logs.join('\n')).not.toContain(PLANTED_SECRET);
   });
 
+  it('the request line redacts secret-looking query values (the logger\'s url serializer)', async () => {
+    await call(t.app, { method: 'GET', url: '/auth/health?token=sekrit-value-123&x=1', headers: { 'x-request-id': 'url-req-1' } });
+    const line = t.logs.map((l) => JSON.parse(l)).find((l) => l.msg === 'request' && l.requestId === 'url-req-1');
+    expect(line?.url).toBe('/auth/health?token=[REDACTED]&x=1');
+    expect(t.logs.join('\n')).not.toContain('sekrit-value-123');
+  });
+
   it('503 unavailable when the database cannot be reached', async () => {
     const res = await call(t.app, { method: 'GET', url: '/auth/probe/db-down' });
     expectError(res, 503, 'unavailable');

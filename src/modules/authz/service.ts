@@ -81,7 +81,7 @@ export function createAuthzService(deps: { cache: AuthzCache; clock: Clock }) {
         const caller = await cache.orgAndMember(p.tenantId, orgId, p.userId);
         // An org the caller cannot see answers exactly as an unknown one (no existence leak).
         if (!caller.org.exists || !caller.member) return { allowed: false, reason: 'the subject is not a member of the organization' };
-        if (!grants(permissionsOf(caller.member.roles, caller.org.customRoles), AUTHZ_CHECK_SCOPE)) {
+        if (!grants(rolePermissionsOf(caller.member, caller.org.customRoles), AUTHZ_CHECK_SCOPE)) {
           throw new AppError('forbidden', `Asking about another user needs the "${AUTHZ_CHECK_SCOPE}" permission in this organization (owners hold it; grant it to a service account through a custom role).`);
         }
       }
@@ -114,7 +114,7 @@ export function createAuthzService(deps: { cache: AuthzCache; clock: Clock }) {
       if (!orgId) return { orgId: null, roles: [], permissions: [] };
       const { org, member } = await cache.orgAndMember(p.tenantId, orgId, p.userId);
       if (!org.exists || !member) throw new AppError('not_found', 'No such organization.');
-      const all = permissionsOf(member.roles, org.customRoles);
+      const all = rolePermissionsOf(member, org.customRoles);
       return { orgId, roles: member.roles, permissions: p.kind === 'apiKey' ? intersect(all, p.scopes) : [...all].sort() };
     },
   };

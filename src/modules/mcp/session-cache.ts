@@ -1,6 +1,6 @@
 import type { SessionPrincipal } from '../../http/principal.js';
 import { createEpochCache } from '../../lib/epoch-cache.js';
-import type { SessionRevocation } from '../sessions/revocations.js';
+import { revocationMatches, type SessionRevocation } from '../sessions/revocations.js';
 
 /** How long a verified access token may be served from memory (the seed's bound; revocation is faster). */
 export const SESSION_CACHE_TTL_MS = 60_000;
@@ -23,7 +23,7 @@ export function createSessionCache(o: { ttlMs: number; max: number; now: () => n
     /** Drops the entries of the ended session or the revoked token; null (an unreadable message) drops all. */
     drop(r: SessionRevocation | null): void {
       if (!r) return cache.clear();
-      cache.dropWhere((p) => p.tenantId === r.tenantId && Boolean((r.sessionId && p.sessionId === r.sessionId) || (r.jti && p.jti === r.jti)));
+      cache.dropWhere((p) => revocationMatches(r, p));
     },
     /** Forgets one token (its session was found ended). */
     forget: (hashHex: string) => cache.forget(hashHex),

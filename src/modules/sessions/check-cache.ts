@@ -1,5 +1,5 @@
 import { createEpochCache } from '../../lib/epoch-cache.js';
-import type { SessionRevocation } from './revocations.js';
+import { revocationMatches, type SessionRevocation } from './revocations.js';
 import type { SessionCheck } from './session-store.js';
 
 /**
@@ -37,7 +37,7 @@ export function createSessionCheckCache(o: { ttlMs: number; max: number; now: ()
     /** Drops the entries of a changed session or a revoked token; null (an unreadable message) drops all. */
     drop(r: SessionRevocation | null): void {
       if (!r) return cache.clear();
-      cache.dropWhere((e) => e.tenantId === r.tenantId && Boolean((r.sessionId && e.sessionId === r.sessionId) || (r.jti && e.jti === r.jti)));
+      cache.dropWhere((e) => revocationMatches(r, e));
     },
 
     get size() { return cache.size; },

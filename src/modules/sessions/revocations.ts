@@ -12,6 +12,11 @@ export interface SessionRevocation {
 
 const CHANNEL = 'sessions:revoked';
 
+/** Whether a revocation names this (tenant, session, token): what every cache of checked tokens drops. */
+export function revocationMatches(r: SessionRevocation, e: { tenantId: string; sessionId: string; jti: string }): boolean {
+  return e.tenantId === r.tenantId && Boolean((r.sessionId && e.sessionId === r.sessionId) || (r.jti && e.jti === r.jti));
+}
+
 /** Reads a message; null when it is not one we understand (the receiver then drops everything). */
 function parse(message: string): SessionRevocation | null {
   try {

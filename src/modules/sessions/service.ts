@@ -150,10 +150,10 @@ export function createSessionService(deps: { sql: Sql; clock: Clock; store: Sess
       };
     },
 
-    /** Verifies an access token and its live session: the bearer hot path (no Postgres, one store round trip). */
     /**
-     * Verifies an access token and checks its session. `fresh` skips the few-seconds check cache: state
-     * changes (unsafe methods) and callers with caches of their own read the store's current answer.
+     * Verifies an access token and its live session: the bearer hot path (no Postgres, at most one store
+     * round trip). `fresh` skips the few-seconds check cache: state changes (unsafe methods) and callers
+     * with caches of their own read the store's current answer.
      */
     async authenticate(token: string, viaCookie: boolean, o: { fresh?: boolean } = {}): Promise<SessionPrincipal> {
       const c = await tokens.verify(token);
