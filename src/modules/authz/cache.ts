@@ -62,7 +62,7 @@ export function createAuthzCache(deps: { sql: Sql; kv: Kv; clock: Clock; log: Lo
   let epoch = 0;
   // user id → wall time until which the user's memberships bypass the cache (USER_DIRTY_MS).
   const dirtyUntil = new Map<string, number>();
-  const isDirty = (userId: string) => (dirtyUntil.get(userId) ?? 0) > Date.now();
+  const isDirty = (userId: string) => dirtyUntil.size > 0 && (dirtyUntil.get(userId) ?? 0) > Date.now();
 
   // Lower-cased: a uuid may arrive in either case, and an invalidation must hit the entry a read made.
   const keyOf = (tenantId: string, orgId: string) => `${tenantId}:${orgId}`.toLowerCase();
@@ -171,6 +171,12 @@ export function createAuthzCache(deps: { sql: Sql; kv: Kv; clock: Clock; log: Lo
     async orgAndMember(tenantId: string, orgId: string, subjectId: string): Promise<{ org: OrgSnapshot; member: MemberSnapshot | null }> {
       const key = keyOf(tenantId, orgId);
       const userId = subjectId.toLowerCase();
+      // The warm path: the org and this member are cached (no await before it, no second key).
+      const warm = fresh(key);
+      if (warm !== undefined && !isDirty(userId)) {
+        const m = warm.members.get(userId);
+        if (m !== undefined) return { org: warm.org, member: m };
+      }
       const { entry, member } = await entryFor(tenantId, orgId, userId);
       if (member !== undefined) return { org: entry.org, member };
       if (!isDirty(userId) && entry.members.has(userId)) return { org: entry.org, member: entry.members.get(userId)! };

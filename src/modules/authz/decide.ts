@@ -31,11 +31,12 @@ export function resourceKey(resource: DecisionResource): string {
   return `${resource.type}:${resource.id ?? ''}`;
 }
 
-/** A policy with its condition compiled (null: no condition, always true) and its guard (see conditionGuard). */
+/** A policy with its condition compiled (null: no condition, always true), its guard (see conditionGuard) and list position. */
 interface PlannedPolicy {
   policy: Policy;
   condition: CompiledCondition | null;
   guard: ConditionGuard | null;
+  order: number;
 }
 
 /**
@@ -48,10 +49,28 @@ interface Plan {
   byAction: Map<string, ActionPlan>;
 }
 
-/** The policies an action matches, and per resource key those whose resource scope matches too. */
+/** The policies an action matches, and per resource key the candidates among those whose resource scope matches too. */
 interface ActionPlan {
   policies: PlannedPolicy[];
-  byResource: Map<string, PlannedPolicy[]>;
+  byResource: Map<string, Candidates>;
+}
+
+/**
+ * The applicable policies of one (action, resource key), indexed by guard: those without a guard, and per
+ * guard path the guarded ones by literal. A decision reads each guard path's fact once and takes only the
+ * policies whose literal equals it (all of them when the fact is missing), so an org whose policies are
+ * keyed on an attribute value (a department, a tenant of its own, a plan) pays for the few that can match.
+ */
+interface Candidates {
+  unguarded: PlannedPolicy[];
+  guards: GuardIndex[];
+}
+
+interface GuardIndex {
+  guard: ConditionGuard;
+  /** literal → policies, in list order; `Map` equality (SameValueZero) is `===` for the finite scalars guards hold */
+  byLiteral: Map<unknown, PlannedPolicy[]>;
+  all: PlannedPolicy[];
 }
 
 // Actions and resources are caller input: the memos are bounded, and cleared whole when full.
@@ -64,10 +83,11 @@ function planOf(policies: readonly Policy[]): Plan {
   let plan = plans.get(policies);
   if (!plan) {
     plan = {
-      policies: policies.map((policy) => ({
+      policies: policies.map((policy, order) => ({
         policy,
         condition: policy.condition === null || policy.condition === undefined ? null : compileCondition(policy.condition),
         guard: conditionGuard(policy.condition),
+        order,
       })),
       byAction: new Map(),
     };
@@ -76,8 +96,27 @@ function planOf(policies: readonly Policy[]): Plan {
   return plan;
 }
 
-/** The policies that apply to `action` on the resource `key` (null: no resource), in list order. */
-function applicableOf(plan: Plan, action: string, key: string | null): PlannedPolicy[] {
+function indexByGuard(policies: PlannedPolicy[]): Candidates {
+  const unguarded: PlannedPolicy[] = [];
+  const byPath = new Map<string, GuardIndex>();
+  for (const p of policies) {
+    // A policy without a condition is always true: its guard (none) changes nothing.
+    if (p.guard === null || p.condition === null) {
+      unguarded.push(p);
+      continue;
+    }
+    let index = byPath.get(p.guard.path);
+    if (!index) byPath.set(p.guard.path, (index = { guard: p.guard, byLiteral: new Map(), all: [] }));
+    index.all.push(p);
+    const same = index.byLiteral.get(p.guard.literal);
+    if (same) same.push(p);
+    else index.byLiteral.set(p.guard.literal, [p]);
+  }
+  return { unguarded, guards: [...byPath.values()] };
+}
+
+/** The candidates for `action` on the resource `key` (null: no resource). */
+function candidatesOf(plan: Plan, action: string, key: string | null): Candidates {
   let forAction = plan.byAction.get(action);
   if (!forAction) {
     const policies = plan.policies.filter(({ policy }) => policy.actions.some((pattern) => matchesPattern(pattern, action)));
@@ -86,13 +125,34 @@ function applicableOf(plan: Plan, action: string, key: string | null): PlannedPo
     plan.byAction.set(action, forAction);
   }
   const memoKey = key ?? NO_RESOURCE;
-  let list = forAction.byResource.get(memoKey);
-  if (!list) {
-    list = forAction.policies.filter(({ policy }) => resourceMatches(policy, key));
+  let candidates = forAction.byResource.get(memoKey);
+  if (!candidates) {
+    candidates = indexByGuard(forAction.policies.filter(({ policy }) => resourceMatches(policy, key)));
     if (forAction.byResource.size >= RESOURCES_PER_ACTION_MAX) forAction.byResource.clear();
-    forAction.byResource.set(memoKey, list);
+    forAction.byResource.set(memoKey, candidates);
   }
-  return list;
+  return candidates;
+}
+
+/**
+ * The policies that can apply to this request, in list order: the unguarded ones, and the guarded ones whose
+ * guard the facts do not rule out (a fact present and different from the literal makes the condition false
+ * without evaluating it; a missing one rules nothing out).
+ */
+function applicableOf(c: Candidates, ctx: EvalContext): readonly PlannedPolicy[] {
+  if (c.guards.length === 0) return c.unguarded;
+  let out: PlannedPolicy[] | null = null;
+  let sources = c.unguarded.length > 0 ? 1 : 0;
+  for (const index of c.guards) {
+    const fact = guardFact(ctx, index.guard);
+    const hits = fact === undefined ? index.all : index.byLiteral.get(fact);
+    if (hits === undefined) continue;
+    if (out === null) out = sources === 0 ? hits : [...c.unguarded, ...hits];
+    else out = [...out, ...hits];
+    sources++;
+  }
+  if (out === null) return c.unguarded;
+  return sources > 1 ? out.sort((a, b) => a.order - b.order) : out;
 }
 
 /** The resource scope of a policy whose actions match: unscoped, or a pattern matching `key` (null: no resource). */
@@ -107,20 +167,7 @@ export function policyApplies(policy: Policy, action: string, resource?: Decisio
   return policy.actions.some((pattern) => matchesPattern(pattern, action)) && resourceMatches(policy, resource ? resourceKey(resource) : null);
 }
 
-/**
- * The policy's condition. A guard whose fact is present and differs from its literal makes the condition
- * false without evaluating it (the facts a guard reads are read once per decision, in `facts`).
- */
-function conditionOf(p: PlannedPolicy, ctx: EvalContext, facts: Map<string, unknown>): Truth {
-  if (p.condition === null) return 'true';
-  const g = p.guard;
-  if (g !== null) {
-    let fact = facts.get(g.path);
-    if (fact === undefined && !facts.has(g.path)) facts.set(g.path, (fact = guardFact(ctx, g)));
-    if (fact !== undefined && fact !== g.literal) return 'false';
-  }
-  return p.condition(ctx);
-}
+const truthOf = (p: PlannedPolicy, ctx: EvalContext): Truth => (p.condition === null ? 'true' : p.condition(ctx));
 
 /**
  * Decides an access request. Order: an applicable deny whose condition is true or indeterminate (fail closed) denies;
@@ -132,11 +179,10 @@ export function decide(input: DecideInput): Decision {
   const { action, resource, subject, env, rolePermissions, policies } = input;
   const ctx: EvalContext = resource ? { subject, resource, env } : { subject, env };
   const key = resource ? resourceKey(resource) : null;
-  const applicable = policies.length === 0 ? [] : applicableOf(planOf(policies), action, key);
-  const facts = new Map<string, unknown>();
+  const applicable = policies.length === 0 ? [] : applicableOf(candidatesOf(planOf(policies), action, key), ctx);
 
   for (const p of applicable) {
-    if (p.policy.effect === 'deny' && conditionOf(p, ctx, facts) !== 'false') {
+    if (p.policy.effect === 'deny' && truthOf(p, ctx) !== 'false') {
       return { allowed: false, reason: `denied by policy "${p.policy.name}"`, policyId: p.policy.id };
     }
   }
@@ -145,7 +191,7 @@ export function decide(input: DecideInput): Decision {
     return { allowed: true, reason: `granted by role permission "${permission}"` };
   }
   for (const p of applicable) {
-    if (p.policy.effect === 'allow' && conditionOf(p, ctx, facts) === 'true') {
+    if (p.policy.effect === 'allow' && truthOf(p, ctx) === 'true') {
       return { allowed: true, reason: `allowed by policy "${p.policy.name}"`, policyId: p.policy.id };
     }
   }

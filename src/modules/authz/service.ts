@@ -48,6 +48,17 @@ function rolePermissionsOf(member: { roles: string[] }, customRoles: ReadonlyMap
  */
 export function createAuthzService(deps: { cache: AuthzCache; clock: Clock }) {
   const { cache, clock } = deps;
+  // env.time as an ISO string, formatted once per clock millisecond rather than once per decision.
+  let lastMs = Number.NaN;
+  let lastIso = '';
+  const isoNow = (): string => {
+    const ms = clock.nowMs();
+    if (ms !== lastMs) {
+      lastIso = new Date(ms).toISOString();
+      lastMs = ms;
+    }
+    return lastIso;
+  };
 
   /** The org a call is about: the body's, else the credential's (active org, or the key's binding). */
   function orgOf(p: UserPrincipal, orgId: string | undefined): { orgId: string | null; boundElsewhere: boolean } {
@@ -97,7 +108,7 @@ export function createAuthzService(deps: { cache: AuthzCache; clock: Clock }) {
         action: input.action,
         resource: input.resource,
         subject: { id: subjectId, email: member.email, roles: member.roles, attributes: member.attributes },
-        env: { time: clock.now().toISOString(), ip: env.ip },
+        env: { time: isoNow(), ip: env.ip },
         rolePermissions,
         policies: isReservedAction(input.action) ? [] : org.policies,
       });

@@ -37,9 +37,10 @@ export const isBuiltInRole = (name: string): name is BuiltInRole =>
 
 /** True when the action is on one of the org's own resources (`members:write`, `org:*`, …). */
 export function isReservedAction(action: string): boolean {
-  const head = action.split(':', 1)[0]!;
-  return head === '*' || (RESERVED_RESOURCES as readonly string[]).includes(head);
+  const colon = action.indexOf(':');
+  return RESERVED_HEADS.has(colon < 0 ? action : action.slice(0, colon));
 }
+const RESERVED_HEADS: ReadonlySet<string> = new Set(['*', ...RESERVED_RESOURCES]);
 
 /** The permissions of a list of role names: built-ins from the table, custom ones from `custom` (unknown names grant nothing). */
 export function permissionsOf(roles: readonly string[], custom: ReadonlyMap<string, readonly string[]>): string[] {

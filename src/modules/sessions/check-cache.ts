@@ -14,24 +14,25 @@ export const SESSION_CHECK_MAX = 50_000;
 interface Entry { check: SessionCheck; tenantId: string; sessionId: string; jti: string }
 
 /**
- * The per-instance cache of session checks, keyed by (tenant, session, token id): a bearer request
- * whose token was checked in the last few seconds costs no store round trip (see src/lib/epoch-cache.ts
- * for the epoch rule).
+ * The per-instance cache of session checks, for (tenant, session, token id): a bearer request whose
+ * token was checked in the last few seconds costs no store round trip (see src/lib/epoch-cache.ts for
+ * the epoch rule). Keyed by the token id alone and confirmed on the entry: the id string comes from the
+ * cached claims, so its hash is computed once, where a joined key would be a new string to hash per request.
  */
 export function createSessionCheckCache(o: { ttlMs: number; max: number; now: () => number }) {
   const cache = createEpochCache<Entry>(o);
-  const keyOf = (tenantId: string, sessionId: string, jti: string) => `${tenantId}\u0000${sessionId}\u0000${jti}`;
 
   return {
     get epoch() { return cache.epoch; },
 
     get(tenantId: string, sessionId: string, jti: string): SessionCheck | undefined {
-      return cache.get(keyOf(tenantId, sessionId, jti))?.check;
+      const e = cache.get(jti);
+      return e !== undefined && e.tenantId === tenantId && e.sessionId === sessionId ? e.check : undefined;
     },
 
     /** Remembers a check unless a drop happened since `seenEpoch` (the read may predate it). */
     put(tenantId: string, sessionId: string, jti: string, check: SessionCheck, seenEpoch: number): void {
-      cache.put(keyOf(tenantId, sessionId, jti), { check, tenantId, sessionId, jti }, seenEpoch);
+      cache.put(jti, { check, tenantId, sessionId, jti }, seenEpoch);
     },
 
     /** Drops the entries of a changed session or a revoked token; null (an unreadable message) drops all. */

@@ -7,6 +7,7 @@ import { SettingsPatch, TenantSettings, type Tenant } from './schemas.js';
 import { tenantStore } from './store.js';
 
 const CACHE_TTL_MS = 30_000;
+const KEY_MEMO_MAX = 10_000;
 const INVALIDATE_CHANNEL = 'tenants:invalidate';
 
 export type TenantService = ReturnType<typeof createTenantService>;
@@ -24,6 +25,19 @@ export function createTenantService(deps: { sql: Sql; kv: Kv; clock: Clock }) {
     if (!hit) return undefined;
     if (Date.now() - hit.at > CACHE_TTL_MS) { cache.delete(key); return undefined; }
     return hit.tenant;
+  };
+  // A reference as given (a claim's tid, an X-Tenant-ID value, 'default') → its cache key. The strings seen on
+  // the hot path are the same few objects again and again, and a Map keeps their hashes; the joined key built
+  // per request would be a new string to hash, after a uuid test, each time.
+  const keyMemo = new Map<string, string>();
+  const keyOfRef = (ref: string): string => {
+    let key = keyMemo.get(ref);
+    if (key === undefined) {
+      key = isUuid(ref) ? `id:${ref.toLowerCase()}` : `slug:${ref}`;
+      if (keyMemo.size >= KEY_MEMO_MAX) keyMemo.clear();
+      keyMemo.set(ref, key);
+    }
+    return key;
   };
   const remember = (t: Tenant) => {
     const at = Date.now();
@@ -43,8 +57,9 @@ export function createTenantService(deps: { sql: Sql; kv: Kv; clock: Clock }) {
     },
     /** The tenant with this id, or null. */
     async byId(id: string): Promise<Tenant | null> {
-      if (!isUuid(id)) return null;
-      const c = cached(`id:${id.toLowerCase()}`);
+      const key = keyOfRef(id);
+      if (!key.startsWith('id:')) return null;
+      const c = cached(key);
       if (c !== undefined) return c;
       const t = await sql.tx(null, (tx) => tenantStore.byId(tx, id));
       if (t) remember(t);
@@ -52,7 +67,7 @@ export function createTenantService(deps: { sql: Sql; kv: Kv; clock: Clock }) {
     },
     /** The cached answer for an `X-Tenant-ID` value without I/O; undefined when it must be loaded (resolve). */
     cachedRef(ref: string): Tenant | null | undefined {
-      return cached(isUuid(ref) ? `id:${ref.toLowerCase()}` : `slug:${ref}`);
+      return cached(keyOfRef(ref));
     },
     /** Resolves an `X-Tenant-ID` value (uuid or slug); null if unknown. */
     async resolve(ref: string): Promise<Tenant | null> {

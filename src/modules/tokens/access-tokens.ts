@@ -27,6 +27,10 @@ export interface AccessClaims {
 
 export type AccessTokens = ReturnType<typeof createAccessTokens>;
 
+/** The verified-token cache key: the signature's tail (any token string works; equality is checked on a hit). */
+const CACHE_KEY_CHARS = 32;
+const cacheKeyOf = (token: string) => (token.length > CACHE_KEY_CHARS ? token.slice(-CACHE_KEY_CHARS) : token);
+
 const isStringArray = (v: unknown): v is string[] => Array.isArray(v) && v.every((s) => typeof s === 'string');
 
 /** The claims we rely on, with their types; anything else makes the token invalid (never a 500 later). */
@@ -47,13 +51,15 @@ const expired = () => new AppError('token_expired', 'The access token has expire
  * with the leeway above and the claims we rely on. The caller checks `aud` against the tenant and the
  * session/JTI against the store.
  *
- * Signature checks dominate the cost of the bearer path, so a verified token is remembered, keyed by
- * the token string itself (a tampered token is another string and is verified in full), until its
- * expiry; a hit re-checks the expiry and that the signing key is still known and not retired.
+ * Signature checks dominate the cost of the bearer path, so a verified token is remembered until its
+ * expiry; a hit re-checks the expiry and that the signing key is still known and not retired. The map
+ * is keyed by the signature's last characters and a hit must equal the whole token (a tampered token is
+ * another string and is verified in full): hashing a whole token string per request costs about as much
+ * as the rest of the lookup.
  */
 export function createAccessTokens(deps: { keys: SigningKeys; clock: Clock; issuer: string }) {
   const { keys, clock, issuer } = deps;
-  const verified = new Map<string, { claims: AccessClaims; expSec: number; kid: string }>();
+  const verified = new Map<string, { token: string; claims: AccessClaims; expSec: number; kid: string }>();
 
   const remember = (token: string, claims: AccessClaims, kid: string) => {
     if (verified.size >= VERIFIED_CACHE_MAX) {
@@ -61,7 +67,7 @@ export function createAccessTokens(deps: { keys: SigningKeys; clock: Clock; issu
       let n = VERIFIED_CACHE_MAX / 10;
       for (const k of verified.keys()) { verified.delete(k); if (--n <= 0) break; }
     }
-    verified.set(token, { claims, expSec: claims.exp, kid });
+    verified.set(cacheKeyOf(token), { token, claims, expSec: claims.exp, kid });
   };
 
   return {
@@ -83,15 +89,16 @@ export function createAccessTokens(deps: { keys: SigningKeys; clock: Clock; issu
     async verify(token: string): Promise<AccessClaims> {
       const nowMs = clock.nowMs();
       const nowSec = nowMs / 1000;
-      const hit = verified.get(token);
-      if (hit) {
+      const cacheKey = cacheKeyOf(token);
+      const hit = verified.get(cacheKey);
+      if (hit !== undefined && hit.token === token) {
         // The key may have been superseded and retired since (rotation elsewhere reloads our key set).
         if (!keys.usable(hit.kid)) {
-          verified.delete(token);
+          verified.delete(cacheKey);
           throw invalid();
         }
         if (hit.expSec + CLOCK_TOLERANCE_SECONDS <= nowSec) {
-          verified.delete(token);
+          verified.delete(cacheKey);
           throw expired();
         }
         return hit.claims;
