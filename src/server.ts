@@ -23,7 +23,7 @@ import { declareRateLimitStatuses, registerBanCheck, registerRateLimit } from '.
 import { trustProxyOption } from './modules/rate-limit/client-ip.js';
 import { declareIdempotencyStatuses, registerIdempotency } from './modules/idempotency/hooks.js';
 import type { ModuleDef } from './modules/module.js';
-import './http/route-config.js';
+import { registerRouteConfig } from './http/route-config.js';
 
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 
@@ -53,6 +53,7 @@ export async function buildApp(config: Readonly<Config>, opts: BuildOptions = {}
   }) as unknown as FastifyInstance;
 
   app.decorate('deps', deps);
+  registerRouteConfig(app);
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   registerErrorHandler(app);

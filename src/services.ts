@@ -150,7 +150,9 @@ export async function createServices(base: BaseDeps): Promise<{ services: Servic
   };
   const authenticators: Authenticators = {
     accessToken: (token, o) => sessions.authenticate(token, o.viaCookie, { fresh: o.fresh }),
+    accessTokenCached: (token, o) => sessions.authenticateCached(token, o.viaCookie, { fresh: o.fresh }),
     apiKey: (key) => apiKeys.authenticate(key),
+    apiKeyCached: (key) => apiKeys.authenticateCached(key),
     adminKey: (key) => base.adminKeys.verify(key),
   };
   return { services, authenticators };

@@ -53,10 +53,11 @@ export function registerJsonParser(app: FastifyInstance): void {
  */
 function mayNeedInspection(text: string): boolean {
   if (text.includes('\\u0000')) return true;
+  // Valid JSON (this runs after parsing) closes every bracket it opens: too deep needs twice that many characters.
+  if (text.length < 2 * MAX_DEPTH) return false;
   let brackets = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if ((c === 123 /* { */ || c === 91 /* [ */) && ++brackets >= MAX_DEPTH) return true;
+  for (const opener of ['{', '[']) {
+    for (let i = text.indexOf(opener); i !== -1; i = text.indexOf(opener, i + 1)) if (++brackets >= MAX_DEPTH) return true;
   }
   return false;
 }

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { redactString } from '../lib/redact.js';
 import { PRE_REDACTED } from './logger.js';
+import { routeConfigOf } from './route-config.js';
 
 /** One log line per request: request id, route, status, duration (the URL's secret-looking query values redacted). */
 export function registerRequestLog(app: FastifyInstance): void {
@@ -13,7 +14,7 @@ export function registerRequestLog(app: FastifyInstance): void {
         [PRE_REDACTED]: true,
         requestId: redactString(req.id),
         method: req.method,
-        route: req.routeOptions.url ?? null,
+        route: routeConfigOf(req).url ?? null,
         url: req.url,
         status: reply.statusCode,
         durationMs: Math.round(reply.elapsedTime * 10) / 10,

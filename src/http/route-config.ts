@@ -1,3 +1,4 @@
+import type { FastifyContextConfig, FastifyInstance, FastifyRequest } from 'fastify';
 import type { Principal } from './principal.js';
 import type { Tenant } from '../modules/tenants/schemas.js';
 
@@ -41,4 +42,20 @@ declare module 'fastify' {
   }
 }
 
-export {};
+const ROUTE_CONFIG = Symbol('routeConfig');
+type RouteConfig = FastifyContextConfig & { url?: string };
+const NO_CONFIG: RouteConfig = Object.freeze({});
+
+/** Declares the per-request slot `routeConfigOf` fills (one object shape for every request). Register first. */
+export function registerRouteConfig(app: FastifyInstance): void {
+  app.decorateRequest(ROUTE_CONFIG, null);
+}
+
+/**
+ * The matched route's `config`, with its `url` pattern (undefined for a 404), read once per request: every
+ * read of Fastify's `req.routeOptions` builds a new object of thirteen fields, and each hook needs the config.
+ */
+export function routeConfigOf(req: FastifyRequest): RouteConfig {
+  const r = req as FastifyRequest & { [ROUTE_CONFIG]: RouteConfig | null };
+  return (r[ROUTE_CONFIG] ??= req.routeOptions.config ?? NO_CONFIG);
+}

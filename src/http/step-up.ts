@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify';
+import { routeConfigOf } from './route-config.js';
 import { AppError } from './errors.js';
 import { auditContext } from './audit-context.js';
 import { actorOf } from './principal.js';
@@ -83,7 +84,9 @@ export function registerStepUpGate(app: FastifyInstance): void {
       response: { ...errorResponses(401, 403), ...(schema.response ?? {}) },
     } as RouteOptions['schema'];
   });
-  app.addHook('preHandler', async (req) => {
-    if (req.routeOptions.config?.stepUp) await requireStepUp(req);
+  // A callback hook: an ungated route passes without a promise.
+  app.addHook('preHandler', (req, _reply, done) => {
+    if (!routeConfigOf(req).stepUp) return done();
+    requireStepUp(req).then(() => done(), done);
   });
 }

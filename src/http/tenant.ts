@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { AppError } from './errors.js';
+import { routeConfigOf } from './route-config.js';
 import type { TenantService } from '../modules/tenants/service.js';
 
 /** Resolves `X-Tenant-ID` (uuid or slug) for every request; without it, the default tenant (DESIGN §2). */
@@ -8,7 +9,7 @@ export function registerTenantResolution(app: FastifyInstance, tenants: TenantSe
   app.decorateRequest('tenantFromHeader', false);
   // Callback style with a synchronous path: a cached tenant (the usual case) costs no promise.
   app.addHook('onRequest', (req, _reply, done) => {
-    if (req.routeOptions.config?.auth === 'admin') return done();
+    if (routeConfigOf(req).auth === 'admin') return done();
     const raw = req.headers['x-tenant-id'];
     const fromHeader = raw !== undefined;
     let ref = 'default';

@@ -93,6 +93,7 @@ export function createApiKeyService(deps: { sql: Sql; kv: Kv; clock: Clock; log:
     verifier,
     start: () => verifier.start(),
     authenticate: (key: string) => verifier.authenticate(key),
+    authenticateCached: (key: string) => verifier.authenticateCached(key),
     /** Resolves when background `lastUsedAt` writes are done (shutdown, tests). */
     settled: () => verifier.settled(),
 

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Sql } from '../../db/sql.js';
 import type { Kv, Unsubscribe } from '../../kv/kv.js';
 import type { Clock } from '../../lib/clock.js';
-import { sha256 } from '../../lib/crypto.js';
+import { sha256Hex } from '../../lib/crypto.js';
 import type { ApiKeyPrincipal } from '../../http/principal.js';
 import { createKeyCache, type Invalidation, type ValidatedKey } from './cache.js';
 import { isApiKeyShaped } from './keys.js';
@@ -43,13 +43,12 @@ export function createApiKeyVerifier(deps: { sql: Sql; kv: Kv; clock: Clock; log
 
   async function lookup(key: string): Promise<ValidatedKey | null> {
     if (!isApiKeyShaped(key)) return null;
-    const hash = sha256(key);
-    const hex = hash.toString('hex');
+    const hex = sha256Hex(key);
     const now = clock.now();
     const cached = cache.get(hex);
     if (cached) return cached.expiresAt && cached.expiresAt <= now ? null : cached;
     const seen = cache.epoch;
-    const row = await sql.tx(null, (tx) => apiKeyStore.findByHash(tx, hash));
+    const row = await sql.tx(null, (tx) => apiKeyStore.findByHash(tx, Buffer.from(hex, 'hex')));
     if (!row || row.revoked || row.userDisabled) return null;
     const v: ValidatedKey = {
       principal: { kind: 'apiKey', tenantId: row.tenantId, userId: row.userId, keyId: row.id, scopes: row.scopes, orgId: row.orgId },
@@ -78,6 +77,18 @@ export function createApiKeyVerifier(deps: { sql: Sql; kv: Kv; clock: Clock; log
     async authenticate(key: string): Promise<ApiKeyPrincipal | null> {
       const v = await lookup(key);
       if (!v) return null;
+      touch(v.principal);
+      return v.principal;
+    },
+
+    /**
+     * `authenticate`'s answer when the key is cached and live (no I/O, no promise); otherwise undefined,
+     * and the caller runs `authenticate`.
+     */
+    authenticateCached(key: string): ApiKeyPrincipal | undefined {
+      if (!isApiKeyShaped(key)) return undefined;
+      const v = cache.get(sha256Hex(key));
+      if (v === undefined || (v.expiresAt !== null && v.expiresAt.getTime() <= clock.nowMs())) return undefined;
       touch(v.principal);
       return v.principal;
     },

@@ -1,6 +1,7 @@
-import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import type { Deps } from '../../deps.js';
 import { AppError } from '../../http/errors.js';
+import { routeConfigOf } from '../../http/route-config.js';
 import { errorResponses } from '../../http/schemas.js';
 import { sha256Hex } from '../../lib/crypto.js';
 import { clientKey } from '../rate-limit/client-ip.js';
@@ -56,16 +57,22 @@ export function declareIdempotencyStatuses(app: FastifyInstance): void {
 export function registerIdempotency(app: FastifyInstance, deps: Deps): void {
   const store = createIdempotencyStore({ kv: deps.kv, clock: deps.clock, authSecret: deps.authSecret });
 
-  app.addHook('preHandler', async (req, reply) => {
-    if (!req.routeOptions.config?.idempotent || req.method !== 'POST') return;
+  // Callback hooks: a request without a key (nearly all of them) passes without a promise.
+  app.addHook('preHandler', (req, reply, done) => {
+    if (!routeConfigOf(req).idempotent || req.method !== 'POST') return done();
     const raw = req.headers['idempotency-key'];
-    if (raw === undefined) return;
+    if (raw === undefined) return done();
+    // After a replay the reply is sent, and Fastify runs nothing further for the request.
+    claim(req, reply, raw).then(() => done(), done);
+  });
+
+  async function claim(req: FastifyRequest, reply: FastifyReply, raw: string | string[]): Promise<unknown> {
     if (typeof raw !== 'string' || !KEY_FORMAT.test(raw)) {
       throw new AppError('validation_failed', 'Idempotency-Key must be one header of 1 to 255 visible ASCII characters, without "*".', {
         details: [{ path: 'headers.idempotency-key', message: 'must be 1 to 255 visible ASCII characters, without "*"' }],
       });
     }
-    const digest = sha256Hex([principalOf(req), req.method, req.routeOptions.url, raw].join('\n'));
+    const digest = sha256Hex([principalOf(req), req.method, routeConfigOf(req).url, raw].join('\n'));
     const key = store.recordKey(req.tenant?.id ?? null, digest);
     const fp = sha256Hex(canonicalJson({ params: req.params ?? {}, query: req.query ?? {}, body: req.body ?? null }));
     const r = await store.begin(key, fp);
@@ -83,12 +90,17 @@ export function registerIdempotency(app: FastifyInstance, deps: Deps): void {
         if (r.location) reply.header('location', r.location);
         return reply.send(r.body);
     }
+  }
+
+  app.addHook('onSend', (req, reply, payload, done) => {
+    const claimed = (req as WithClaim)[STATE];
+    if (!claimed) return done(null, payload);
+    (req as WithClaim)[STATE] = undefined;
+    record(req, reply, claimed, payload).then(() => done(null, payload), done);
   });
 
-  app.addHook('onSend', async (req, reply, payload) => {
-    const claim = (req as WithClaim)[STATE];
-    if (!claim) return payload;
-    (req as WithClaim)[STATE] = undefined;
+  /** Stores a 2xx/3xx answer under the claim, or releases the key for a retry. */
+  async function record(req: FastifyRequest, reply: FastifyReply, claim: Claim, payload: unknown): Promise<void> {
     try {
       if (reply.statusCode < 400 && (payload == null || typeof payload === 'string' || Buffer.isBuffer(payload))) {
         const header = (name: string) => {
@@ -103,6 +115,5 @@ export function registerIdempotency(app: FastifyInstance, deps: Deps): void {
       // The handler has run: its answer goes out. A retry meets the running marker (409) until its lease ends.
       req.log.warn({ err }, 'idempotency: storing the response failed');
     }
-    return payload;
-  });
+  }
 }

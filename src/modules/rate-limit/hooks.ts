@@ -1,7 +1,8 @@
-import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import type { Deps } from '../../deps.js';
 import { auditContext } from '../../http/audit-context.js';
 import { AppError } from '../../http/errors.js';
+import { routeConfigOf } from '../../http/route-config.js';
 import { errorResponses } from '../../http/schemas.js';
 import { clientKey } from './client-ip.js';
 import type { LimitedClass } from './limits.js';
@@ -47,11 +48,9 @@ export function registerBanCheck(app: FastifyInstance, deps: Deps): void {
   const { rateLimit } = deps.services;
   // Declared up front so every request object keeps one shape (Fastify's advice for request state).
   app.decorateRequest(CLIENT_KEY, null);
-  app.addHook('onRequest', async (req) => {
-    if (req.routeOptions.url === health) return;
-    if (rateLimit.bannedId(clientKeyOf(req))) {
-      throw new AppError('banned', 'This address is banned after repeated abuse. Contact the operator of this service to have it lifted.');
-    }
+  app.addHook('onRequest', (req, _reply, done) => {
+    if (routeConfigOf(req).url === health || !rateLimit.bannedId(clientKeyOf(req))) return done();
+    done(new AppError('banned', 'This address is banned after repeated abuse. Contact the operator of this service to have it lifted.'));
   });
 }
 
@@ -65,12 +64,18 @@ export function registerBanCheck(app: FastifyInstance, deps: Deps): void {
  */
 export function registerRateLimit(app: FastifyInstance, deps: Deps): void {
   const { rateLimit } = deps.services;
-  app.addHook('onRequest', async (req, reply) => {
-    const url = req.routeOptions.url;
+  // A callback hook: an unlimited route (or a 404) passes without a promise.
+  app.addHook('onRequest', (req, reply, done) => {
+    const config = routeConfigOf(req);
+    const url = config.url;
     // No route matched: the 404 handler does no work worth limiting.
-    if (!url) return;
-    const cls = classOf(req.routeOptions.config);
-    if (!cls) return;
+    if (!url) return done();
+    const cls = classOf(config);
+    if (!cls) return done();
+    limit(req, reply, url, cls).then(() => done(), done);
+  });
+
+  async function limit(req: FastifyRequest, reply: FastifyReply, url: string, cls: LimitedClass): Promise<void> {
     const method = req.method === 'HEAD' ? 'GET' : req.method;
     const r = await rateLimit.hit({ cls, tenant: req.tenant, route: `${method} ${url}`, ip: clientKeyOf(req), ctx: () => auditContext(req) });
     reply.header('ratelimit-limit', String(r.limit));
@@ -82,5 +87,5 @@ export function registerRateLimit(app: FastifyInstance, deps: Deps): void {
     }
     req.log.info({ route: `${method} ${url}`, retryAfter: r.retryAfter }, 'rate limited');
     throw new AppError('rate_limited', `Too many requests to this route; retry in ${r.retryAfter} seconds.`, { retryAfter: r.retryAfter });
-  });
+  }
 }

@@ -65,17 +65,21 @@ export function createSessionRevocations(deps: { kv: Kv; log: Logger }) {
      * The same store, announcing after each `delete`, `revokeJti` and `setStepUp`. Announced even when
      * the write failed half-way (`finally`): dropping a cache entry is always safe, keeping a stale one
      * is not. With `checkCache`, `check` is answered from it when the entry is young, the caller did not
-     * ask for a `fresh` read, and the store's pub/sub connection is up (see check-cache.ts); the cache must
-     * be subscribed to these announcements (`subscribe(cache.drop)`).
+     * ask for a `fresh` read, and the store's pub/sub connection is up (see check-cache.ts), and
+     * `checkCached` gives that answer without a promise; the cache must be subscribed to these
+     * announcements (`subscribe(cache.drop)`).
      */
     wrap(store: SessionStore, o: { checkCache?: SessionCheckCache } = {}): SessionStore {
       const cache = o.checkCache;
+      // Served from memory only while invalidations can reach this instance (the store's pub/sub is up).
+      const checkCached = (tenantId: string, sid: string, jti: string): SessionCheck | undefined =>
+        cache && kv.subscriptionsLive() ? cache.get(tenantId, sid, jti) : undefined;
       return {
         ...store,
         ...(cache ? {
+          checkCached,
           async check(tenantId: string, sid: string, jti: string, co?: { fresh?: boolean }): Promise<SessionCheck> {
-            // Served from memory only while invalidations can reach this instance (the store's pub/sub is up).
-            const hit = co?.fresh || !kv.subscriptionsLive() ? undefined : cache.get(tenantId, sid, jti);
+            const hit = co?.fresh ? undefined : checkCached(tenantId, sid, jti);
             if (hit) return hit;
             const seen = cache.epoch;
             const fresh = await store.check(tenantId, sid, jti);

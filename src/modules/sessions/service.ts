@@ -8,10 +8,10 @@ import type { SessionPrincipal } from '../../http/principal.js';
 import type { AuditContext, AuditService } from '../audit/service.js';
 import type { TenantService } from '../tenants/service.js';
 import { audienceOf, type Tenant } from '../tenants/schemas.js';
-import type { AccessTokens } from '../tokens/access-tokens.js';
+import type { AccessClaims, AccessTokens } from '../tokens/access-tokens.js';
 import { publicUser, userStore, type User } from '../users/store.js';
 import { refreshStore } from './refresh-store.js';
-import type { ActiveOrg, Session, SessionStore } from './session-store.js';
+import type { ActiveOrg, Session, SessionCheck, SessionStore } from './session-store.js';
 
 export interface IssuedTokens {
   accessToken: string;
@@ -24,8 +24,21 @@ export interface IssuedTokens {
 export type SessionService = ReturnType<typeof createSessionService>;
 
 /** Sessions: the KV record, the refresh-token family in Postgres, and the access tokens minted for them. */
+/** The session is live, the token's own, and the token not revoked. */
+function sessionHoldsAt(c: AccessClaims, { session, jtiRevoked }: SessionCheck, nowMs: number): boolean {
+  return session !== null && session.userId === c.sub && session.tenantId === c.tid && !jtiRevoked && session.expiresAt > nowMs;
+}
+
+function principalOf(c: AccessClaims, check: SessionCheck, viaCookie: boolean): SessionPrincipal {
+  return {
+    kind: 'session', tenantId: c.tid, userId: c.sub, sessionId: c.sid, jti: c.jti, amr: c.amr,
+    orgId: c.org ?? null, roles: c.roles ?? [], stepUpAt: check.stepUpAt, viaCookie, expiresAt: c.exp * 1000,
+  };
+}
+
 export function createSessionService(deps: { sql: Sql; clock: Clock; store: SessionStore; tokens: AccessTokens; tenants: TenantService; audit: AuditService }) {
   const { sql, clock, store, tokens, tenants, audit } = deps;
+  const sessionHolds = (c: AccessClaims, check: SessionCheck) => sessionHoldsAt(c, check, clock.nowMs());
 
   const newRefresh = () => {
     const id = randomUUID();
@@ -159,14 +172,24 @@ export function createSessionService(deps: { sql: Sql; clock: Clock; store: Sess
       const c = await tokens.verify(token);
       const tenant = await tenants.byId(c.tid);
       if (!tenant || c.aud !== audienceOf(tenant)) throw new AppError('invalid_token', 'The access token is invalid.');
-      const { session, jtiRevoked, stepUpAt } = await store.check(c.tid, c.sid, c.jti, { fresh: o.fresh });
-      if (!session || session.userId !== c.sub || session.tenantId !== c.tid || jtiRevoked || session.expiresAt <= clock.nowMs()) {
-        throw new AppError('invalid_token', 'The session has ended; sign in again.');
-      }
-      return {
-        kind: 'session', tenantId: c.tid, userId: c.sub, sessionId: c.sid, jti: c.jti, amr: c.amr,
-        orgId: c.org ?? null, roles: c.roles ?? [], stepUpAt, viaCookie, expiresAt: c.exp * 1000,
-      };
+      const check = await store.check(c.tid, c.sid, c.jti, { fresh: o.fresh });
+      if (!sessionHolds(c, check)) throw new AppError('invalid_token', 'The session has ended; sign in again.');
+      return principalOf(c, check, viaCookie);
+    },
+
+    /**
+     * `authenticate`'s answer when every part of it comes from memory (a token verified before, a cached
+     * tenant, a cached session check) and it accepts the token; otherwise undefined, and the caller runs
+     * `authenticate`, which also gives the refusal. Never for `fresh` checks.
+     */
+    authenticateCached(token: string, viaCookie: boolean, o: { fresh?: boolean } = {}): SessionPrincipal | undefined {
+      if (o.fresh) return undefined;
+      const c = tokens.verifiedBefore(token);
+      if (c === undefined) return undefined;
+      const tenant = tenants.cachedById(c.tid);
+      if (!tenant || c.aud !== audienceOf(tenant)) return undefined;
+      const check = store.checkCached(c.tid, c.sid, c.jti);
+      return check !== undefined && sessionHolds(c, check) ? principalOf(c, check, viaCookie) : undefined;
     },
 
     /** Ends one session of a user; false if it is not theirs or already gone. */

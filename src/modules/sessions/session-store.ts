@@ -55,6 +55,10 @@ export function createSessionStore(kv: Kv) {
       const [s, j, su] = await kv.mget([k.session(tenantId, sid), k.jti(tenantId, jti), k.stepUp(tenantId, sid)]);
       return { session: parse<Session>(s ?? null), jtiRevoked: j !== null && j !== undefined, stepUpAt: su ? Number(su) : null };
     },
+    /** The check when it can be answered from memory without I/O; this store keeps none (see revocations.ts). */
+    checkCached(_tenantId: string, _sid: string, _jti: string): SessionCheck | undefined {
+      return undefined;
+    },
     /** Deletes the session and its side keys; true if it existed. */
     async delete(tenantId: string, userId: string, sid: string): Promise<boolean> {
       const n = await kv.del(k.session(tenantId, sid));

@@ -39,6 +39,10 @@ export function createTenantService(deps: { sql: Sql; kv: Kv; clock: Clock }) {
     }
     return key;
   };
+  const cachedById = (id: string): Tenant | null | undefined => {
+    const key = keyOfRef(id);
+    return key.startsWith('id:') ? cached(key) : null;
+  };
   const remember = (t: Tenant) => {
     const at = Date.now();
     cache.set(`id:${t.id}`, { tenant: t, at });
@@ -57,14 +61,14 @@ export function createTenantService(deps: { sql: Sql; kv: Kv; clock: Clock }) {
     },
     /** The tenant with this id, or null. */
     async byId(id: string): Promise<Tenant | null> {
-      const key = keyOfRef(id);
-      if (!key.startsWith('id:')) return null;
-      const c = cached(key);
+      const c = cachedById(id);
       if (c !== undefined) return c;
       const t = await sql.tx(null, (tx) => tenantStore.byId(tx, id));
       if (t) remember(t);
       return t;
     },
+    /** The cached tenant with this id without I/O; undefined when it must be loaded (byId). */
+    cachedById,
     /** The cached answer for an `X-Tenant-ID` value without I/O; undefined when it must be loaded (resolve). */
     cachedRef(ref: string): Tenant | null | undefined {
       return cached(keyOfRef(ref));

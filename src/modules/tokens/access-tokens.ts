@@ -85,6 +85,13 @@ export function createAccessTokens(deps: { keys: SigningKeys; clock: Clock; issu
       return { token, claims };
     },
 
+    /** The claims of a token verified before and still good (key usable, not expired), else undefined: then call verify. */
+    verifiedBefore(token: string): AccessClaims | undefined {
+      const hit = verified.get(cacheKeyOf(token));
+      if (hit === undefined || hit.token !== token || !keys.usable(hit.kid)) return undefined;
+      return hit.expSec + CLOCK_TOLERANCE_SECONDS <= clock.nowMs() / 1000 ? undefined : hit.claims;
+    },
+
     /** Verified claims, or AppError token_expired / invalid_token. The caller checks aud against the tenant. */
     async verify(token: string): Promise<AccessClaims> {
       const nowMs = clock.nowMs();

@@ -1,0 +1,29 @@
+import { describe, expect, it } from 'vitest';
+import { parseJsonBody } from './json-parser.js';
+
+const nested = (levels: number, open: string, close: string) => `${open.repeat(levels)}1${close.repeat(levels)}`;
+const parse = (text: string) => parseJsonBody(Buffer.from(text, 'utf8'));
+
+describe('parseJsonBody', () => {
+  it('accepts 64 levels of nesting and refuses 65, for objects, arrays and a mix', () => {
+    for (const [open, close] of [['[', ']'], ['{"a":', '}'], ['[{"a":', '}]']] as const) {
+      const perStep = open === '[{"a":' ? 2 : 1;
+      expect(parse(nested(64 / perStep, open, close))).toMatchObject({ ok: true });
+      const over = parse(nested(64 / perStep + 1, open, close));
+      expect(over).toMatchObject({ ok: false, code: 'validation_failed', message: expect.stringMatching(/nested deeper than 64/) });
+    }
+  });
+
+  it('is not fooled by brackets inside strings, and refuses NUL however it is spelled', () => {
+    expect(parse(JSON.stringify({ s: '['.repeat(500), t: '{'.repeat(500) }))).toMatchObject({ ok: true });
+    expect(parse('{"s":"a\\u0000b"}')).toMatchObject({ ok: false, code: 'validation_failed' });
+    expect(parse('{"a\\u0000":1}')).toMatchObject({ ok: false, code: 'validation_failed' });
+  });
+
+  it('refuses invalid UTF-8, bad JSON and prototype keys; an empty body is undefined', () => {
+    expect(parseJsonBody(Buffer.from([0x7b, 0xff, 0x7d]))).toMatchObject({ ok: false, code: 'invalid_json' });
+    expect(parse('{"a":')).toMatchObject({ ok: false, code: 'invalid_json' });
+    expect(parse('{"__proto__":{"x":1}}')).toMatchObject({ ok: false, code: 'validation_failed' });
+    expect(parse('  ')).toEqual({ ok: true, value: undefined });
+  });
+});
