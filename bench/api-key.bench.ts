@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { assertClean, load, startApp, startBaseline, type BenchRow } from './lib.js';
+import { loadPair, startApp, startBaseline, type BenchRow } from './lib.js';
 
 /**
  * API-key `GET /auth/user` (X-API-Key) and `POST /auth/api-key/validate` with a fresh user's default key.
@@ -18,18 +18,19 @@ export default async function apiKeyBench(): Promise<BenchRow[]> {
     if (reg.statusCode !== 201) throw new Error(`register answered ${reg.statusCode}: ${reg.body}`);
     const apiKey = (reg.json() as { apiKey?: string }).apiKey;
     if (!apiKey) throw new Error('register returned no apiKey (issueApiKeyOnSignup should default to true)');
-    const bare = await load(baseline.url);
-    assertClean('bare route', bare);
-    const user = await load(`${app.url}/auth/user`, { headers: { 'x-api-key': apiKey } });
-    assertClean('API-key GET /auth/user', user);
-    const validate = await load(`${app.url}/auth/api-key/validate`, {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ apiKey }),
-    });
-    assertClean('POST /auth/api-key/validate', validate);
+    const user = await loadPair(
+      { name: 'bare route', url: baseline.url },
+      { name: 'API-key GET /auth/user', url: `${app.url}/auth/user`, opts: { headers: { 'x-api-key': apiKey } } },
+    );
+    const validate = await loadPair(
+      { name: 'bare route', url: baseline.url },
+      { name: 'POST /auth/api-key/validate', url: `${app.url}/auth/api-key/validate`, opts: { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ apiKey }) } },
+    );
+    const bare = user.a;
     return [
-      { name: 'bare Fastify JSON route (API-key run)', reqPerSec: bare.reqPerSec, ratio: 1, target: null, p99Ms: bare.p99Ms, note: 'the ceiling' },
-      { name: 'API-key GET /auth/user', reqPerSec: user.reqPerSec, ratio: user.reqPerSec / bare.reqPerSec, target: 0.55, p99Ms: user.p99Ms },
-      { name: 'POST /auth/api-key/validate', reqPerSec: validate.reqPerSec, ratio: validate.reqPerSec / bare.reqPerSec, target: 0.55, p99Ms: validate.p99Ms },
+      { name: 'bare Fastify JSON route (API-key run)', reqPerSec: bare.reqPerSec, ratio: 1, target: null, p99Ms: bare.p99Ms, cpuUsPerReq: bare.cpuUsPerReq, note: 'the ceiling' },
+      { name: 'API-key GET /auth/user', reqPerSec: user.b.reqPerSec, ratio: user.ratio, target: 0.55, p99Ms: user.b.p99Ms, cpuUsPerReq: user.b.cpuUsPerReq, note: `by CPU ${user.cpuRatio.toFixed(2)}` },
+      { name: 'POST /auth/api-key/validate', reqPerSec: validate.b.reqPerSec, ratio: validate.ratio, target: 0.55, p99Ms: validate.b.p99Ms, cpuUsPerReq: validate.b.cpuUsPerReq, note: `by CPU ${validate.cpuRatio.toFixed(2)}` },
     ];
   } finally {
     await app.close();

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import { loadPair, startApp, startBaseline, type BenchRow } from './lib.js';
+import { loadPair, startApp, startBaseline, type BenchRow, type PairResult } from './lib.js';
 
 const POLICIES = 100;
 
@@ -58,32 +58,33 @@ export default async function authorizeBench(): Promise<BenchRow[]> {
 
     const headers = (token: string) => ({ authorization: `Bearer ${token}`, 'content-type': 'application/json' });
     const url = `${running.url}/auth/authorize`;
-    // Alternating runs after a warm-up (loadPair), each pair against the bare route of the same moment.
-    const [bare, bearer] = await loadPair(
+    // Alternating runs after a warm-up (loadPair): each ratio is the median of rounds against the bare route of the same moment.
+    const bearer = await loadPair(
       { name: 'bare route', url: baseline.url },
       { name: 'POST /auth/authorize (bearer)', url, opts: { method: 'POST', headers: headers(member.token), body: asMember } },
     );
-    const [bare2, server] = await loadPair(
+    const server = await loadPair(
       { name: 'bare route', url: baseline.url },
       { name: 'POST /auth/authorize (API key)', url, opts: { method: 'POST', headers: headers(key.apiKey), body: asServer } },
     );
     // The decision's own cost: the same member's bearer on GET /auth/user (authentication, no decision),
     // alternated with the bearer authorize.
     const userOpts = { headers: { authorization: `Bearer ${member.token}` } };
-    const [user, bearerAgain] = await loadPair(
+    const decision = await loadPair(
       { name: 'GET /auth/user (bearer)', url: `${running.url}/auth/user`, opts: userOpts },
       { name: 'POST /auth/authorize (bearer)', url, opts: { method: 'POST', headers: headers(member.token), body: asMember } },
     );
-    const byCpu = (b: typeof bare, r: typeof bare) => `by CPU ${(b.cpuUsPerReq / r.cpuUsPerReq).toFixed(2)}`;
+    const bare = bearer.a;
+    const row = (name: string, p: PairResult): BenchRow => ({
+      name, reqPerSec: p.b.reqPerSec, ratio: p.ratio, target: 0.5, p99Ms: p.b.p99Ms, cpuUsPerReq: p.b.cpuUsPerReq, note: `by CPU ${p.cpuRatio.toFixed(2)}`,
+    });
     return [
       { name: 'bare Fastify JSON route (authorize run)', reqPerSec: bare.reqPerSec, ratio: 1, target: null, p99Ms: bare.p99Ms, cpuUsPerReq: bare.cpuUsPerReq, note: 'the ceiling' },
-      { name: `POST /auth/authorize, ${POLICIES} policies, bearer`, reqPerSec: bearer.reqPerSec, ratio: bearer.reqPerSec / bare.reqPerSec, target: 0.5,
-        p99Ms: bearer.p99Ms, cpuUsPerReq: bearer.cpuUsPerReq, note: byCpu(bare, bearer) },
-      { name: `POST /auth/authorize, ${POLICIES} policies, API key + subjectId`, reqPerSec: server.reqPerSec, ratio: server.reqPerSec / bare2.reqPerSec, target: 0.5,
-        p99Ms: server.p99Ms, cpuUsPerReq: server.cpuUsPerReq, note: byCpu(bare2, server) },
-      { name: 'same member, bearer GET /auth/user (no decision)', reqPerSec: user.reqPerSec, ratio: user.reqPerSec / bare.reqPerSec, target: null,
-        p99Ms: user.p99Ms, cpuUsPerReq: user.cpuUsPerReq,
-        note: `alternated with authorize (${Math.round(bearerAgain.reqPerSec)} req/s, ${Math.round(bearerAgain.cpuUsPerReq)} µs): the decision adds ${Math.round(bearerAgain.cpuUsPerReq - user.cpuUsPerReq)} µs CPU/req` },
+      row(`POST /auth/authorize, ${POLICIES} policies, bearer`, bearer),
+      row(`POST /auth/authorize, ${POLICIES} policies, API key + subjectId`, server),
+      { name: 'same member, bearer GET /auth/user (no decision)', reqPerSec: decision.a.reqPerSec, ratio: decision.a.reqPerSec / bare.reqPerSec, target: null,
+        p99Ms: decision.a.p99Ms, cpuUsPerReq: decision.a.cpuUsPerReq,
+        note: `alternated with authorize (${Math.round(decision.b.reqPerSec)} req/s, ${Math.round(decision.b.cpuUsPerReq)} µs): the decision adds ${Math.round(decision.b.cpuUsPerReq - decision.a.cpuUsPerReq)} µs CPU/req` },
     ];
   } finally {
     await running.close();

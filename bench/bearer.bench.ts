@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { assertClean, load, startApp, startBaseline, type BenchRow } from './lib.js';
+import { loadPair, startApp, startBaseline, type BenchRow } from './lib.js';
 
 /** Bearer `GET /auth/user` with a fresh user's access token. Target: ≥ 0.55 × the bare JSON route. */
 export default async function bearerBench(): Promise<BenchRow[]> {
@@ -13,13 +13,14 @@ export default async function bearerBench(): Promise<BenchRow[]> {
     });
     if (reg.statusCode !== 201) throw new Error(`register answered ${reg.statusCode}: ${reg.body}`);
     const token = (reg.json() as { tokens: { accessToken: string } }).tokens.accessToken;
-    const bare = await load(baseline.url);
-    assertClean('bare route', bare);
-    const user = await load(`${app.url}/auth/user`, { headers: { authorization: `Bearer ${token}` } });
-    assertClean('GET /auth/user', user);
+    const user = await loadPair(
+      { name: 'bare route', url: baseline.url },
+      { name: 'GET /auth/user', url: `${app.url}/auth/user`, opts: { headers: { authorization: `Bearer ${token}` } } },
+    );
+    const bare = user.a;
     return [
       { name: 'bare Fastify JSON route (bearer run)', reqPerSec: bare.reqPerSec, ratio: 1, target: null, p99Ms: bare.p99Ms, cpuUsPerReq: bare.cpuUsPerReq, note: 'the ceiling' },
-      { name: 'bearer GET /auth/user', reqPerSec: user.reqPerSec, ratio: user.reqPerSec / bare.reqPerSec, target: 0.55, p99Ms: user.p99Ms, cpuUsPerReq: user.cpuUsPerReq, note: `by CPU ${(bare.cpuUsPerReq / user.cpuUsPerReq).toFixed(2)}` },
+      { name: 'bearer GET /auth/user', reqPerSec: user.b.reqPerSec, ratio: user.ratio, target: 0.55, p99Ms: user.b.p99Ms, cpuUsPerReq: user.b.cpuUsPerReq, note: `by CPU ${user.cpuRatio.toFixed(2)}` },
     ];
   } finally {
     await app.close();

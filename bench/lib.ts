@@ -158,20 +158,40 @@ export function runAutocannon(args: string[]): Promise<string> {
   });
 }
 
+/** Alternating rounds per pair (PERFORMANCE.md's figures are medians of 5 runs); BENCH_ROUNDS to change. */
+export const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+
+/** Two targets measured alternately: each one's medians, and the median of the per-round ratios b ÷ a. */
+export interface PairResult {
+  a: LoadResult;
+  b: LoadResult;
+  /** median over rounds of b's req/s ÷ a's req/s in the same round */
+  ratio: number;
+  /** median over rounds of a's CPU µs/req ÷ b's in the same round */
+  cpuRatio: number;
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((x, y) => x - y);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+};
+
 /**
  * Compares two targets fairly on a busy machine: both are warmed up first (JIT, lazily compiled
- * serializers), then measured alternately (a, b, a, b) for about DURATION_S in total each, and
- * the runs of each are averaged. Each run must be clean (2xx only).
+ * serializers), then measured alternately (a, b, a, b, …) for ROUNDS rounds of DURATION_S ÷ 2 seconds
+ * each. Every round gives a ratio of two runs a few seconds apart, so a drift of the machine's speed
+ * (the bare route moves ±20 % between runs on a shared VM) cancels out; the figures reported are the
+ * medians. Each run must be clean (2xx only).
  */
 export async function loadPair(
   a: { name: string; url: string; opts?: Parameters<typeof load>[1] },
   b: { name: string; url: string; opts?: Parameters<typeof load>[1] },
-): Promise<[LoadResult, LoadResult]> {
+): Promise<PairResult> {
   for (const x of [a, b]) await load(x.url, { ...x.opts, durationS: 1, warmupS: 0 });
-  const rounds = 2;
-  const each = Math.max(1, Math.round(DURATION_S / rounds));
+  const each = Math.max(1, Math.round(DURATION_S / 2));
   const runs: [LoadResult[], LoadResult[]] = [[], []];
-  for (let i = 0; i < rounds; i += 1) {
+  for (let i = 0; i < ROUNDS; i += 1) {
     for (const [j, x] of [a, b].entries()) {
       // Already warm: no per-run warm-up (it would only lengthen the bench).
       const r = await load(x.url, { ...x.opts, durationS: each, warmupS: 0 });
@@ -179,15 +199,21 @@ export async function loadPair(
       runs[j]!.push(r);
     }
   }
-  const avg = (rs: LoadResult[]): LoadResult => ({
-    reqPerSec: rs.reduce((s, r) => s + r.reqPerSec, 0) / rs.length,
+  const summary = (rs: LoadResult[]): LoadResult => ({
+    reqPerSec: median(rs.map((r) => r.reqPerSec)),
     p99Ms: Math.max(...rs.map((r) => r.p99Ms)),
     non2xx: rs.reduce((s, r) => s + r.non2xx, 0),
     errors: rs.reduce((s, r) => s + r.errors, 0),
     total: rs.reduce((s, r) => s + r.total, 0),
-    cpuUsPerReq: rs.reduce((s, r) => s + r.cpuUsPerReq, 0) / rs.length,
+    cpuUsPerReq: median(rs.map((r) => r.cpuUsPerReq)),
   });
-  return [avg(runs[0]), avg(runs[1])];
+  const [ra, rb] = runs;
+  return {
+    a: summary(ra),
+    b: summary(rb),
+    ratio: median(ra.map((r, i) => rb[i]!.reqPerSec / r.reqPerSec)),
+    cpuRatio: median(ra.map((r, i) => r.cpuUsPerReq / rb[i]!.cpuUsPerReq)),
+  };
 }
 
 /** Fails loudly when a run measured refusals or errors instead of the route's work. */
