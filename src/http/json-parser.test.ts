@@ -20,6 +20,11 @@ describe('parseJsonBody', () => {
     expect(parse('{"a\\u0000":1}')).toMatchObject({ ok: false, code: 'validation_failed' });
   });
 
+  it('decodes UTF-8 whether or not the body is ASCII', () => {
+    expect(parse('{"a":"plain"}')).toEqual({ ok: true, value: { a: 'plain' } });
+    expect(parse('{"a":"é😀","ü":1}')).toEqual({ ok: true, value: { a: 'é😀', ü: 1 } });
+  });
+
   it('refuses invalid UTF-8, bad JSON and prototype keys; an empty body is undefined', () => {
     expect(parseJsonBody(Buffer.from([0x7b, 0xff, 0x7d]))).toMatchObject({ ok: false, code: 'invalid_json' });
     expect(parse('{"a":')).toMatchObject({ ok: false, code: 'invalid_json' });

@@ -1,3 +1,4 @@
+import { isAscii } from 'node:buffer';
 import type { FastifyInstance } from 'fastify';
 import sjson from 'secure-json-parse';
 import { AppError } from './errors.js';
@@ -13,7 +14,8 @@ export type ParsedBody =
 export function parseJsonBody(body: Buffer): ParsedBody {
   let text: string;
   try {
-    text = decoder.decode(body);
+    // ASCII (nearly every body) is its own UTF-8: copied as one-byte characters without a decoder.
+    text = isAscii(body) ? body.toString('latin1') : decoder.decode(body);
   } catch {
     return { ok: false, code: 'invalid_json', message: 'The request body is not valid UTF-8.' };
   }

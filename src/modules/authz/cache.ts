@@ -34,6 +34,7 @@ const USER_MESSAGE = 'user:';
  * time, not the injected clock: it bounds a commit's latency, not a stored time.
  */
 const USER_DIRTY_MS = 2_000;
+const KEY_MEMO_MAX = 10_000;
 
 interface Entry {
   at: number;
@@ -65,7 +66,25 @@ export function createAuthzCache(deps: { sql: Sql; kv: Kv; clock: Clock; log: Lo
   const isDirty = (userId: string) => dirtyUntil.size > 0 && (dirtyUntil.get(userId) ?? 0) > Date.now();
 
   // Lower-cased: a uuid may arrive in either case, and an invalidation must hit the entry a read made.
-  const keyOf = (tenantId: string, orgId: string) => `${tenantId}:${orgId}`.toLowerCase();
+  const joinKey = (tenantId: string, orgId: string) => `${tenantId}:${orgId}`.toLowerCase();
+  // tenant id → org id as given → its key. Decisions name the same few orgs again and again: a Map hashes
+  // a 36-character id here, where building the joined key would cost a new 73-character string per call.
+  const keyMemo = new Map<string, Map<string, string>>();
+  let memoSize = 0;
+  const keyOf = (tenantId: string, orgId: string): string => {
+    let byOrg = keyMemo.get(tenantId);
+    if (byOrg === undefined) keyMemo.set(tenantId, (byOrg = new Map()));
+    let key = byOrg.get(orgId);
+    if (key === undefined) {
+      if (++memoSize > KEY_MEMO_MAX) {
+        keyMemo.clear();
+        keyMemo.set(tenantId, byOrg = new Map());
+        memoSize = 1;
+      }
+      byOrg.set(orgId, (key = joinKey(tenantId, orgId)));
+    }
+    return key;
+  };
 
   function drop(key: string): void {
     epoch++;

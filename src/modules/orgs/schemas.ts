@@ -39,8 +39,27 @@ export const AttributeObject = (o: { maxKeys: number; maxBytes: number }) => z.r
   const bad = keys.find((k) => !ATTRIBUTE_KEY.test(k));
   if (bad !== undefined) ctx.addIssue({ code: 'custom', message: `key ${JSON.stringify(bad.slice(0, 64))} must match [A-Za-z0-9_-]{1,64}` });
   else if (keys.length > o.maxKeys) ctx.addIssue({ code: 'custom', message: `at most ${o.maxKeys} attributes` });
-  else if (Buffer.byteLength(JSON.stringify(a)) > o.maxBytes) ctx.addIssue({ code: 'custom', message: `at most ${o.maxBytes} bytes as JSON` });
+  else if (!jsonFitsCheaply(a, o.maxBytes) && Buffer.byteLength(JSON.stringify(a)) > o.maxBytes) ctx.addIssue({ code: 'custom', message: `at most ${o.maxBytes} bytes as JSON` });
 });
+
+/**
+ * True when a flat object of scalars (keys already checked to be ASCII) is surely no larger than `maxBytes`
+ * as JSON, by an upper bound that needs no serialization: every string character escaped (6 bytes),
+ * every number at its longest form. False means "serialize and measure", not "too large".
+ */
+function jsonFitsCheaply(a: Record<string, unknown>, maxBytes: number): boolean {
+  let bound = 2;
+  for (const k in a) {
+    const v = a[k];
+    bound += k.length + 4;
+    if (typeof v === 'string') bound += 2 + 6 * v.length;
+    else if (typeof v === 'number') bound += 25;
+    else if (typeof v === 'boolean' || v === null) bound += 5;
+    else return false;
+    if (bound > maxBytes) return false;
+  }
+  return true;
+}
 
 /** Member attributes (read by conditions as `subject.attributes.<k>`). */
 export const Attributes = AttributeObject({ maxKeys: 32, maxBytes: MAX_ATTRIBUTES_BYTES });
