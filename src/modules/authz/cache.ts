@@ -162,7 +162,19 @@ export function createAuthzCache(deps: { sql: Sql; kv: Kv; clock: Clock; log: Lo
     }
   }
 
+  /** `orgAndMember`'s answer when the org and this member are cached, without I/O or a promise; else undefined. */
+  function cachedOrgAndMember(tenantId: string, orgId: string, subjectId: string): { org: OrgSnapshot; member: MemberSnapshot | null } | undefined {
+    const warm = fresh(keyOf(tenantId, orgId));
+    if (warm === undefined) return undefined;
+    const userId = subjectId.toLowerCase();
+    if (isDirty(userId)) return undefined;
+    const member = warm.members.get(userId);
+    return member === undefined ? undefined : { org: warm.org, member };
+  }
+
   return {
+    cachedOrgAndMember,
+
     /**
      * Subscribes to cross-instance invalidation, and to this process's writes of user rows (each announced by
      * the users store), which drop the user here and are published to the other instances; call once at start.
@@ -188,14 +200,10 @@ export function createAuthzCache(deps: { sql: Sql; kv: Kv; clock: Clock; log: Lo
 
     /** The org snapshot and the user's membership in it (null: not a member, or disabled). */
     async orgAndMember(tenantId: string, orgId: string, subjectId: string): Promise<{ org: OrgSnapshot; member: MemberSnapshot | null }> {
+      const warm = cachedOrgAndMember(tenantId, orgId, subjectId);
+      if (warm !== undefined) return warm;
       const key = keyOf(tenantId, orgId);
       const userId = subjectId.toLowerCase();
-      // The warm path: the org and this member are cached (no await before it, no second key).
-      const warm = fresh(key);
-      if (warm !== undefined && !isDirty(userId)) {
-        const m = warm.members.get(userId);
-        if (m !== undefined) return { org: warm.org, member: m };
-      }
       const { entry, member } = await entryFor(tenantId, orgId, userId);
       if (member !== undefined) return { org: entry.org, member };
       if (!isDirty(userId) && entry.members.has(userId)) return { org: entry.org, member: entry.members.get(userId)! };

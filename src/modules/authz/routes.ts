@@ -58,7 +58,8 @@ export const authzRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, { dep
       description: 'Explicit deny policy wins; then a role permission; then an allow policy; else denied. A condition reading a missing attribute is indeterminate: an allow does not match, a deny does. Subject (id, email, roles, attributes) and env (time, ip) come from the server; `resource.attributes` and `subjectId` only from an API key with the authz:check scope. An API key asking for itself is also held to its scopes. Actions on the org\'s own resources (org, members, roles, policies, invites) are decided by roles only.',
       body: AuthorizeBody, response: { 200: AuthorizeResponse, ...errorResponses(400, 401, 403, 413, 415, 503) },
     },
-  }, async (req) => deps.services.authz.authorize(principal(req.auth), req.body, { ip: req.ip }));
+  // Not async: a warm decision is returned as a value and sent without a promise.
+  }, (req) => deps.services.authz.authorize(principal(req.auth), req.body, { ip: req.ip }));
 
   r.post('/permissions', {
     config: { auth: 'user', rateLimit: 'none', readOnly: true },
