@@ -66,9 +66,8 @@ export async function buildApp(config: Readonly<Config>, opts: BuildOptions = {}
   assertRoutesDeclareAuth(app);
   declareRateLimitStatuses(app, config.basePath);
   declareIdempotencyStatuses(app);
-  // CORS answers preflights before tenant resolution and the guard (and after the auth check hook, which
-  // exempts its catch-all OPTIONS route).
-  await registerCors(app, deps.tenants);
+  // CORS answers preflights before tenant resolution and the guard.
+  registerCors(app, deps.tenants);
   // request id → security headers → (ban) → tenant → rate limit → credential guard → (step-up gate, idempotency: preHandler)
   registerBanCheck(app, deps);
   registerTenantResolution(app, deps.tenants);

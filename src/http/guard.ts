@@ -162,12 +162,6 @@ export function checkCookieOrigin(req: FastifyRequest, allowedOrigins: readonly 
 export function assertRoutesDeclareAuth(app: FastifyInstance): void {
   app.addHook('onRoute', (route) => {
     const auth = (route.config as { auth?: string } | undefined)?.auth;
-    if (!auth && route.url === '*' && ([] as string[]).concat(route.method).every((m) => m === 'OPTIONS')) {
-      // @fastify/cors's catch-all preflight route (src/http/cors.ts): it answers CORS preflights, which
-      // carry no credential by definition, and lets every other OPTIONS fall through to 404.
-      route.config = { ...route.config, auth: 'public' };
-      return;
-    }
     if (!auth) throw new Error(`route ${route.method} ${route.url} declares no config.auth`);
   });
 }
