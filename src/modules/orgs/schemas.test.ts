@@ -21,6 +21,12 @@ describe('AttributeObject size bound', () => {
     expect(ok({ a: 1e21, b: -1.2345678901234567e-300, c: true, d: 123456 })).toBe(false);
   });
 
+  it('takes a JSON object of any values as it is, and nothing else', () => {
+    const v = { a: { b: [1, 'x', null] }, c: 'é', d: false };
+    expect(Small.parse(v)).toEqual(v);
+    for (const bad of [[], [1], 'x', 1, null, true]) expect(ok(bad)).toBe(false);
+  });
+
   it('keeps the key rules ahead of the size', () => {
     expect(Small.safeParse({ 'bad key': 1 }).error?.issues[0]?.message).toMatch(/must match/);
     expect(Small.safeParse({ a: 1, b: 2, c: 3, d: 4, e: 5 }).error?.issues[0]?.message).toMatch(/at most 4 attributes/);

