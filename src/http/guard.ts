@@ -111,8 +111,8 @@ function admit(req: FastifyRequest, principal: Principal): void {
 }
 
 /**
- * `bindTenant` without I/O: true when the request's tenant is the credential's, or the credential's tenant
- * is cached and no header named another; false when only the full path can tell (a load, a mismatch to audit).
+ * `bindTenant`'s in-memory part: true when the request's tenant is the credential's, or the credential's tenant
+ * is cached and no header named another; false when only `bindTenant` can tell (a load, a mismatch to audit).
  */
 function bindTenantFromMemory(req: FastifyRequest, p: SessionPrincipal | ApiKeyPrincipal, tenants: TenantService): boolean {
   if (req.tenant?.id === p.tenantId) return true;
@@ -126,12 +126,14 @@ function bindTenantFromMemory(req: FastifyRequest, p: SessionPrincipal | ApiKeyP
 /** Binds the request to the credential's tenant; a disagreeing X-Tenant-ID → 403 tenant_mismatch (audited). */
 export async function bindTenant(req: FastifyRequest, p: Principal, deps: { tenants: TenantService; audit: AuditService }): Promise<void> {
   if (p.kind !== 'session' && p.kind !== 'apiKey') return;
-  if (req.tenantFromHeader && req.tenant && req.tenant.id !== p.tenantId) {
+  if (bindTenantFromMemory(req, p, deps.tenants)) return;
+  // Not bound from memory with a header tenant present: the header named another tenant.
+  if (req.tenantFromHeader && req.tenant) {
     await deps.audit.record({ tenantId: p.tenantId, actor: actorOf(p), action: 'auth.tenant_mismatch', outcome: 'denied',
       metadata: { headerTenant: req.tenant.id }, ...auditContext(req) });
     throw new AppError('tenant_mismatch', 'The X-Tenant-ID header names another tenant than the credential.');
   }
-  const tenant = req.tenant?.id === p.tenantId ? req.tenant : await deps.tenants.byId(p.tenantId);
+  const tenant = await deps.tenants.byId(p.tenantId);
   if (!tenant) throw new AppError('invalid_token', 'The credential belongs to an unknown tenant.');
   req.tenant = tenant;
 }

@@ -41,12 +41,19 @@ export function createApiKeyVerifier(deps: { sql: Sql; kv: Kv; clock: Clock; log
     pending.add(job);
   }
 
+  /** The cached validation of a key's digest: the key, null when it has expired since, undefined when not cached. */
+  function cachedLive(hex: string): ValidatedKey | null | undefined {
+    const v = cache.get(hex);
+    if (v === undefined) return undefined;
+    return v.expiresAt !== null && v.expiresAt.getTime() <= clock.nowMs() ? null : v;
+  }
+
   async function lookup(key: string): Promise<ValidatedKey | null> {
     if (!isApiKeyShaped(key)) return null;
     const hex = sha256Hex(key);
+    const cached = cachedLive(hex);
+    if (cached !== undefined) return cached;
     const now = clock.now();
-    const cached = cache.get(hex);
-    if (cached) return cached.expiresAt && cached.expiresAt <= now ? null : cached;
     const seen = cache.epoch;
     const row = await sql.tx(null, (tx) => apiKeyStore.findByHash(tx, Buffer.from(hex, 'hex')));
     if (!row || row.revoked || row.userDisabled) return null;
@@ -87,8 +94,8 @@ export function createApiKeyVerifier(deps: { sql: Sql; kv: Kv; clock: Clock; log
      */
     authenticateCached(key: string): ApiKeyPrincipal | undefined {
       if (!isApiKeyShaped(key)) return undefined;
-      const v = cache.get(sha256Hex(key));
-      if (v === undefined || (v.expiresAt !== null && v.expiresAt.getTime() <= clock.nowMs())) return undefined;
+      const v = cachedLive(sha256Hex(key));
+      if (!v) return undefined;
       touch(v.principal);
       return v.principal;
     },

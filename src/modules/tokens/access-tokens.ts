@@ -61,6 +61,12 @@ export function createAccessTokens(deps: { keys: SigningKeys; clock: Clock; issu
   const { keys, clock, issuer } = deps;
   const verified = new Map<string, { token: string; claims: AccessClaims; expSec: number; kid: string }>();
 
+  // The entry remembered for exactly this token, if any.
+  const entryOf = (token: string) => {
+    const hit = verified.get(cacheKeyOf(token));
+    return hit !== undefined && hit.token === token ? hit : undefined;
+  };
+
   const remember = (token: string, claims: AccessClaims, kid: string) => {
     if (verified.size >= VERIFIED_CACHE_MAX) {
       // Drop the oldest tenth: insertion order approximates age.
@@ -87,8 +93,8 @@ export function createAccessTokens(deps: { keys: SigningKeys; clock: Clock; issu
 
     /** The claims of a token verified before and still good (key usable, not expired), else undefined: then call verify. */
     verifiedBefore(token: string): AccessClaims | undefined {
-      const hit = verified.get(cacheKeyOf(token));
-      if (hit === undefined || hit.token !== token || !keys.usable(hit.kid)) return undefined;
+      const hit = entryOf(token);
+      if (hit === undefined || !keys.usable(hit.kid)) return undefined;
       return hit.expSec + CLOCK_TOLERANCE_SECONDS <= clock.nowMs() / 1000 ? undefined : hit.claims;
     },
 
@@ -96,16 +102,15 @@ export function createAccessTokens(deps: { keys: SigningKeys; clock: Clock; issu
     async verify(token: string): Promise<AccessClaims> {
       const nowMs = clock.nowMs();
       const nowSec = nowMs / 1000;
-      const cacheKey = cacheKeyOf(token);
-      const hit = verified.get(cacheKey);
-      if (hit !== undefined && hit.token === token) {
+      const hit = entryOf(token);
+      if (hit !== undefined) {
         // The key may have been superseded and retired since (rotation elsewhere reloads our key set).
         if (!keys.usable(hit.kid)) {
-          verified.delete(cacheKey);
+          verified.delete(cacheKeyOf(token));
           throw invalid();
         }
         if (hit.expSec + CLOCK_TOLERANCE_SECONDS <= nowSec) {
-          verified.delete(cacheKey);
+          verified.delete(cacheKeyOf(token));
           throw expired();
         }
         return hit.claims;
