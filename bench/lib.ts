@@ -197,6 +197,7 @@ export async function loadPair(
       const r = await load(x.url, { ...x.opts, durationS: each, warmupS: 0 });
       assertClean(x.name, r);
       runs[j]!.push(r);
+      if (process.env.BENCH_VERBOSE) process.stderr.write(`  round ${i + 1} ${x.name}: ${Math.round(r.reqPerSec)} req/s, ${r.cpuUsPerReq.toFixed(1)} µs/req\n`);
     }
   }
   const summary = (rs: LoadResult[]): LoadResult => ({

@@ -1,7 +1,7 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import cookie from '@fastify/cookie';
-import { validatorCompiler } from 'fastify-type-provider-zod';
 import { serializerCompiler } from './http/serializer.js';
+import { validatorCompiler } from './http/validator.js';
 import type { Config } from './config.js';
 import { createDeps, type Deps } from './deps.js';
 import { genRequestId } from './http/request-id.js';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { CHALLENGE_RE } from '../mfa/kv-store.js';
-import { AuthorizeBody, AuthorizeResponse, PermissionsBody, PermissionsResponse } from '../authz/routes.js';
+import { AuthorizeBody, AuthorizeResponse, PermissionsBody, PermissionsResponse } from '../authz/schemas.js';
 import { ApiKeyInfo, CreateApiKeyBody, CreatedApiKey } from '../api-keys/schemas.js';
 import { AuditEntry, decodeCursor } from '../admin/schemas.js';
 import { OrgBody } from '../orgs/schemas.js';

@@ -37,13 +37,22 @@ const ATTRIBUTE_KEY = /^[A-Za-z0-9_-]{1,64}$/;
  * A flat-keyed JSON object of bounded size, as read by conditions (`<root>.attributes.<k>`). An object with
  * any keys (`looseObject`): the same JSON Schema as a string-keyed record, at a quarter of the parse cost.
  */
-export const AttributeObject = (o: { maxKeys: number; maxBytes: number }) => z.looseObject({}).superRefine((a, ctx) => {
+export const AttributeObject = (o: AttributeLimits) => z.looseObject({}).superRefine((a, ctx) => {
+  const problem = attributeProblem(a, o);
+  if (problem !== null) ctx.addIssue({ code: 'custom', message: problem });
+});
+
+export interface AttributeLimits { maxKeys: number; maxBytes: number }
+
+/** What is wrong with an attribute object's keys or size (AttributeObject's rule), or null. */
+export function attributeProblem(a: Record<string, unknown>, o: AttributeLimits): string | null {
   const keys = Object.keys(a);
   const bad = keys.find((k) => !ATTRIBUTE_KEY.test(k));
-  if (bad !== undefined) ctx.addIssue({ code: 'custom', message: `key ${JSON.stringify(bad.slice(0, 64))} must match [A-Za-z0-9_-]{1,64}` });
-  else if (keys.length > o.maxKeys) ctx.addIssue({ code: 'custom', message: `at most ${o.maxKeys} attributes` });
-  else if (!jsonFitsCheaply(a, o.maxBytes) && Buffer.byteLength(JSON.stringify(a)) > o.maxBytes) ctx.addIssue({ code: 'custom', message: `at most ${o.maxBytes} bytes as JSON` });
-});
+  if (bad !== undefined) return `key ${JSON.stringify(bad.slice(0, 64))} must match [A-Za-z0-9_-]{1,64}`;
+  if (keys.length > o.maxKeys) return `at most ${o.maxKeys} attributes`;
+  if (!jsonFitsCheaply(a, o.maxBytes) && Buffer.byteLength(JSON.stringify(a)) > o.maxBytes) return `at most ${o.maxBytes} bytes as JSON`;
+  return null;
+}
 
 /**
  * True when a flat object of scalars (keys already checked to be ASCII) is surely no larger than `maxBytes`
