@@ -1,4 +1,4 @@
-import type { FastifyContextConfig, FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyContextConfig, FastifyInstance, FastifyRequest, preHandlerHookHandler, RouteOptions } from 'fastify';
 import type { Principal } from './principal.js';
 import type { Tenant } from '../modules/tenants/schemas.js';
 
@@ -58,4 +58,15 @@ export function registerRouteConfig(app: FastifyInstance): void {
 export function routeConfigOf(req: FastifyRequest): RouteConfig {
   const r = req as FastifyRequest & { [ROUTE_CONFIG]: RouteConfig | null };
   return (r[ROUTE_CONFIG] ??= req.routeOptions.config ?? NO_CONFIG);
+}
+
+/**
+ * Adds a preHandler to one route, from an `onRoute` hook: a feature only some routes declare (the TOTP
+ * gate, idempotency) costs nothing on the others, and a route without any preHandler skips that phase.
+ * Route hooks run after the app's, in the order added. A new array: Fastify copies a GET's options for
+ * its HEAD route before `onRoute` runs, and runs `onRoute` again for the copy.
+ */
+export function addPreHandler(route: RouteOptions, hook: preHandlerHookHandler): void {
+  const current = route.preHandler;
+  route.preHandler = current === undefined ? [hook] : [...(Array.isArray(current) ? current : [current]), hook];
 }

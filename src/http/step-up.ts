@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify';
-import { routeConfigOf } from './route-config.js';
+import { addPreHandler } from './route-config.js';
 import { AppError } from './errors.js';
 import { auditContext } from './audit-context.js';
 import { actorOf } from './principal.js';
@@ -83,10 +83,8 @@ export function registerStepUpGate(app: FastifyInstance): void {
       description: [schema.description, note].filter(Boolean).join(' '),
       response: { ...errorResponses(401, 403), ...(schema.response ?? {}) },
     } as RouteOptions['schema'];
-  });
-  // A callback hook: an ungated route passes without a promise.
-  app.addHook('preHandler', (req, _reply, done) => {
-    if (!routeConfigOf(req).stepUp) return done();
-    requireStepUp(req).then(() => done(), done);
+    addPreHandler(route, (req, _reply, done) => {
+      requireStepUp(req).then(() => done(), done);
+    });
   });
 }

@@ -91,6 +91,21 @@ describe('MFA-08 the gate covers every sensitive route and cannot be skipped wit
   });
 });
 
+  it('runs before an Idempotency-Key replay: a stored 201 of POST /auth/api-keys (with its secret) is not replayed once the step-up lapsed', async () => {
+    const u = await mfaUser();
+    const s = await loginWithMfa(t, u.email, u.secret);
+    const req = { method: 'POST' as const, url: '/auth/api-keys', token: s.accessToken, headers: { 'idempotency-key': `gate-${randomUUID()}` }, json: { name: 'replayed?', scopes: ['*'] } };
+    const first = await call(t.app, req);
+    expect(first.statusCode, first.body).toBe(201);
+    expect((await call(t.app, req)).headers['idempotent-replayed']).toBe('true');
+    t.clock.advance(5 * 60_000 + 1_000);
+    const later = await call(t.app, req);
+    expect(later.statusCode, later.body).toBe(401);
+    expect(later.data.error).toBe('totp_required');
+    expect(first.data.apiKey).toMatch(/^ck_/);
+    expect(later.body).not.toContain(first.data.apiKey);
+  });
+
 describe('SES-02 steps 3–4: DELETE /auth/sessions through the challenge', () => {
   it('totp_required, then complete and retry: every token of the user is dead', async () => {
     const u = await mfaUser();

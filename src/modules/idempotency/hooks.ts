@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import type { Deps } from '../../deps.js';
 import { AppError } from '../../http/errors.js';
-import { routeConfigOf } from '../../http/route-config.js';
+import { addPreHandler, routeConfigOf } from '../../http/route-config.js';
 import { errorResponses } from '../../http/schemas.js';
 import { sha256Hex } from '../../lib/crypto.js';
 import { clientKey } from '../rate-limit/client-ip.js';
@@ -57,13 +57,17 @@ export function declareIdempotencyStatuses(app: FastifyInstance): void {
 export function registerIdempotency(app: FastifyInstance, deps: Deps): void {
   const store = createIdempotencyStore({ kv: deps.kv, clock: deps.clock, authSecret: deps.authSecret });
 
-  // Callback hooks: a request without a key (nearly all of them) passes without a promise.
-  app.addHook('preHandler', (req, reply, done) => {
-    if (!routeConfigOf(req).idempotent || req.method !== 'POST') return done();
-    const raw = req.headers['idempotency-key'];
-    if (raw === undefined) return done();
-    // After a replay the reply is sent, and Fastify runs nothing further for the request.
-    claim(req, reply, raw).then(() => done(), done);
+  // On the routes that declare it (after the TOTP gate's, which is added first); a callback hook: a request
+  // without a key (nearly all of them) passes without a promise.
+  app.addHook('onRoute', (route: RouteOptions) => {
+    if (!(route.config as { idempotent?: boolean } | undefined)?.idempotent) return;
+    addPreHandler(route, (req, reply, done) => {
+      if (req.method !== 'POST') return done();
+      const raw = req.headers['idempotency-key'];
+      if (raw === undefined) return done();
+      // After a replay the reply is sent, and Fastify runs nothing further for the request.
+      claim(req, reply, raw).then(() => done(), done);
+    });
   });
 
   async function claim(req: FastifyRequest, reply: FastifyReply, raw: string | string[]): Promise<unknown> {
