@@ -158,6 +158,9 @@ export function runAutocannon(args: string[]): Promise<string> {
   });
 }
 
+/** Seconds each target of a pair is loaded before the measured rounds; BENCH_PAIR_WARMUP to change. */
+export const PAIR_WARMUP_S = Number(process.env.BENCH_PAIR_WARMUP ?? 2);
+
 /** Alternating rounds per pair (PERFORMANCE.md's figures are medians of 5 runs); BENCH_ROUNDS to change. */
 export const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 
@@ -178,8 +181,9 @@ const median = (xs: number[]): number => {
 };
 
 /**
- * Compares two targets fairly on a busy machine: both are warmed up first (JIT, lazily compiled
- * serializers), then measured alternately (a, b, a, b, …) for ROUNDS rounds of DURATION_S ÷ 2 seconds
+ * Compares two targets fairly on a busy machine: both are warmed up first for PAIR_WARMUP_S seconds (JIT,
+ * lazily compiled serializers, and the re-optimization of code shared with the previous pair: a bench
+ * switching from bearer tokens to API keys measured its first second ~25 % slower), then measured alternately (a, b, a, b, …) for ROUNDS rounds of DURATION_S ÷ 2 seconds
  * each. Every round gives a ratio of two runs a few seconds apart, so a drift of the machine's speed
  * (the bare route moves ±20 % between runs on a shared VM) cancels out; the figures reported are the
  * medians. Each run must be clean (2xx only).
@@ -188,7 +192,7 @@ export async function loadPair(
   a: { name: string; url: string; opts?: Parameters<typeof load>[1] },
   b: { name: string; url: string; opts?: Parameters<typeof load>[1] },
 ): Promise<PairResult> {
-  for (const x of [a, b]) await load(x.url, { ...x.opts, durationS: 1, warmupS: 0 });
+  for (const x of [a, b]) await load(x.url, { ...x.opts, durationS: PAIR_WARMUP_S, warmupS: 0 });
   const each = Math.max(1, Math.round(DURATION_S / 2));
   const runs: [LoadResult[], LoadResult[]] = [[], []];
   for (let i = 0; i < ROUNDS; i += 1) {
