@@ -27,7 +27,7 @@ const printable = (s: string) => s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2
 function inviteMail(o: { to: string; org: Org; link: string; token: string }): MailMessage {
   const intro = `You have been invited to join the organization "${o.org.name}".`;
   const how = 'Sign in with this email address (verified), then open the link, or send the token to POST /invites/accept.';
-  const note = 'The invitation works once and expires in 7 days. If you did not expect it, ignore this message.';
+  const note = 'The invitation works once and expires in 7 days. If you did not expect it, ignore this email — nothing will change and you do not join the organization.';
   return {
     to: o.to,
     subject: `Invitation to ${printable(o.org.name)}`,
