@@ -83,6 +83,19 @@ describe('redact: secret-shaped values under harmless keys', () => {
     expect(JSON.stringify(out)).not.toContain(CK);
   });
 
+  it('keeps keys that describe a secret (its id, prefix, type, time, count, lifetime), not those that hold one', () => {
+    const about = {
+      keyId: '0f8fad5b-d9cb-469f-a165-70867728950e', keyPrefix: 'ck_AbCd', tokenType: 'Bearer', accessTokenTtlSeconds: 900,
+      passwordChangedAt: '2026-11-24T00:00:00.000Z', failedCodeCount: 3, api_key_id: 'k1', nonce_expires_at: 5, sessionKeyIds: ['a'],
+    };
+    expect(redact(about)).toEqual(about);
+    const held = { key: 'x', apiKey: 'x', code: 123456, tokenid: 'x', keyIdentity: 'x', refreshToken: 'x', totp_code: 1, nonce: 'n', pinAt_: 'x' };
+    for (const v of Object.values(redact(held) as Record<string, unknown>)) expect(v).toBe(REDACTED);
+    // a secret-shaped value under a describing key is still caught by its shape
+    expect(redact({ keyId: CK })).toEqual({ keyId: REDACTED });
+    expect(redactUrl('/x?tokenType=Bearer&token=abc')).toBe(`/x?tokenType=Bearer&token=${REDACTED}`);
+  });
+
   it('leaves ordinary identifiers alone (uuids, emails, short prefixes)', () => {
     const v = { id: '0f8fad5b-d9cb-469f-a165-70867728950e', email: 'ck_@example.com', label: 'ak_short' };
     expect(redact(v)).toEqual(v);

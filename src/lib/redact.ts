@@ -9,6 +9,16 @@ export const REDACTED = '[REDACTED]';
 export const SECRET_KEY_PATTERN =
   /secret|token|password|passphrase|key|code|otp|pin|signature|authorization|cookie|challenge|nonce|credential/i;
 
+/**
+ * Keys that describe a secret rather than hold one: its id, display prefix, type, time, count or lifetime
+ * (`keyId`, `keyPrefix`, `accessTokenTtlSeconds`, `passwordChangedAt`, `failedCodeCount`, `key_id`). Only a
+ * camelCase or snake_case suffix after a word counts; `tokenid` or `code` alone stay secret.
+ */
+const DESCRIBES_A_SECRET = /(?:[a-z0-9](?:Id|Ids|Prefix|Type|Kind|At|Count|Seconds|Ms)|_(?:id|ids|prefix|type|kind|at|count|seconds|ms))$/;
+
+/** Whether the value under this key is treated as a secret. */
+export const isSecretKey = (k: string): boolean => SECRET_KEY_PATTERN.test(k) && !DESCRIBES_A_SECRET.test(k);
+
 const SECRET_VALUE_PATTERNS: RegExp[] = [
   /\b(?:ck|ak|ch)_[A-Za-z0-9_-]{8,}/g,
   /\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g,
@@ -58,7 +68,7 @@ function walk(value: unknown, depth: number, seen: WeakSet<object>): unknown {
     const safeKey = redactString(k);
     // Numbers are redacted too (a TOTP code or PIN sent as a JSON number is still a secret); a boolean
     // carries no secret and says e.g. whether an API key is issued on sign-up.
-    out[safeKey] = SECRET_KEY_PATTERN.test(k) && v !== null && v !== undefined && typeof v !== 'boolean'
+    out[safeKey] = isSecretKey(k) && v !== null && v !== undefined && typeof v !== 'boolean'
       ? REDACTED
       : walk(v, depth + 1, seen);
   }
@@ -72,7 +82,7 @@ export function redactUrl(url: string): string {
   const params = url.slice(q + 1).split('&').map((pair) => {
     const eq = pair.indexOf('=');
     const k = eq < 0 ? pair : pair.slice(0, eq);
-    return eq >= 0 && SECRET_KEY_PATTERN.test(decodeSafe(k)) ? `${k}=${REDACTED}` : pair;
+    return eq >= 0 && isSecretKey(decodeSafe(k)) ? `${k}=${REDACTED}` : pair;
   });
   return redactString(`${url.slice(0, q)}?${params.join('&')}`);
 }
