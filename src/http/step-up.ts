@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify';
+import type { FastifyInstance, FastifyRequest, preHandlerHookHandler, RouteOptions } from 'fastify';
 import { addPreHandler } from './route-config.js';
 import { AppError } from './errors.js';
 import { auditContext } from './audit-context.js';
@@ -70,6 +70,9 @@ function pathOf(req: FastifyRequest): string {
 export function registerStepUpGate(app: FastifyInstance): void {
   const base = app.deps?.config.basePath ?? '/auth';
   const note = `Sensitive (TOTP gate): for a user with MFA whose session has not stepped up in the last 5 minutes this answers 401 {"error":"totp_required","challenge":"ch_…"}; confirm it with POST ${base}/totp/complete {"challenge","code"} and repeat this request with the header X-TOTP-Challenge: ch_… (or step up first with POST ${base}/mfa/verify). API keys (ck_) get 403: a key has no session to step up.`;
+  const gate: preHandlerHookHandler = (req, _reply, done) => {
+    requireStepUp(req).then(() => done(), done);
+  };
   app.addHook('onRoute', (route: RouteOptions) => {
     const c = route.config as { auth?: string; stepUp?: boolean } | undefined;
     if (!c?.stepUp) return;
@@ -83,8 +86,6 @@ export function registerStepUpGate(app: FastifyInstance): void {
       description: [schema.description, note].filter(Boolean).join(' '),
       response: { ...errorResponses(401, 403), ...(schema.response ?? {}) },
     } as RouteOptions['schema'];
-    addPreHandler(route, (req, _reply, done) => {
-      requireStepUp(req).then(() => done(), done);
-    });
+    addPreHandler(route, gate);
   });
 }

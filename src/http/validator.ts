@@ -28,7 +28,3 @@ export const validatorCompiler: FastifySchemaCompiler<z.ZodType> = (route) => {
   if (!plainlyValid) return zodValidate;
   return (data: unknown) => (plainlyValid(data) ? { value: data } : zodValidate(data));
 };
-
-/** True for an object made by JSON.parse or a literal (not an array, not a class instance). */
-export const isPlainObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && Object.getPrototypeOf(v) === Object.prototype;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isPlainObject } from '../../lib/plain-object.js';
 
 /** Maximum nesting depth of condition nodes (and nested array literals). */
 export const MAX_CONDITION_DEPTH = 16;
@@ -48,12 +49,6 @@ const FORBIDDEN_SEGMENTS = new Set(['__proto__', 'prototype', 'constructor']);
 const ROOTS = new Set(['subject', 'resource', 'env']);
 const FIXED_PATHS = new Set(['subject.id', 'subject.email', 'subject.roles', 'resource.type', 'resource.id', 'env.time', 'env.ip']);
 const COMPARISONS: ReadonlySet<string> = new Set(COMPARISON_OPERATORS);
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
-  const proto = Object.getPrototypeOf(v);
-  return proto === Object.prototype || proto === null;
-}
 
 /** Quotes user-supplied text for an error message without echoing unbounded input. */
 function quote(s: string): string {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { isPlainObject, withFastPath } from '../../http/validator.js';
+import { withFastPath } from '../../http/validator.js';
+import { isPlainObject } from '../../lib/plain-object.js';
 import { AttributeObject, attributeProblem } from '../orgs/schemas.js';
 
 const MAX_RESOURCE_ATTRIBUTES_BYTES = 16 * 1024;

@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerHookHandler, RouteOptions } from 'fastify';
 import type { Deps } from '../../deps.js';
 import { AppError } from '../../http/errors.js';
 import { addPreHandler, routeConfigOf } from '../../http/route-config.js';
@@ -34,10 +34,12 @@ function principalOf(req: FastifyRequest): string {
   }
 }
 
+const declaresIdempotency = (route: RouteOptions): boolean => Boolean((route.config as { idempotent?: boolean } | undefined)?.idempotent);
+
 /** Declares 409/422 (and 400/503) on idempotent routes for the OpenAPI document. Register before any module. */
 export function declareIdempotencyStatuses(app: FastifyInstance): void {
   app.addHook('onRoute', (route: RouteOptions) => {
-    if (!(route.config as { idempotent?: boolean } | undefined)?.idempotent) return;
+    if (!declaresIdempotency(route)) return;
     const schema = (route.schema ?? {}) as { response?: Record<string | number, unknown>; headers?: unknown };
     route.schema = { ...schema, response: { ...errorResponses(400, 409, 422, 503), ...(schema.response ?? {}) } } as RouteOptions['schema'];
   });
@@ -59,15 +61,15 @@ export function registerIdempotency(app: FastifyInstance, deps: Deps): void {
 
   // On the routes that declare it (after the TOTP gate's, which is added first); a callback hook: a request
   // without a key (nearly all of them) passes without a promise.
+  const claimHook: preHandlerHookHandler = (req, reply, done) => {
+    if (req.method !== 'POST') return done();
+    const raw = req.headers['idempotency-key'];
+    if (raw === undefined) return done();
+    // After a replay the reply is sent, and Fastify runs nothing further for the request.
+    claim(req, reply, raw).then(() => done(), done);
+  };
   app.addHook('onRoute', (route: RouteOptions) => {
-    if (!(route.config as { idempotent?: boolean } | undefined)?.idempotent) return;
-    addPreHandler(route, (req, reply, done) => {
-      if (req.method !== 'POST') return done();
-      const raw = req.headers['idempotency-key'];
-      if (raw === undefined) return done();
-      // After a replay the reply is sent, and Fastify runs nothing further for the request.
-      claim(req, reply, raw).then(() => done(), done);
-    });
+    if (declaresIdempotency(route)) addPreHandler(route, claimHook);
   });
 
   async function claim(req: FastifyRequest, reply: FastifyReply, raw: string | string[]): Promise<unknown> {

@@ -23,7 +23,6 @@ export interface IssuedTokens {
 
 export type SessionService = ReturnType<typeof createSessionService>;
 
-/** Sessions: the KV record, the refresh-token family in Postgres, and the access tokens minted for them. */
 /** The session is live, the token's own, and the token not revoked. */
 function sessionHoldsAt(c: AccessClaims, { session, jtiRevoked }: SessionCheck, nowMs: number): boolean {
   return session !== null && session.userId === c.sub && session.tenantId === c.tid && !jtiRevoked && session.expiresAt > nowMs;
@@ -36,6 +35,7 @@ function principalOf(c: AccessClaims, check: SessionCheck, viaCookie: boolean): 
   };
 }
 
+/** Sessions: the KV record, the refresh-token family in Postgres, and the access tokens minted for them. */
 export function createSessionService(deps: { sql: Sql; clock: Clock; store: SessionStore; tokens: AccessTokens; tenants: TenantService; audit: AuditService }) {
   const { sql, clock, store, tokens, tenants, audit } = deps;
   const sessionHolds = (c: AccessClaims, check: SessionCheck) => sessionHoldsAt(c, check, clock.nowMs());
