@@ -24,7 +24,19 @@ export interface SetOptions {
   ttlMs?: number;
   /** only set when the key does not exist (SET NX). */
   nx?: boolean;
+  /**
+   * only set when the key exists (SET XX): an update can never recreate a key deleted meanwhile. Without
+   * `ttlMs` the key keeps its remaining TTL (KEEPTTL).
+   */
+  xx?: boolean;
 }
+
+/** One write of an atomic batch (`Kv.writeAll`). */
+export type KvWrite =
+  | { op: 'set'; key: string; value: string; ttlMs?: number }
+  | { op: 'del'; keys: string[] }
+  | { op: 'sadd'; key: string; member: string; ttlMs?: number }
+  | { op: 'srem'; key: string; member: string };
 
 export type Unsubscribe = () => Promise<void>;
 
@@ -48,6 +60,12 @@ export interface Kv {
   sadd(key: string, member: string, ttlMs?: number): Promise<void>;
   srem(key: string, member: string): Promise<void>;
   smembers(key: string): Promise<string[]>;
+  /**
+   * Applies the writes in order as one atomic step (Redis MULTI/EXEC; one synchronous step in memory):
+   * no other client's command runs between them, so a record and its index entry are written or removed
+   * together. The keys must share one Cluster slot (one hash tag).
+   */
+  writeAll(writes: KvWrite[]): Promise<void>;
   /**
    * Sliding-window limiter (two-window approximation, see implementation docs): counts a hit at
    * `nowMs` against `limit` per `windowMs` atomically. A refused hit is not counted.

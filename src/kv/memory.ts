@@ -57,6 +57,44 @@ export function createMemoryKv(opts: MemoryKvOptions = {}): Kv {
     backend.entries.set(prefix + key, { data, expiresAt: ttlMs === null ? null : backend.now() + ttlMs });
   }
 
+  function setNow(key: string, value: string, setOpts: SetOptions): boolean {
+    const ttl = setOpts.ttlMs === undefined ? null : ttlArg(setOpts.ttlMs);
+    const existing = backend.live(prefix + key);
+    if (setOpts.nx && existing) return false;
+    if (setOpts.xx && !existing) return false;
+    if (setOpts.xx && ttl === null) {
+      // KEEPTTL: the key keeps its expiry (and, like Redis, a string replaces any other type).
+      existing!.data = { type: 'string', value };
+      return true;
+    }
+    write(key, { type: 'string', value }, ttl);
+    return true;
+  }
+
+  function delNow(keys: string[]): number {
+    let removed = 0;
+    for (const key of new Set(keys)) {
+      if (backend.live(prefix + key)) removed += 1;
+      backend.entries.delete(prefix + key);
+    }
+    return removed;
+  }
+
+  function saddNow(key: string, member: string, ttlMs: number | undefined): void {
+    const ttl = ttlMs === undefined ? null : ttlArg(ttlMs);
+    const entry = read(key, 'set');
+    if (!entry) return write(key, { type: 'set', value: new Set([member]) }, ttl);
+    entry.data.value.add(member);
+    if (ttl !== null) entry.expiresAt = backend.now() + ttl;
+  }
+
+  function sremNow(key: string, member: string): void {
+    const entry = read(key, 'set');
+    if (!entry) return;
+    entry.data.value.delete(member);
+    if (entry.data.value.size === 0) backend.entries.delete(prefix + key);
+  }
+
   function unlink(channel: string, handler: (message: string) => void): void {
     mine.get(channel)?.delete(handler);
     if (mine.get(channel)?.size === 0) mine.delete(channel);
@@ -78,23 +116,9 @@ export function createMemoryKv(opts: MemoryKvOptions = {}): Kv {
         }),
       ),
 
-    set: (key, value, setOpts: SetOptions = {}) =>
-      op(() => {
-        const ttl = setOpts.ttlMs === undefined ? null : ttlArg(setOpts.ttlMs);
-        if (setOpts.nx && backend.live(prefix + key)) return false;
-        write(key, { type: 'string', value }, ttl);
-        return true;
-      }),
+    set: (key, value, setOpts: SetOptions = {}) => op(() => setNow(key, value, setOpts)),
 
-    del: (...keys) =>
-      op(() => {
-        let removed = 0;
-        for (const key of new Set(keys)) {
-          if (backend.live(prefix + key)) removed += 1;
-          backend.entries.delete(prefix + key);
-        }
-        return removed;
-      }),
+    del: (...keys) => op(() => delNow(keys)),
 
     getDel: (key) =>
       op(() => {
@@ -126,24 +150,29 @@ export function createMemoryKv(opts: MemoryKvOptions = {}): Kv {
         return entry.expiresAt === null ? -1 : entry.expiresAt - backend.now();
       }),
 
-    sadd: (key, member, ttlMs) =>
-      op(() => {
-        const ttl = ttlMs === undefined ? null : ttlArg(ttlMs);
-        const entry = read(key, 'set');
-        if (!entry) return write(key, { type: 'set', value: new Set([member]) }, ttl);
-        entry.data.value.add(member);
-        if (ttl !== null) entry.expiresAt = backend.now() + ttl;
-      }),
+    sadd: (key, member, ttlMs) => op(() => saddNow(key, member, ttlMs)),
 
-    srem: (key, member) =>
-      op(() => {
-        const entry = read(key, 'set');
-        if (!entry) return;
-        entry.data.value.delete(member);
-        if (entry.data.value.size === 0) backend.entries.delete(prefix + key);
-      }),
+    srem: (key, member) => op(() => sremNow(key, member)),
 
     smembers: (key) => op(() => [...(read(key, 'set')?.data.value ?? [])]),
+
+    writeAll: (writes) =>
+      op(() => {
+        // Like MULTI/EXEC: a write that fails (a type error) does not undo or stop the others; the first
+        // error is reported once all have run.
+        let first: unknown = null;
+        for (const w of writes) {
+          try {
+            if (w.op === 'set') setNow(w.key, w.value, { ttlMs: w.ttlMs });
+            else if (w.op === 'del') delNow(w.keys);
+            else if (w.op === 'sadd') saddNow(w.key, w.member, w.ttlMs);
+            else sremNow(w.key, w.member);
+          } catch (err) {
+            first ??= err;
+          }
+        }
+        if (first) throw first;
+      }),
 
     slidingWindow: (key, limit, windowMs, nowMs) =>
       op((): SlidingWindowResult => {

@@ -93,11 +93,12 @@ export async function createRedisKv(url: string, opts: RedisKvOptions = {}): Pro
     set: (key, value, setOpts: SetOptions = {}) =>
       call(async () => {
         const ttl = setOpts.ttlMs === undefined ? undefined : ttlArg(setOpts.ttlMs);
-        let reply: string | null;
-        if (ttl !== undefined && setOpts.nx) reply = await client.set(k(key), value, 'PX', ttl, 'NX');
-        else if (ttl !== undefined) reply = await client.set(k(key), value, 'PX', ttl);
-        else if (setOpts.nx) reply = await client.set(k(key), value, 'NX');
-        else reply = await client.set(k(key), value);
+        const args: (string | number)[] = [];
+        if (ttl !== undefined) args.push('PX', ttl);
+        else if (setOpts.xx) args.push('KEEPTTL');
+        if (setOpts.nx) args.push('NX');
+        if (setOpts.xx) args.push('XX');
+        const reply = (await client.call('SET', k(key), value, ...args)) as string | null;
         return reply === 'OK';
       }),
 
@@ -128,6 +129,30 @@ export async function createRedisKv(url: string, opts: RedisKvOptions = {}): Pro
       }),
 
     smembers: (key) => call(() => client.smembers(k(key))),
+
+    writeAll: (writes) =>
+      call(async () => {
+        if (writes.length === 0) return;
+        const m = client.multi();
+        for (const w of writes) {
+          if (w.op === 'set') {
+            if (w.ttlMs === undefined) m.set(k(w.key), w.value);
+            else m.set(k(w.key), w.value, 'PX', ttlArg(w.ttlMs));
+          } else if (w.op === 'del') {
+            if (w.keys.length) m.del(...w.keys.map(k));
+          } else if (w.op === 'sadd') {
+            m.sadd(k(w.key), w.member);
+            if (w.ttlMs !== undefined) m.pexpire(k(w.key), ttlArg(w.ttlMs));
+          } else {
+            m.srem(k(w.key), w.member);
+          }
+        }
+        const results = await m.exec();
+        // null: the transaction was aborted (EXECABORT); otherwise each reply may carry its own error.
+        if (!results) throw new Error('kv transaction aborted');
+        const failed = results.find(([err]) => err);
+        if (failed) throw failed[0];
+      }),
 
     slidingWindow: (key, limit, windowMs, nowMs) =>
       call(async (): Promise<SlidingWindowResult> => {

@@ -127,6 +127,60 @@ describe.each([memoryHarness(), redisHarness()])('Kv contract: $name', (h) => {
     expect(await kv.get('{t2}:nx-ttl')).toBe('c');
   });
 
+  it('set xx only updates existing keys and keeps their TTL', async () => {
+    const kv = await h.open();
+    expect(await kv.set('xx:a', 'v1', { xx: true })).toBe(false);
+    expect(await kv.get('xx:a')).toBeNull();
+    await kv.set('xx:a', 'v1', { ttlMs: 60_000 });
+    expect(await kv.set('xx:a', 'v2', { xx: true })).toBe(true);
+    expect(await kv.get('xx:a')).toBe('v2');
+    const ttl = await kv.pttl('xx:a');
+    expect(ttl).toBeGreaterThan(50_000);
+    expect(ttl).toBeLessThanOrEqual(60_000);
+    await kv.del('xx:a');
+    // An update racing a delete never brings the key back.
+    expect(await kv.set('xx:a', 'v3', { xx: true })).toBe(false);
+    expect(await kv.get('xx:a')).toBeNull();
+  });
+
+  it('writeAll applies a record and its index entry together, and removes them together', async () => {
+    const kv = await h.open();
+    await kv.writeAll([
+      { op: 'set', key: '{t}:rec:1', value: 'r1', ttlMs: 60_000 },
+      { op: 'sadd', key: '{t}:idx', member: '1', ttlMs: 60_000 },
+      { op: 'set', key: '{t}:rec:2', value: 'r2' },
+      { op: 'sadd', key: '{t}:idx', member: '2' },
+    ]);
+    expect(await kv.mget(['{t}:rec:1', '{t}:rec:2'])).toEqual(['r1', 'r2']);
+    expect((await kv.smembers('{t}:idx')).sort()).toEqual(['1', '2']);
+    expect(await kv.pttl('{t}:rec:1')).toBeGreaterThan(50_000);
+    expect(await kv.pttl('{t}:rec:2')).toBe(-1);
+    await kv.writeAll([{ op: 'del', keys: ['{t}:rec:1'] }, { op: 'srem', key: '{t}:idx', member: '1' }]);
+    expect(await kv.get('{t}:rec:1')).toBeNull();
+    expect(await kv.smembers('{t}:idx')).toEqual(['2']);
+    await kv.writeAll([]);
+  });
+
+  it('writeAll is atomic: no reader ever sees a record without its index entry', async () => {
+    const kv = await h.open();
+    const other = await h.open();
+    let torn = 0;
+    for (let i = 0; i < 50; i++) {
+      const writes = kv.writeAll([{ op: 'set', key: `{t}:at:${i}`, value: 'x' }, { op: 'sadd', key: '{t}:at-idx', member: String(i) }]);
+      const [rec, members] = await Promise.all([other.get(`{t}:at:${i}`), other.smembers('{t}:at-idx')]);
+      if (rec !== null && !members.includes(String(i))) torn++;
+      await writes;
+    }
+    expect(torn).toBe(0);
+  });
+
+  it('writeAll reports a failing write and still applies the others, like MULTI/EXEC', async () => {
+    const kv = await h.open();
+    await kv.set('{t}:wt', 'string');
+    await expect(kv.writeAll([{ op: 'sadd', key: '{t}:wt', member: 'm' }, { op: 'set', key: '{t}:wt2', value: 'ok' }])).rejects.toThrow(/WRONGTYPE/);
+    expect(await kv.get('{t}:wt2')).toBe('ok');
+  });
+
   it('mget returns values in order with null for missing keys', async () => {
     const kv = await h.open();
     await kv.set('{t3}:a', '1');

@@ -51,7 +51,7 @@ describe('SES-01 every authentication creates a new session', () => {
     const rts = new Set<string>();
     const ctx = { ip: '127.0.0.1', userAgent: 'test', requestId: 'ses-01' };
     for (let batch = 0; batch < 20; batch++) {
-      const issued = await Promise.all(Array.from({ length: 50 }, () => t.deps.services.sessions.start(tenant, u2.userId, { amr: ['pwd'], method: 'password', ctx })));
+      const issued = await Promise.all(Array.from({ length: 50 }, () => t.deps.services.sessions.start(tenant, u2.userId, { amr: ['pwd'], method: 'password', ctx, sessionEpoch: 0 })));
       for (const i of issued) {
         const p = parts(i.accessToken).payload;
         jtis.add(p.jti);

@@ -14,6 +14,8 @@ export interface PendingLogin {
   amr: string[];
   method: string;
   expiresAt: number;
+  /** the user's session epoch read with the first factor; the sign-in fails if it changed meanwhile */
+  sessionEpoch?: number;
 }
 
 /** A step-up challenge issued by the gate for one request (DESIGN §4). */

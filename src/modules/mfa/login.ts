@@ -26,7 +26,7 @@ export function createMfaLogin(deps: { sql: Sql; clock: Clock; audit: AuditServi
       const f = await sql.tx(tenant.id, (tx) => mfaStore.factor(tx, user.id));
       if (!f?.enabledAt) return null;
       // An opaque, single-use token bound to tenant (its key space) and user; no session exists yet.
-      const mfaToken = await kv.putLogin(tenant.id, { userId: user.id, amr: o.amr, method: o.method, expiresAt: clock.nowMs() + MFA_TOKEN_TTL_MS }, clock.nowMs());
+      const mfaToken = await kv.putLogin(tenant.id, { userId: user.id, amr: o.amr, method: o.method, sessionEpoch: user.sessionEpoch, expiresAt: clock.nowMs() + MFA_TOKEN_TTL_MS }, clock.nowMs());
       return { mfaRequired: true as const, mfaToken, userId: user.id };
     },
   };
@@ -60,8 +60,11 @@ export function createMfaLogin(deps: { sql: Sql; clock: Clock; audit: AuditServi
         const remaining = await sql.tx(tenant.id, (tx) => mfaStore.recoveryCodesRemaining(tx, user.id));
         await audit.record({ tenantId: tenant.id, actor: v.actor, action: 'mfa.recovery_code.use', target: user.id, outcome: 'success', ...ctx, metadata: { flow: 'login', remaining } });
       }
+      // The session starts under the epoch of the first factor: a password reset, disable or "sign out
+      // everywhere" between the two steps ends this sign-in too (sessions.start checks it under a lock).
+      const sessionEpoch = taken.sessionEpoch ?? user.sessionEpoch;
       return deps.signIn.complete({
-        tenant, user: publicUser(user), amr: [...new Set([...taken.amr, 'otp'])], method: taken.method, ctx, secondFactorPassed: true,
+        tenant, user: { ...publicUser(user), sessionEpoch }, amr: [...new Set([...taken.amr, 'otp'])], method: taken.method, ctx, secondFactorPassed: true,
       });
     },
   };

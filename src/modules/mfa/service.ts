@@ -102,13 +102,14 @@ export function createMfaService(deps: MfaDeps) {
       const now = clock.now();
       const step = matchTotpStep(verifier.box.open(f), code, now.getTime() / 1000, null);
       if (step === null) return verifier.fail(v, 'totp', 'wrong_code');
-      const codes = await sql.tx(tenant.id, async (tx) => {
+      const enabled = await sql.tx(tenant.id, async (tx) => {
         if (!(await mfaStore.enable(tx, p.userId, f.secretSealed, step, now))) return null;
-        return issueRecoveryCodes(tenant.id, p.userId, now, tx);
+        const recoveryCodes = await issueRecoveryCodes(tenant.id, p.userId, now, tx);
+        return { recoveryCodes, revoked: await sessions.endAllIn(tx, tenant.id, p.userId, { except: p.sessionId }) };
       });
-      if (!codes) return verifier.fail(v, 'totp', 'replayed_or_superseded');
+      if (!enabled) return verifier.fail(v, 'totp', 'replayed_or_superseded');
       await verifier.succeeded(v);
-      const otherSessionsRevoked = await sessions.revokeAll(tenant.id, p.userId, { except: p.sessionId });
+      const { recoveryCodes: codes, revoked: otherSessionsRevoked } = enabled;
       await audit.record({ tenantId: tenant.id, actor: actor(p), action: 'mfa.enable', target: p.userId, outcome: 'success', ...ctx, metadata: { otherSessionsRevoked } });
       return { enabled: true as const, recoveryCodes: codes, otherSessionsRevoked };
     },
@@ -117,9 +118,11 @@ export function createMfaService(deps: MfaDeps) {
     async disable(tenant: Tenant, p: SessionPrincipal, input: SecondFactorInput, ctx: AuditContext) {
       if (!(await gate.isEnabled(tenant.id, p.userId))) throw notEnabled();
       const factor = await verifier.verify(vctx(tenant, p, 'mfa.disable', ctx), input);
-      const removed = await sql.tx(tenant.id, (tx) => mfaStore.remove(tx, p.userId));
-      if (!removed) throw notEnabled();
-      const otherSessionsRevoked = await sessions.revokeAll(tenant.id, p.userId, { except: p.sessionId });
+      const otherSessionsRevoked = await sql.tx(tenant.id, async (tx) => {
+        if (!(await mfaStore.remove(tx, p.userId))) return null;
+        return sessions.endAllIn(tx, tenant.id, p.userId, { except: p.sessionId });
+      });
+      if (otherSessionsRevoked === null) throw notEnabled();
       await audit.record({ tenantId: tenant.id, actor: actor(p), action: 'mfa.disable', target: p.userId, outcome: 'success', ...ctx, metadata: { factor, otherSessionsRevoked } });
       return { enabled: false as const, otherSessionsRevoked };
     },

@@ -38,9 +38,13 @@ export function createPasswordChangeService(deps: { sql: Sql; clock: Clock; hash
       }
       password.checkPassword(input.newPassword, user.email, tenant);
       const hash = await hasher.hash(normalizePassword(input.newPassword));
-      await sql.tx(tenant.id, (tx) => userStore.setPasswordHash(tx, user.id, hash, clock.now()));
-      // The caller just proved the password: their own session stays; every other one ends (SES-03).
-      const sessionsEnded = await sessions.revokeAll(tenant.id, user.id, { except: p.sessionId });
+      // The caller just proved the password: their own session stays; every other one ends (SES-03), in the
+      // transaction that stores the hash — and only if nothing revoked the user's sessions since the hash
+      // was read (a reset in between wins; this change then fails).
+      const sessionsEnded = await sql.tx(tenant.id, async (tx) => {
+        await userStore.setPasswordHash(tx, user.id, hash, clock.now());
+        return sessions.endAllIn(tx, tenant.id, user.id, { except: p.sessionId, ifEpoch: user.sessionEpoch });
+      });
       await audit.record({ tenantId: tenant.id, actor: { type: 'user', id: user.id }, target: user.id, action: 'password.change', outcome: 'success', ...ctx, metadata: { sessionsEnded } });
       return { message: 'The password has been changed; your other sessions have been signed out.', sessionsEnded };
     },

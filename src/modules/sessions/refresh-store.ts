@@ -49,4 +49,8 @@ export const refreshStore = {
       'UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL RETURNING session_id', [userId, now]);
     return [...new Set(rows.map((r) => r.session_id))];
   },
+  /** Revokes every token of a user but those of one session (the caller's, on a password change). */
+  async revokeUserExcept(tx: Tx, userId: string, keepSessionId: string, now: Date): Promise<void> {
+    await tx.query('UPDATE refresh_tokens SET revoked_at = $3 WHERE user_id = $1 AND session_id <> $2 AND revoked_at IS NULL', [userId, keepSessionId, now]);
+  },
 };

@@ -62,7 +62,7 @@ export function createSessionRevocations(deps: { kv: Kv; log: Logger }) {
     announce,
 
     /**
-     * The same store, announcing after each `delete`, `revokeJti` and `setStepUp`. Announced even when
+     * The same store, announcing after each `delete`, `deleteAllOfUser`, `revokeJti` and `setStepUp`. Announced even when
      * the write failed half-way (`finally`): dropping a cache entry is always safe, keeping a stale one
      * is not. With `checkCache`, `check` is answered from it when the entry is young, the caller did not
      * ask for a `fresh` read, and the store's pub/sub connection is up (see check-cache.ts), and
@@ -101,6 +101,11 @@ export function createSessionRevocations(deps: { kv: Kv; log: Logger }) {
           } finally {
             await announce({ tenantId, sessionId: sid });
           }
+        },
+        async deleteAllOfUser(tenantId, userId, except) {
+          const ended = await store.deleteAllOfUser(tenantId, userId, except);
+          await Promise.all(ended.map((sessionId) => announce({ tenantId, sessionId })));
+          return ended;
         },
         async revokeJti(tenantId, jti, ttlMs) {
           try {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Sql } from '../../db/sql.js';
+import type { Sql, Tx } from '../../db/sql.js';
 import type { Clock } from '../../lib/clock.js';
 import { constantTimeEqual, randomToken, sha256 } from '../../lib/crypto.js';
 import { isUuid } from '../../lib/ids.js';
@@ -9,7 +9,7 @@ import type { AuditContext, AuditService } from '../audit/service.js';
 import type { TenantService } from '../tenants/service.js';
 import { audienceOf, type Tenant } from '../tenants/schemas.js';
 import type { AccessClaims, AccessTokens } from '../tokens/access-tokens.js';
-import { publicUser, userStore, type User } from '../users/store.js';
+import { publicUser, sessionEpochs, userStore, type User } from '../users/store.js';
 import { refreshStore } from './refresh-store.js';
 import type { ActiveOrg, Session, SessionCheck, SessionStore } from './session-store.js';
 
@@ -55,9 +55,36 @@ export function createSessionService(deps: { sql: Sql; clock: Clock; store: Sess
     });
   }
 
+  /**
+   * Ends every session of a user (but `except`) inside the caller's transaction — the one that makes
+   * the change the revocation belongs to (password reset or change, claim, disable, MFA enable/disable,
+   * "sign out everywhere"). In order: the user's session epoch is incremented (the row stays locked until
+   * commit, so no sign-in can start a session meanwhile, and one that read the old epoch never will),
+   * the refresh tokens are revoked, and the sessions are deleted from the store before the change
+   * commits. If the store cannot be reached, this throws and the whole change rolls back (503): the
+   * change is never committed with its sessions still alive. Returns how many sessions ended.
+   * `ifEpoch`: the epoch the caller read with the credential it checked; if another revocation came
+   * first, nothing is done and `invalid_token` is thrown (the caller's own session has ended).
+   */
+  async function endAllIn(tx: Tx, tenantId: string, userId: string, opts: { except?: string; ifEpoch?: number } = {}): Promise<number> {
+    const epoch = await sessionEpochs.bump(tx, userId);
+    if (opts.ifEpoch !== undefined && epoch !== opts.ifEpoch + 1) {
+      throw new AppError('invalid_token', 'The account changed meanwhile (its password, status or sessions); sign in again.');
+    }
+    if (!opts.except) await refreshStore.revokeUser(tx, userId, clock.now());
+    else await refreshStore.revokeUserExcept(tx, userId, opts.except, clock.now());
+    return (await store.deleteAllOfUser(tenantId, userId, opts.except)).length;
+  }
+
   return {
-    /** Starts a new session (always a new sid, jti and refresh token) and returns its first tokens. */
-    async start(tenant: Tenant, userId: string, o: { amr: string[]; method: string; ctx: AuditContext; stepUp?: boolean }): Promise<IssuedTokens> {
+    /**
+     * Starts a new session (always a new sid, jti and refresh token) and returns its first tokens.
+     * `sessionEpoch` is the user's epoch read together with the credential the sign-in checked: the
+     * session is created only if it is still current, under a share lock on the user row, so a revocation
+     * of this user (which increments it) either ends this session or makes this sign-in fail — never
+     * neither (a login racing a password reset cannot outlive it).
+     */
+    async start(tenant: Tenant, userId: string, o: { amr: string[]; method: string; ctx: AuditContext; stepUp?: boolean; sessionEpoch: number }): Promise<IssuedTokens> {
       const now = clock.nowMs();
       const ttlMs = tenant.settings.refreshTokenTtlSeconds * 1000;
       const session: Session = {
@@ -65,11 +92,18 @@ export function createSessionService(deps: { sql: Sql; clock: Clock; store: Sess
         amr: o.amr, method: o.method, ip: o.ctx.ip, userAgent: o.ctx.userAgent?.slice(0, 300) ?? null,
       };
       const rt = newRefresh();
-      await sql.tx(tenant.id, (tx) => refreshStore.insert(tx, {
-        id: rt.id, tenantId: tenant.id, sessionId: session.id, userId, tokenHash: rt.hash, parentId: null,
-        now: new Date(now), expiresAt: new Date(session.expiresAt),
-      }));
-      await store.put(session, now);
+      await sql.tx(tenant.id, async (tx) => {
+        const held = await sessionEpochs.hold(tx, userId);
+        if (!held || held.disabled || held.epoch !== o.sessionEpoch) {
+          throw new AppError('invalid_credentials', 'The account changed while signing in (its password, status or sessions); sign in again.');
+        }
+        await refreshStore.insert(tx, {
+          id: rt.id, tenantId: tenant.id, sessionId: session.id, userId, tokenHash: rt.hash, parentId: null,
+          now: new Date(now), expiresAt: new Date(session.expiresAt),
+        });
+        // Inside the transaction: if the store write fails, no refresh token is left without its session.
+        await store.put(session, now);
+      });
       if (o.stepUp) await store.setStepUp(tenant.id, session.id, now, 5 * 60_000);
       const at = await mint(tenant, session, null);
       return { accessToken: at.token, refreshToken: rt.token, expiresIn: tenant.settings.accessTokenTtlSeconds, sessionId: session.id, refreshExpiresIn: Math.floor(ttlMs / 1000) };
@@ -196,21 +230,19 @@ export function createSessionService(deps: { sql: Sql; clock: Clock; store: Sess
     async revoke(tenantId: string, userId: string, sessionId: string): Promise<boolean> {
       const s = await store.get(tenantId, sessionId);
       if (!s || s.userId !== userId) return false;
-      await sql.tx(tenantId, (tx) => refreshStore.revokeSession(tx, sessionId, clock.now()));
-      await store.delete(tenantId, userId, sessionId);
+      // The store write inside the transaction: if it fails, the refresh tokens stay as they were too.
+      await sql.tx(tenantId, async (tx) => {
+        await refreshStore.revokeSession(tx, sessionId, clock.now());
+        await store.delete(tenantId, userId, sessionId);
+      });
       return true;
     },
 
-    /** Ends every session of a user (password reset, disable, "sign out everywhere"); returns how many. */
-    async revokeAll(tenantId: string, userId: string, opts: { except?: string } = {}): Promise<number> {
-      const live = await store.listByUser(tenantId, userId);
-      await sql.tx(tenantId, async (tx) => {
-        if (!opts.except) await refreshStore.revokeUser(tx, userId, clock.now());
-        else for (const s of live) if (s.id !== opts.except) await refreshStore.revokeSession(tx, s.id, clock.now());
-      });
-      let n = 0;
-      for (const s of live) if (s.id !== opts.except && (await store.delete(tenantId, userId, s.id))) n++;
-      return n;
+    endAllIn,
+
+    /** `endAllIn` in a transaction of its own ("sign out everywhere"); returns how many sessions ended. */
+    async revokeAll(tenantId: string, userId: string, opts: { except?: string; ifEpoch?: number } = {}): Promise<number> {
+      return sql.tx(tenantId, (tx) => endAllIn(tx, tenantId, userId, opts));
     },
 
     async list(tenantId: string, userId: string): Promise<Session[]> {
@@ -234,7 +266,8 @@ export function createSessionService(deps: { sql: Sql; clock: Clock; store: Sess
       const org = o.org === undefined ? await store.activeOrg(tenant.id, s.id) : o.org;
       if (o.org !== undefined) await store.setActiveOrg(tenant.id, s.id, o.org, s.expiresAt - clock.nowMs());
       const amr = o.addAmr?.length ? [...new Set([...s.amr, ...o.addAmr])] : s.amr;
-      if (o.addAmr?.length) await store.put({ ...s, amr }, clock.nowMs());
+      // An update in place: a session ended since the read above (a logout racing a step-up) stays ended.
+      if (o.addAmr?.length && !(await store.update({ ...s, amr }))) throw new AppError('invalid_token', 'The session has ended; sign in again.');
       const at = await mint(tenant, { ...s, amr }, org ?? null);
       return { accessToken: at.token, expiresIn: tenant.settings.accessTokenTtlSeconds };
     },

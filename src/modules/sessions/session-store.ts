@@ -1,4 +1,4 @@
-import type { Kv } from '../../kv/kv.js';
+import type { Kv, KvWrite } from '../../kv/kv.js';
 import { kvKey } from '../../kv/kv.js';
 
 /** A session record. Immutable once written; the mutable parts (step-up, active org) live in keys of their own. */
@@ -36,13 +36,34 @@ const parse = <T>(s: string | null): T | null => {
   try { return JSON.parse(s) as T; } catch { return null; }
 };
 
-/** Sessions in the key–value store, indexed by user; JTI revocation markers. */
+/** The writes that end one session: its record, its side keys and its entry in the user's index. */
+const endWrites = (tenantId: string, userId: string, sid: string): KvWrite[] => [
+  { op: 'del', keys: [k.session(tenantId, sid), k.stepUp(tenantId, sid), k.org(tenantId, sid)] },
+  { op: 'srem', key: k.byUser(tenantId, userId), member: sid },
+];
+
+/**
+ * Sessions in the key–value store, indexed by user; JTI revocation markers. A record and its index
+ * entry are written and removed in one atomic step (Kv.writeAll) and a record is only ever updated in
+ * place (SET XX), so an ended session cannot be recreated and no live one can fall outside the index
+ * that ending all of a user's sessions walks.
+ */
 export function createSessionStore(kv: Kv) {
   return {
+    /** Writes a new session and its index entry in one atomic step. */
     async put(s: Session, nowMs: number): Promise<void> {
       const ttl = Math.max(1, s.expiresAt - nowMs);
-      await kv.set(k.session(s.tenantId, s.id), JSON.stringify(s), { ttlMs: ttl });
-      await kv.sadd(k.byUser(s.tenantId, s.userId), s.id, ttl);
+      await kv.writeAll([
+        { op: 'set', key: k.session(s.tenantId, s.id), value: JSON.stringify(s), ttlMs: ttl },
+        { op: 'sadd', key: k.byUser(s.tenantId, s.userId), member: s.id, ttlMs: ttl },
+      ]);
+    },
+    /**
+     * Replaces a live session's record (its TTL kept); false, writing nothing, when the session has
+     * ended meanwhile: an update can never bring an ended session back.
+     */
+    async update(s: Session): Promise<boolean> {
+      return kv.set(k.session(s.tenantId, s.id), JSON.stringify(s), { xx: true });
     },
     async get(tenantId: string, sid: string): Promise<Session | null> {
       return parse<Session>(await kv.get(k.session(tenantId, sid)));
@@ -59,12 +80,23 @@ export function createSessionStore(kv: Kv) {
     checkCached(_tenantId: string, _sid: string, _jti: string): SessionCheck | undefined {
       return undefined;
     },
-    /** Deletes the session and its side keys; true if it existed. */
+    /** Deletes the session, its side keys and its index entry in one atomic step; true if it existed. */
     async delete(tenantId: string, userId: string, sid: string): Promise<boolean> {
-      const n = await kv.del(k.session(tenantId, sid));
-      await kv.del(k.stepUp(tenantId, sid), k.org(tenantId, sid));
-      await kv.srem(k.byUser(tenantId, userId), sid);
-      return n > 0;
+      const existed = (await kv.get(k.session(tenantId, sid))) !== null;
+      await kv.writeAll(endWrites(tenantId, userId, sid));
+      return existed;
+    },
+    /**
+     * Ends every session of a user but `except`, each record removed together with its side keys and
+     * index entry; returns the ids that were live. Callers hold the user's epoch lock (sessionEpochs.bump)
+     * so no session of this user can be created while this runs.
+     */
+    async deleteAllOfUser(tenantId: string, userId: string, except?: string): Promise<string[]> {
+      const ids = (await kv.smembers(k.byUser(tenantId, userId))).filter((id) => id !== except);
+      if (!ids.length) return [];
+      const vals = await kv.mget(ids.map((id) => k.session(tenantId, id)));
+      await kv.writeAll(ids.flatMap((id) => endWrites(tenantId, userId, id)));
+      return ids.filter((_, i) => vals[i] !== null && vals[i] !== undefined);
     },
     /** Live sessions of a user; index entries whose session expired are pruned. */
     async listByUser(tenantId: string, userId: string): Promise<Session[]> {

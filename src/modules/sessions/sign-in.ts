@@ -54,7 +54,7 @@ export function createSignIn(deps: { sql: Sql; clock: Clock; sessions: SessionSe
           return { kind: 'mfa', body: mfa };
         }
       }
-      const tokens = await sessions.start(i.tenant, i.user.id, { amr: i.amr, method: i.method, ctx: i.ctx, stepUp: i.secondFactorPassed });
+      const tokens = await sessions.start(i.tenant, i.user.id, { amr: i.amr, method: i.method, ctx: i.ctx, stepUp: i.secondFactorPassed, sessionEpoch: i.user.sessionEpoch });
       await sql.tx(i.tenant.id, (tx) => userStore.markLogin(tx, i.user.id, clock.now()));
       let apiKey: string | undefined;
       if (i.isNewUser && i.tenant.settings.issueApiKeyOnSignup && hooks.signupKeys) {

@@ -1,4 +1,4 @@
-import type { Sql } from '../../db/sql.js';
+import type { Sql, Tx } from '../../db/sql.js';
 import type { Kv, Unsubscribe } from '../../kv/kv.js';
 import type { Clock } from '../../lib/clock.js';
 import { onUserWrite, publicUser, userStore, type User } from './store.js';
@@ -23,7 +23,7 @@ export type UserService = ReturnType<typeof createUserService>;
  * through `userStore` (the store announces it) and on the other instances through the store's pub/sub.
  * Revocation never depends on this cache: a disabled user's sessions are ended in the key–value store.
  */
-export function createUserService(deps: { sql: Sql; kv: Kv; clock: Clock; sessions: { revokeAll(tenantId: string, userId: string): Promise<number> } }) {
+export function createUserService(deps: { sql: Sql; kv: Kv; clock: Clock; sessions: { endAllIn(tx: Tx, tenantId: string, userId: string): Promise<number> } }) {
   const { sql, kv, clock, sessions } = deps;
   const cache = new Map<string, { user: User; at: number }>();
   const dirtyUntil = new Map<string, number>();
@@ -76,9 +76,13 @@ export function createUserService(deps: { sql: Sql; kv: Kv; clock: Clock; sessio
      * instance (SECURITY SES-03, TOK-07). Null when the user is not in this tenant.
      */
     async setDisabled(tenantId: string, userId: string, disabled: boolean): Promise<User | null> {
-      const row = await sql.tx(tenantId, (tx) => userStore.setDisabled(tx, userId, disabled, clock.now()));
+      // Sessions end in the transaction that sets the flag: if the session store is down, nothing changes (503).
+      const row = await sql.tx(tenantId, async (tx) => {
+        const updated = await userStore.setDisabled(tx, userId, disabled, clock.now());
+        if (updated && disabled) await sessions.endAllIn(tx, tenantId, userId);
+        return updated;
+      });
       if (!row) return null;
-      if (disabled) await sessions.revokeAll(tenantId, userId);
       return publicUser(row);
     },
   };

@@ -10,6 +10,11 @@ export interface User {
   createdAt: Date;
   updatedAt: Date;
   lastLoginAt: Date | null;
+  /**
+   * Incremented by every revocation-by-user (see sessionEpochs); a sign-in starts its session only
+   * under the epoch it read together with the credential it checked.
+   */
+  sessionEpoch: number;
 }
 
 export interface UserWithSecret extends User {
@@ -27,6 +32,7 @@ interface UserRow {
   created_at: Date;
   updated_at: Date;
   last_login_at: Date | null;
+  session_epoch: number;
 }
 
 const toUser = (r: UserRow): UserWithSecret => ({
@@ -39,6 +45,7 @@ const toUser = (r: UserRow): UserWithSecret => ({
   createdAt: new Date(r.created_at),
   updatedAt: new Date(r.updated_at),
   lastLoginAt: r.last_login_at ? new Date(r.last_login_at) : null,
+  sessionEpoch: Number(r.session_epoch ?? 0),
   passwordHash: r.password_hash,
 });
 
@@ -108,5 +115,31 @@ export const userStore = {
     const { rows } = await tx.query<UserRow & { total: number }>(
       'SELECT *, count(*) OVER () AS total FROM users ORDER BY created_at, id LIMIT $1 OFFSET $2', [limit, offset]);
     return { items: rows.map(toUser), total: rows[0] ? Number(rows[0].total) : 0 };
+  },
+};
+
+/**
+ * The per-user session epoch (migrations/0009): the one mechanism that orders session creation against
+ * revocation-by-user, in Postgres, under the user row's lock.
+ */
+export const sessionEpochs = {
+  /**
+   * Increments the epoch (locking the row until the transaction ends) and returns the new value. Sign-ins
+   * that read the old epoch can no longer start a session; one waiting for the lock sees the new value.
+   */
+  async bump(tx: Tx, userId: string): Promise<number | null> {
+    const { rows } = await tx.query<{ session_epoch: number }>(
+      'UPDATE users SET session_epoch = session_epoch + 1 WHERE id = $1 RETURNING session_epoch', [userId]);
+    written(userId);
+    return rows[0] ? Number(rows[0].session_epoch) : null;
+  },
+  /**
+   * Reads the epoch and whether the user is disabled, holding a share lock until the transaction ends:
+   * no revocation of this user can run between this read and the commit of the session it admits.
+   */
+  async hold(tx: Tx, userId: string): Promise<{ epoch: number; disabled: boolean } | null> {
+    const { rows } = await tx.query<{ session_epoch: number; disabled: boolean }>(
+      'SELECT session_epoch, disabled FROM users WHERE id = $1 FOR SHARE', [userId]);
+    return rows[0] ? { epoch: Number(rows[0].session_epoch), disabled: rows[0].disabled } : null;
   },
 };
