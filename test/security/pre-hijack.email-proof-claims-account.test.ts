@@ -66,7 +66,6 @@ async function expectRegistrantLockedOut(r: Registrant, o: { wallet?: ReturnType
   expect((await post('/auth/login', { email: r.email, password: PASSWORD })).statusCode).toBe(401);
   expect(await count('federated_identities', 'user_id = $1', [r.userId])).toBe(0);
   expect(await count('api_keys', 'user_id = $1 AND revoked_at IS NULL', [r.userId])).toBe(0);
-  expect(await count('refresh_tokens', 'user_id = $1 AND revoked_at IS NULL', [r.userId])).toBe(0);
   expect(await factorRows(r.userId)).toEqual({ mfa: 0, recovery: 0, passkeys: 0, wallets: 0 });
   if (o.wallet) {
     // The wallet signs in to a new, empty account of its own, never into the claimed one.
