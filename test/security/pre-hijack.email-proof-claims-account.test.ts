@@ -180,6 +180,21 @@ describe('the legitimate registrant verifying with their own session keeps every
     expect(await audit('user.unverified_credentials_cleared', u.userId)).toHaveLength(0);
   });
 
+  it('the access cookie counts too, under the CSRF rule: without an allowed Origin 403 and the link is not used up', async () => {
+    const def = await h.t.deps.tenants.defaultTenant();
+    await h.t.deps.tenants.update(def.id, { settings: { allowedOrigins: ['https://app.example'] } });
+    const u = await passwordRegistrant(address('legit-cookie'));
+    expect((await post('/auth/email/verify/request', { email: u.email })).statusCode).toBe(202);
+    const token = await newestToken(u.email);
+    const cookie = `__Host-ap_access=${u.accessToken}`;
+    const crossSite = await post('/auth/email/verify', { token }, { headers: { cookie, origin: 'https://evil.example' } });
+    expect(crossSite.statusCode).toBe(403);
+    const ok = await post('/auth/email/verify', { token }, { headers: { cookie, origin: 'https://app.example' } });
+    expect(ok.statusCode, ok.body).toBe(200);
+    expect(ok.data).toMatchObject({ verified: true, accountClaimed: false });
+    expect((await post('/auth/login', { email: u.email, password: PASSWORD })).statusCode).toBe(200);
+  });
+
   it('an API key of the account is no session: refused, and the link is not used up', async () => {
     const u = await passwordRegistrant(address('legit-key'));
     expect((await post('/auth/email/verify/request', { email: u.email })).statusCode).toBe(202);
