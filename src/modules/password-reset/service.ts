@@ -83,11 +83,12 @@ export function createPasswordResetService(deps: LinkDeps & {
         // registrant attached to the account goes before the owner's new password is set. A reset is
         // used without a session by nature (it is how a locked-out owner gets in).
         const outcome = await claim.prove(tx, { userId: user.id, email: t.email, via: 'password_reset', sessionUserId: null }, clock.now());
-        if (outcome.kind === 'mismatch') return null;
+        if (outcome.kind === 'mismatch') return { changed: true as const };
         await userStore.setPasswordHash(tx, user.id, hash, clock.now());
         return { outcome };
       });
       if (!done) return fail(tenant, input.token, ctx);
+      if ('changed' in done) return fail(tenant, input.token, ctx, { reason: 'account_changed', userId: user.id });
       await claim.settle(tenant.id, done.outcome, ctx);
       const late = await sessions.revokeAll(tenant.id, user.id);
       // The guesses it counted were at the old password, and whoever holds the link holds the mailbox: the
