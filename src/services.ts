@@ -15,6 +15,7 @@ import { createEmailVerificationService, type EmailVerificationService } from '.
 import { createPasswordResetService, type PasswordResetService } from './modules/password-reset/service.js';
 import { createPasswordChangeService, type PasswordChangeService } from './modules/password-change/service.js';
 import { createMagicLinkService, type MagicLinkService } from './modules/magic-link/service.js';
+import { createAccountClaim } from './modules/users/claim.js';
 import { createCrossDomainService, type CrossDomainService } from './modules/cross-domain/service.js';
 import { createSolanaService, type SolanaService } from './modules/solana/service.js';
 import { createPasskeyService, type PasskeyService } from './modules/passkeys/service.js';
@@ -109,15 +110,16 @@ export async function createServices(base: BaseDeps): Promise<{ services: Servic
   const apiKeys = createApiKeyService({ sql, kv, clock, log: base.log, audit });
   subscriptions.push(await apiKeys.start());
   hooks.signupKeys = apiKeys;
-  // Claiming an unverified account revokes its keys: drop them from every instance's cache at once.
-  const onCredentialsStripped = (userId: string) => apiKeys.invalidateUser(userId);
+  // Proving an unverified address by an emailed link claims the account (src/modules/users/claim.ts);
+  // its revoked keys are dropped from every instance's cache at once.
+  const claim = createAccountClaim({ sessions, audit, onCredentialsStripped: (userId) => apiKeys.invalidateUser(userId) });
 
   const mailer = createMailer({ smtpUrl: config.smtpUrl, from: config.smtpFrom, dataDir: config.dataDir, log: base.log });
   const linkDeps = { config, sql, clock, audit, mailer, tokens: createOneTimeTokens({ sql, kv, clock }) };
-  const emailVerification = createEmailVerificationService(linkDeps);
-  const passwordReset = createPasswordResetService({ ...linkDeps, hasher, password, sessions, onCredentialsStripped, throttle: hooks.throttle });
+  const emailVerification = createEmailVerificationService({ ...linkDeps, claim });
+  const passwordReset = createPasswordResetService({ ...linkDeps, hasher, password, sessions, claim, throttle: hooks.throttle });
   const passwordChange = createPasswordChangeService({ sql, clock, hasher, password, sessions, audit });
-  const magicLink = createMagicLinkService({ ...linkDeps, signIn, sessions, onCredentialsStripped });
+  const magicLink = createMagicLinkService({ ...linkDeps, signIn, claim });
   const crossDomain = createCrossDomainService({ sql, clock, keys: signingKeys, sessions, audit, issuer: config.publicUrl });
   const solana = createSolanaService({ sql, clock, audit, signIn, publicUrl: config.publicUrl });
   const passkeys = createPasskeyService({ sql, kv, clock, audit, signIn, publicUrl: config.publicUrl, authSecret: base.authSecret });

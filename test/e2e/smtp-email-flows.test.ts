@@ -86,7 +86,7 @@ describe('email flows through a real SMTP server', () => {
     const mark = smtp.messages.length;
     expect((await call(t.app, { method: 'POST', url: '/auth/email/verify/request', json: { email: u.email } })).statusCode).toBe(202);
     const { token } = await nextMail(u.email, mark);
-    const res = await call(t.app, { method: 'POST', url: '/auth/email/verify', json: { token } });
+    const res = await call(t.app, { method: 'POST', url: '/auth/email/verify', json: { token }, token: u.accessToken });
     expect(res.statusCode, res.body).toBe(200);
     expect((await call(t.app, { method: 'GET', url: '/auth/user', token: u.accessToken })).data.user.emailVerified).toBe(true);
     expect((await call(t.app, { method: 'POST', url: '/auth/email/verify', json: { token } })).statusCode).toBe(401);

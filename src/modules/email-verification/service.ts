@@ -4,14 +4,39 @@ import { AppError } from '../../http/errors.js';
 import type { AuditContext } from '../audit/service.js';
 import type { Tenant } from '../tenants/schemas.js';
 import { userStore } from '../users/store.js';
+import type { AccountClaim } from '../users/claim.js';
 import { deliverLink, type LinkDeps } from '../one-time-tokens/deliver.js';
-import { allowedRedirect, MAIL_ACCEPTED, sameAddress } from '../one-time-tokens/mail.js';
+import { allowedRedirect, MAIL_ACCEPTED } from '../one-time-tokens/mail.js';
 
 export type EmailVerificationService = ReturnType<typeof createEmailVerificationService>;
 
-/** Email verification: mail a single-use link to an unverified address; using it marks the address verified. */
-export function createEmailVerificationService(deps: LinkDeps & { sql: Sql; clock: Clock }) {
-  const { sql, clock, tokens, audit } = deps;
+export interface EmailVerified {
+  verified: true;
+  email: string;
+  /** true when the account was claimed: everything its unverified registrant attached was removed */
+  accountClaimed: boolean;
+  message: string;
+}
+
+export const VERIFIED_MESSAGE = 'The address is verified.';
+export const CLAIMED_MESSAGE = 'The address is verified. The link was opened without a session of this account, so everything the account '
+  + 'had for signing in (password, linked providers, passkeys, authenticator app, wallet, API keys) was removed and every session ended: '
+  + 'whoever registered the address had not proved it. Sign in with an emailed sign-in link (POST /instant-link), '
+  + 'or choose a password through POST /password/forgot where the app allows passwords.';
+
+/** The mail's line for a reader who did not sign up (or who opens it on another device). */
+const IGNORE = 'If you did not sign up for this account, someone else entered your address: ignore this email and nothing changes, '
+  + 'or open the link without being signed in to make the account yours — everything that person set up (password, linked sign-ins, '
+  + 'passkeys, authenticator app, wallet, API keys, sessions) is removed, and you sign in with a sign-in link or by resetting the password. '
+  + 'If you signed up yourself, open the link where you are signed in to keep your password; opened anywhere else, it removes it the same way.';
+
+/**
+ * Email verification: mail a single-use link to an unverified address; using it marks the address verified
+ * through the account claim (src/modules/users/claim.ts): without a session of the same account, the
+ * account is claimed clean.
+ */
+export function createEmailVerificationService(deps: LinkDeps & { sql: Sql; clock: Clock; claim: AccountClaim }) {
+  const { sql, clock, tokens, audit, claim } = deps;
 
   return {
     /** Mails a verification link when the address belongs to an active, unverified user; the same answer otherwise. */
@@ -26,35 +51,41 @@ export function createEmailVerificationService(deps: LinkDeps & { sql: Sql; cloc
         path: '/email/verify',
         mail: {
           subject: 'Confirm your email address', intro: 'Confirm that this address is yours.', action: 'Confirm your email address',
-          ignore: 'If you did not sign up for this account, ignore this email — nothing will change.',
+          ignore: IGNORE,
         },
         auditAction: 'email.verify_request',
       });
     },
 
     /**
-     * Consumes a verification token and marks the address verified; 401 invalid_token when the token is
-     * unknown, of another tenant or purpose, expired or used, or the account's address has changed.
+     * Consumes a verification token and proves the address (the account claim decides what stays): a
+     * session of the same account (`sessionUserId`) keeps every factor, anything else claims the account.
+     * 401 invalid_token when the token is unknown, of another tenant or purpose, expired or used, or the
+     * account's address has changed.
      */
-    async verify(tenant: Tenant, token: string, ctx: AuditContext): Promise<{ verified: true; email: string }> {
+    async verify(tenant: Tenant, input: { token: string; sessionUserId: string | null }, ctx: AuditContext): Promise<EmailVerified> {
       const result = await sql.tx(tenant.id, async (tx) => {
-        const t = await tokens.consume(tx, 'email_verification', token);
+        const t = await tokens.consume(tx, 'email_verification', input.token);
         if (!t?.userId) return null;
         const user = await userStore.byId(tx, t.userId);
         // The token proves control of the address it was sent to, nothing else.
-        if (!user || user.disabled || !sameAddress(user.email, t.email)) return { failed: 'account_changed' as const, userId: t.userId };
-        await userStore.setEmailVerified(tx, user.id, clock.now());
-        return { userId: user.id, email: user.email! };
+        const outcome = user && !user.disabled
+          ? await claim.prove(tx, { userId: user.id, email: t.email, via: 'email_verification', sessionUserId: input.sessionUserId }, clock.now())
+          : { kind: 'mismatch' as const };
+        if (outcome.kind === 'mismatch') return { failed: 'account_changed' as const, userId: t.userId };
+        return { userId: t.userId, email: user!.email!, outcome };
       });
       if (!result || 'failed' in result) {
         const f = result
           ? { reason: result.failed, error: new AppError('invalid_token', 'This verification link no longer matches the account; request a new one.') }
-          : await tokens.failure(tenant.id, 'email_verification', token, 'verification link');
+          : await tokens.failure(tenant.id, 'email_verification', input.token, 'verification link');
         await audit.record({ tenantId: tenant.id, actor: { type: 'anonymous', id: null }, target: result?.userId ?? null, action: 'email.verify', outcome: 'failure', ...ctx, metadata: { reason: f.reason } });
         throw f.error;
       }
-      await audit.record({ tenantId: tenant.id, actor: { type: 'user', id: result.userId }, target: result.userId, action: 'email.verify', outcome: 'success', ...ctx, metadata: { email: result.email } });
-      return { verified: true, email: result.email };
+      await claim.settle(tenant.id, result.outcome, ctx);
+      const accountClaimed = result.outcome.kind === 'claimed';
+      await audit.record({ tenantId: tenant.id, actor: { type: 'user', id: result.userId }, target: result.userId, action: 'email.verify', outcome: 'success', ...ctx, metadata: { email: result.email, accountClaimed } });
+      return { verified: true, email: result.email, accountClaimed, message: accountClaimed ? CLAIMED_MESSAGE : VERIFIED_MESSAGE };
     },
   };
 }

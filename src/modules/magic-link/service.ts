@@ -4,11 +4,10 @@ import { AppError } from '../../http/errors.js';
 import type { AuditContext } from '../audit/service.js';
 import type { Tenant } from '../tenants/schemas.js';
 import { publicUser, userStore } from '../users/store.js';
-import type { SessionService } from '../sessions/service.js';
 import type { SignIn, SignInResult } from '../sessions/sign-in.js';
 import { deliverLink, type LinkDeps } from '../one-time-tokens/deliver.js';
 import { allowedRedirect, MAIL_ACCEPTED, sameAddress } from '../one-time-tokens/mail.js';
-import { stripUnverifiedAccount } from '../users/claim.js';
+import type { AccountClaim, ClaimOutcome } from '../users/claim.js';
 
 export type MagicLinkService = ReturnType<typeof createMagicLinkService>;
 
@@ -16,8 +15,8 @@ export type MagicLinkService = ReturnType<typeof createMagicLinkService>;
  * Passwordless sign-in by emailed link (DESIGN "instant link"). Email becomes a single factor, an
  * accepted L2 risk (SECURITY §D-2); users with MFA still get MfaRequiredResponse from signIn.
  */
-export function createMagicLinkService(deps: LinkDeps & { sql: Sql; clock: Clock; signIn: SignIn; sessions: SessionService; onCredentialsStripped?: (userId: string) => Promise<void> }) {
-  const { sql, clock, tokens, audit, signIn, sessions } = deps;
+export function createMagicLinkService(deps: LinkDeps & { sql: Sql; clock: Clock; signIn: SignIn; claim: AccountClaim }) {
+  const { sql, clock, tokens, audit, signIn, claim } = deps;
 
   const fail = async (tenant: Tenant, token: string, ctx: AuditContext, known?: { reason: string; userId: string | null }): Promise<never> => {
     const f = known
@@ -73,22 +72,16 @@ export function createMagicLinkService(deps: LinkDeps & { sql: Sql; clock: Clock
         }
         if (!user) return { kind: 'unusable' as const };
         if (user.disabled) return { kind: 'changed' as const, userId: user.id };
-        let factorsRemoved = 0;
-        if (!user.emailVerified) {
-          factorsRemoved = await stripUnverifiedAccount(tx, user.id, clock.now());
-          await userStore.setEmailVerified(tx, user.id, clock.now());
-          user = { ...user, emailVerified: true, passwordHash: factorsRemoved ? null : user.passwordHash };
-        }
-        return { kind: 'ok' as const, user, isNewUser, factorsRemoved };
+        // A sign-in link is used without a session by nature: an unverified account is claimed clean.
+        const outcome: ClaimOutcome = await claim.prove(tx, { userId: user.id, email: t.email, via: 'magic_link', sessionUserId: null }, clock.now());
+        if (outcome.kind === 'mismatch') return { kind: 'changed' as const, userId: user.id };
+        user = { ...user, emailVerified: true, passwordHash: outcome.kind === 'claimed' ? null : user.passwordHash };
+        return { kind: 'ok' as const, user, isNewUser, outcome };
       });
       if (r.kind === 'unusable') return fail(tenant, token, ctx);
       if (r.kind === 'changed') return fail(tenant, token, ctx, { reason: 'account_changed_or_disabled', userId: r.userId });
-      if (r.factorsRemoved) {
-        // The account was registered by someone who never proved the address: end their sessions and keys too.
-        const ended = await sessions.revokeAll(tenant.id, r.user.id);
-        await deps.onCredentialsStripped?.(r.user.id);
-        await audit.record({ tenantId: tenant.id, actor: { type: 'user', id: r.user.id }, target: r.user.id, action: 'user.unverified_credentials_cleared', outcome: 'success', ...ctx, metadata: { sessionsEnded: ended, factorsRemoved: r.factorsRemoved } });
-      }
+      // The registrant's sessions end before the clicker's own session begins.
+      await claim.settle(tenant.id, r.outcome, ctx);
       await audit.record({ tenantId: tenant.id, actor: { type: 'user', id: r.user.id }, target: r.user.id, action: 'magic_link.verify', outcome: 'success', ...ctx, metadata: { isNewUser: r.isNewUser } });
       return signIn.complete({ tenant, user: publicUser(r.user), amr: ['email'], method: 'magic_link', ctx, isNewUser: r.isNewUser });
     },

@@ -4,7 +4,7 @@ import { AppError } from '../../http/errors.js';
 import type { AuditContext } from '../audit/service.js';
 import type { Tenant } from '../tenants/schemas.js';
 import { userStore } from '../users/store.js';
-import { stripUnverifiedAccount } from '../users/claim.js';
+import type { AccountClaim } from '../users/claim.js';
 import type { SessionService } from '../sessions/service.js';
 import type { PasswordHasher } from '../password/hasher.js';
 import type { LoginThrottle, PasswordService } from '../password/service.js';
@@ -22,12 +22,11 @@ export const RESET_DONE = { message: 'The password has been changed and every se
  * (SECURITY PWD-07).
  */
 export function createPasswordResetService(deps: LinkDeps & {
-  sql: Sql; clock: Clock; hasher: PasswordHasher; password: PasswordService; sessions: SessionService;
-  onCredentialsStripped?: (userId: string) => Promise<void>;
+  sql: Sql; clock: Clock; hasher: PasswordHasher; password: PasswordService; sessions: SessionService; claim: AccountClaim;
   /** the per-account password-attempt limit (PWD-06); a reset empties it as a right password does */
   throttle?: Pick<LoginThrottle, 'succeeded'>;
 }) {
-  const { sql, clock, tokens, audit, hasher, password, sessions } = deps;
+  const { sql, clock, tokens, audit, hasher, password, sessions, claim } = deps;
 
   const fail = async (tenant: Tenant, token: string, ctx: AuditContext, known?: { reason: string; userId: string }): Promise<never> => {
     const f = known
@@ -81,14 +80,16 @@ export function createPasswordResetService(deps: LinkDeps & {
         const t = await tokens.consume(tx, 'password_reset', input.token);
         if (!t || t.userId !== user.id) return null;
         // The link reached the address, which proves it can receive mail: whatever an unverified
-        // registrant attached to the account goes before the owner's new password is set.
-        const stripped = user.emailVerified ? 0 : await stripUnverifiedAccount(tx, user.id, clock.now());
+        // registrant attached to the account goes before the owner's new password is set. A reset is
+        // used without a session by nature (it is how a locked-out owner gets in).
+        const outcome = await claim.prove(tx, { userId: user.id, email: t.email, via: 'password_reset', sessionUserId: null }, clock.now());
+        if (outcome.kind === 'mismatch') return { changed: true as const };
         await userStore.setPasswordHash(tx, user.id, hash, clock.now());
-        if (!user.emailVerified) await userStore.setEmailVerified(tx, user.id, clock.now());
-        return { stripped };
+        return { outcome };
       });
       if (!done) return fail(tenant, input.token, ctx);
-      if (done.stripped) await deps.onCredentialsStripped?.(user.id);
+      if ('changed' in done) return fail(tenant, input.token, ctx, { reason: 'account_changed', userId: user.id });
+      await claim.settle(tenant.id, done.outcome, ctx);
       const late = await sessions.revokeAll(tenant.id, user.id);
       // The guesses it counted were at the old password, and whoever holds the link holds the mailbox: the
       // owner who was locked out by someone else's guessing signs in with the new password at once.

@@ -1,19 +1,57 @@
 import type { Tx } from '../../db/sql.js';
+import type { AuditContext, AuditService } from '../audit/service.js';
+import type { SessionService } from '../sessions/service.js';
+import { sameAddress } from '../one-time-tokens/mail.js';
+import { userStore } from './store.js';
 
 /**
- * Strips every sign-in factor from an account whose address was never verified, at the moment its
- * real owner proves the address (magic link, password reset). Whoever registered the address first
- * without proving it may have attached a password, TOTP, passkeys, a wallet, a federated identity or
- * API keys; leaving any of them would let that party back into the account the owner now claims
- * (pre-account-takeover). Returns the number of factors removed. Sessions are ended by the caller.
+ * Proving an address by an emailed link, and what it does to the account (docs/decisions.md,
+ * "Claiming an account by proving its address").
  *
- * This reaches into the credential tables of several modules on purpose: it is the one rule that
- * decides what "claiming an account" means, and it must run in the same transaction that verifies
- * the address.
+ * Whoever registers an address without proving it — with a password, or through a provider that does
+ * not verify the email — may attach a password, TOTP, passkeys, a wallet, a federated identity, API keys
+ * and sessions, then get the real owner to prove the address (a "Confirm your email address" mail they
+ * requested). Leaving any of those would let the registrant back into the account the owner now holds
+ * (pre-account-takeover). So the first proof of an unverified address CLAIMS the account: every factor
+ * and credential goes, and the address is marked verified. The one exception: the proof comes with a
+ * live session of that same account — the person holds both the account and the mailbox, so the
+ * account is theirs already and nothing is removed.
+ *
+ * The decision and the removal live here and nowhere else; every flow that proves an address calls
+ * `prove` in the transaction that consumes its token, then `settle` once that transaction committed.
  */
-export async function stripUnverifiedAccount(tx: Tx, userId: string, now: Date): Promise<number> {
-  const { rows } = await tx.query<{ email_verified: boolean }>('SELECT email_verified FROM users WHERE id = $1 FOR UPDATE', [userId]);
-  if (!rows[0] || rows[0].email_verified) return 0;
+
+/** The emailed links that prove an address. `email_change`: confirming a new address (no route yet). */
+export type AddressProofVia = 'email_verification' | 'magic_link' | 'password_reset' | 'email_change';
+
+export interface AddressProof {
+  userId: string;
+  /** the address the link was mailed to; it must still be the account's address */
+  email: string;
+  via: AddressProofVia;
+  /**
+   * The user of the live session (an access token, checked against the session store) that made the
+   * request, or null. Only a session counts: an API key is exactly what a registrant leaves behind.
+   */
+  sessionUserId: string | null;
+}
+
+export type ClaimOutcome =
+  /** no such user, or the account's address is no longer the one the link was mailed to: nothing done */
+  | { kind: 'mismatch' }
+  /** the address was verified before: nothing done */
+  | { kind: 'already_verified'; userId: string }
+  /** verified by the holder of a session of the account: nothing removed */
+  | { kind: 'verified'; userId: string }
+  /** verified, and everything the unverified registrant attached was removed */
+  | { kind: 'claimed'; userId: string; via: AddressProofVia; factorsRemoved: number };
+
+/**
+ * Removes every sign-in factor and credential stored in Postgres for the user: password, TOTP and its
+ * recovery codes, passkeys, wallet, federated identities (whatever the provider said: see decisions.md),
+ * API keys. Returns how many were removed. Sessions and refresh tokens end in `settle`.
+ */
+async function stripFactors(tx: Tx, userId: string, now: Date): Promise<number> {
   let removed = 0;
   const run = async (text: string, params: unknown[]) => { removed += (await tx.query(text, params)).rowCount; };
   await run('UPDATE users SET password_hash = NULL, updated_at = $2 WHERE id = $1 AND password_hash IS NOT NULL', [userId, now]);
@@ -24,4 +62,53 @@ export async function stripUnverifiedAccount(tx: Tx, userId: string, now: Date):
   await run('DELETE FROM federated_identities WHERE user_id = $1', [userId]);
   await run('UPDATE api_keys SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL', [userId, now]);
   return removed;
+}
+
+export type AccountClaim = ReturnType<typeof createAccountClaim>;
+
+export function createAccountClaim(deps: {
+  sessions: Pick<SessionService, 'revokeAll'>;
+  audit: AuditService;
+  /** drops the user's API keys from every instance's cache (their rows are revoked in `prove`) */
+  onCredentialsStripped?: (userId: string) => Promise<void>;
+}) {
+  return {
+    /**
+     * In the transaction that consumes the link's token: locks the user row, then marks the address
+     * verified — claiming the account (every factor removed) unless it was verified already or the
+     * request carried a live session of this same account. Concurrent proofs serialize on the row lock;
+     * the second sees `already_verified`. For an email change, write the new address (unverified) first.
+     */
+    async prove(tx: Tx, proof: AddressProof, now: Date): Promise<ClaimOutcome> {
+      const { rows } = await tx.query<{ email: string | null; email_verified: boolean }>(
+        'SELECT email, email_verified FROM users WHERE id = $1 FOR UPDATE', [proof.userId]);
+      const row = rows[0];
+      if (!row || !sameAddress(row.email, proof.email)) return { kind: 'mismatch' };
+      if (row.email_verified) return { kind: 'already_verified', userId: proof.userId };
+      if (proof.sessionUserId === proof.userId) {
+        await userStore.setEmailVerified(tx, proof.userId, now);
+        return { kind: 'verified', userId: proof.userId };
+      }
+      const factorsRemoved = await stripFactors(tx, proof.userId, now);
+      await userStore.setEmailVerified(tx, proof.userId, now);
+      return { kind: 'claimed', userId: proof.userId, via: proof.via, factorsRemoved };
+    },
+
+    /**
+     * After `prove`'s transaction committed: for a claimed account, ends every session and refresh token
+     * of the user, drops its API keys from the caches and writes the audit event. Returns the number of
+     * sessions ended (0 when nothing was claimed). Call it before signing the clicker in.
+     */
+    async settle(tenantId: string, outcome: ClaimOutcome, ctx: AuditContext): Promise<number> {
+      if (outcome.kind !== 'claimed') return 0;
+      // TODO(revoke-in-tx): revokeAll moves into prove's transaction when sessions.revokeAll takes a Tx.
+      const sessionsEnded = await deps.sessions.revokeAll(tenantId, outcome.userId);
+      await deps.onCredentialsStripped?.(outcome.userId);
+      await deps.audit.record({
+        tenantId, actor: { type: 'user', id: outcome.userId }, target: outcome.userId, action: 'user.unverified_credentials_cleared',
+        outcome: 'success', ...ctx, metadata: { via: outcome.via, sessionsEnded, factorsRemoved: outcome.factorsRemoved },
+      });
+      return sessionsEnded;
+    },
+  };
 }

@@ -49,7 +49,7 @@ describe('PWD-05 /email/verify/request answers the same for every address', () =
   it('unverified, verified and unknown addresses: same answer; mail only to the unverified account', async () => {
     const unverified = await register();
     const verified = await register();
-    expect((await verify(await verifyToken(verified.email))).statusCode).toBe(200);
+    expect((await verify(await verifyToken(verified.email), { authorization: `Bearer ${verified.accessToken}` })).statusCode).toBe(200);
     const unknown = address();
     const mailsBefore = outbox(verified.email).length;
     const answers = [await request(unverified.email), await request(verified.email), await request(unknown)];
@@ -72,9 +72,10 @@ describe('verification', () => {
   it('marks the address verified once; the replay is 401; audited', async () => {
     const u = await register();
     const token = await verifyToken(u.email);
-    const res = await verify(token);
+    // With the account's own session: the registrant is the clicker, nothing is claimed.
+    const res = await verify(token, { authorization: `Bearer ${u.accessToken}` });
     expect(res.statusCode, res.body).toBe(200);
-    expect(res.data).toEqual({ verified: true, email: u.email });
+    expect(res.data).toEqual({ verified: true, email: u.email, accountClaimed: false, message: 'The address is verified.' });
     expect((await me(u.accessToken)).emailVerified).toBe(true);
     const replay = await verify(token);
     expect(replay.statusCode).toBe(401);
@@ -87,7 +88,7 @@ describe('verification', () => {
     const u1 = await register();
     const u2 = await register();
     const t2 = await verifyToken(u2.email);
-    expect((await verify(t2)).data.email).toBe(u2.email);
+    expect((await verify(t2, { authorization: `Bearer ${u2.accessToken}` })).data.email).toBe(u2.email);
     expect((await me(u1.accessToken)).emailVerified).toBe(false);
     expect((await me(u2.accessToken)).emailVerified).toBe(true);
   });
@@ -123,18 +124,20 @@ describe('verification', () => {
   it('ten parallel uses of one link: exactly one succeeds', async () => {
     const u = await register();
     const token = await verifyToken(u.email);
-    const results = await Promise.all(Array.from({ length: 10 }, () => verify(token)));
+    const results = await Promise.all(Array.from({ length: 10 }, () => verify(token, { authorization: `Bearer ${u.accessToken}` })));
     expect(results.filter((r) => r.statusCode === 200)).toHaveLength(1);
     expect(results.filter((r) => r.statusCode === 401)).toHaveLength(9);
   });
 
-  it('tells a reader who did not sign up to ignore the mail, in the text and the HTML part', async () => {
+  it('tells a reader who did not sign up what ignoring and opening the mail do, in the text and the HTML part', async () => {
     const u = await register();
     await verifyToken(u.email);
     const mail = outbox(u.email).at(-1)!;
-    const line = 'If you did not sign up for this account, ignore this email — nothing will change.';
-    expect(mail.text).toContain(line);
-    expect(mail.html).toContain(line);
+    for (const line of ['If you did not sign up for this account, someone else entered your address: ignore this email and nothing changes',
+      'open the link without being signed in to make the account yours', 'open the link where you are signed in to keep your password']) {
+      expect(mail.text).toContain(line);
+      expect(mail.html).toContain(line);
+    }
   });
 
   it('PWD-08: the link starts with PUBLIC_URL whatever Host says', async () => {

@@ -161,7 +161,7 @@ describe('verify', () => {
     const u = await register();
     await call(t.app, { method: 'POST', url: '/auth/email/verify/request', json: { email: u.email } });
     await drain();
-    const verified = await call(t.app, { method: 'POST', url: '/auth/email/verify', json: { token: tokenIn(outbox(u.email).at(-1)!.text) } });
+    const verified = await call(t.app, { method: 'POST', url: '/auth/email/verify', json: { token: tokenIn(outbox(u.email).at(-1)!.text) }, token: u.accessToken });
     expect(verified.statusCode, verified.body).toBe(200);
     const token = await linkToken(u.email);
     expect((await verifyLink(token)).statusCode).toBe(200);
