@@ -70,7 +70,7 @@ export function createEmailVerificationService(deps: LinkDeps & { sql: Sql; cloc
         const user = await userStore.byId(tx, t.userId);
         // The token proves control of the address it was sent to, nothing else.
         const outcome = user && !user.disabled
-          ? await claim.prove(tx, { userId: user.id, email: t.email, via: 'email_verification', sessionUserId: input.sessionUserId }, clock.now())
+          ? await claim.prove(tx, { tenantId: tenant.id, userId: user.id, email: t.email, via: 'email_verification', sessionUserId: input.sessionUserId }, clock.now())
           : { kind: 'mismatch' as const };
         if (outcome.kind === 'mismatch') return { failed: 'account_changed' as const, userId: t.userId };
         return { userId: t.userId, email: user!.email!, outcome };

@@ -73,14 +73,14 @@ export function createMagicLinkService(deps: LinkDeps & { sql: Sql; clock: Clock
         if (!user) return { kind: 'unusable' as const };
         if (user.disabled) return { kind: 'changed' as const, userId: user.id };
         // A sign-in link is used without a session by nature: an unverified account is claimed clean.
-        const outcome: ClaimOutcome = await claim.prove(tx, { userId: user.id, email: t.email, via: 'magic_link', sessionUserId: null }, clock.now());
+        const outcome: ClaimOutcome = await claim.prove(tx, { tenantId: tenant.id, userId: user.id, email: t.email, via: 'magic_link', sessionUserId: null }, clock.now());
         if (outcome.kind === 'mismatch') return { kind: 'changed' as const, userId: user.id };
-        user = { ...user, emailVerified: true, passwordHash: outcome.kind === 'claimed' ? null : user.passwordHash };
+        // Read again: verified now, and a claim removed the password and moved the session epoch.
+        user = (await userStore.byId(tx, user.id))!;
         return { kind: 'ok' as const, user, isNewUser, outcome };
       });
       if (r.kind === 'unusable') return fail(tenant, token, ctx);
       if (r.kind === 'changed') return fail(tenant, token, ctx, { reason: 'account_changed_or_disabled', userId: r.userId });
-      // The registrant's sessions end before the clicker's own session begins.
       await claim.settle(tenant.id, r.outcome, ctx);
       await audit.record({ tenantId: tenant.id, actor: { type: 'user', id: r.user.id }, target: r.user.id, action: 'magic_link.verify', outcome: 'success', ...ctx, metadata: { isNewUser: r.isNewUser } });
       return signIn.complete({ tenant, user: publicUser(r.user), amr: ['email'], method: 'magic_link', ctx, isNewUser: r.isNewUser });

@@ -73,28 +73,27 @@ export function createPasswordResetService(deps: LinkDeps & {
       }
       password.checkPassword(input.password, user.email, tenant);
       const hash = await hasher.hash(normalizePassword(input.password));
-      // Sessions end before the token is spent, so an unreachable session store fails the reset (503)
-      // while the link still works; the second pass below catches a sign-in that slipped in between.
-      const revoked = await sessions.revokeAll(tenant.id, user.id);
+      // One transaction: the token is spent, the password set and every session ended together. If the
+      // session store cannot be reached, all of it rolls back (503) and the link still works.
       const done = await sql.tx(tenant.id, async (tx) => {
         const t = await tokens.consume(tx, 'password_reset', input.token);
         if (!t || t.userId !== user.id) return null;
         // The link reached the address, which proves it can receive mail: whatever an unverified
         // registrant attached to the account goes before the owner's new password is set. A reset is
         // used without a session by nature (it is how a locked-out owner gets in).
-        const outcome = await claim.prove(tx, { userId: user.id, email: t.email, via: 'password_reset', sessionUserId: null }, clock.now());
+        const outcome = await claim.prove(tx, { tenantId: tenant.id, userId: user.id, email: t.email, via: 'password_reset', sessionUserId: null }, clock.now());
         if (outcome.kind === 'mismatch') return { changed: true as const };
         await userStore.setPasswordHash(tx, user.id, hash, clock.now());
-        return { outcome };
+        const sessionsEnded = outcome.kind === 'claimed' ? outcome.sessionsEnded : await sessions.endAllIn(tx, tenant.id, user.id);
+        return { outcome, sessionsEnded };
       });
       if (!done) return fail(tenant, input.token, ctx);
       if ('changed' in done) return fail(tenant, input.token, ctx, { reason: 'account_changed', userId: user.id });
       await claim.settle(tenant.id, done.outcome, ctx);
-      const late = await sessions.revokeAll(tenant.id, user.id);
       // The guesses it counted were at the old password, and whoever holds the link holds the mailbox: the
       // owner who was locked out by someone else's guessing signs in with the new password at once.
       await deps.throttle?.succeeded(tenant.id, user.email!);
-      await audit.record({ tenantId: tenant.id, actor: { type: 'user', id: user.id }, target: user.id, action: 'password.reset', outcome: 'success', ...ctx, metadata: { sessionsEnded: revoked + late } });
+      await audit.record({ tenantId: tenant.id, actor: { type: 'user', id: user.id }, target: user.id, action: 'password.reset', outcome: 'success', ...ctx, metadata: { sessionsEnded: done.sessionsEnded } });
       return RESET_DONE;
     },
   };

@@ -25,6 +25,7 @@ import { userStore } from './store.js';
 export type AddressProofVia = 'email_verification' | 'magic_link' | 'password_reset' | 'email_change';
 
 export interface AddressProof {
+  tenantId: string;
   userId: string;
   /** the address the link was mailed to; it must still be the account's address */
   email: string;
@@ -44,12 +45,12 @@ export type ClaimOutcome =
   /** verified by the holder of a session of the account: nothing removed */
   | { kind: 'verified'; userId: string }
   /** verified, and everything the unverified registrant attached was removed */
-  | { kind: 'claimed'; userId: string; via: AddressProofVia; factorsRemoved: number };
+  | { kind: 'claimed'; userId: string; via: AddressProofVia; factorsRemoved: number; sessionsEnded: number };
 
 /**
  * Removes every sign-in factor and credential stored in Postgres for the user: password, TOTP and its
  * recovery codes, passkeys, wallet, federated identities (whatever the provider said: see decisions.md),
- * API keys. Returns how many were removed. Sessions and refresh tokens end in `settle`.
+ * API keys. Returns how many were removed. Sessions and refresh tokens end in `prove` too (endAllIn).
  */
 async function stripFactors(tx: Tx, userId: string, now: Date): Promise<number> {
   let removed = 0;
@@ -67,7 +68,7 @@ async function stripFactors(tx: Tx, userId: string, now: Date): Promise<number> 
 export type AccountClaim = ReturnType<typeof createAccountClaim>;
 
 export function createAccountClaim(deps: {
-  sessions: Pick<SessionService, 'revokeAll'>;
+  sessions: Pick<SessionService, 'endAllIn'>;
   audit: AuditService;
   /** drops the user's API keys from every instance's cache (their rows are revoked in `prove`) */
   onCredentialsStripped?: (userId: string) => Promise<void>;
@@ -91,18 +92,19 @@ export function createAccountClaim(deps: {
       }
       const factorsRemoved = await stripFactors(tx, proof.userId, now);
       await userStore.setEmailVerified(tx, proof.userId, now);
-      return { kind: 'claimed', userId: proof.userId, via: proof.via, factorsRemoved };
+      // In this same transaction: the claim commits only with every session of the registrant ended
+      // (and the user's session epoch moved, so no sign-in that checked a removed factor can start one).
+      const sessionsEnded = await deps.sessions.endAllIn(tx, proof.tenantId, proof.userId);
+      return { kind: 'claimed', userId: proof.userId, via: proof.via, factorsRemoved, sessionsEnded };
     },
 
     /**
-     * After `prove`'s transaction committed: for a claimed account, ends every session and refresh token
-     * of the user, drops its API keys from the caches and writes the audit event. Returns the number of
-     * sessions ended (0 when nothing was claimed). Call it before signing the clicker in.
+     * After `prove`'s transaction committed: for a claimed account, drops its API keys from the caches
+     * and writes the audit event. Returns the number of sessions `prove` ended (0 when nothing was claimed).
      */
     async settle(tenantId: string, outcome: ClaimOutcome, ctx: AuditContext): Promise<number> {
       if (outcome.kind !== 'claimed') return 0;
-      // TODO(revoke-in-tx): revokeAll moves into prove's transaction when sessions.revokeAll takes a Tx.
-      const sessionsEnded = await deps.sessions.revokeAll(tenantId, outcome.userId);
+      const { sessionsEnded } = outcome;
       await deps.onCredentialsStripped?.(outcome.userId);
       await deps.audit.record({
         tenantId, actor: { type: 'user', id: outcome.userId }, target: outcome.userId, action: 'user.unverified_credentials_cleared',
