@@ -178,6 +178,20 @@ describe(`slow requests are cut off within the configured bounds (${BACKEND})`, 
     expect(c.socket.destroyed).toBe(false);
   });
 
+  it('Node\'s other raw refusals are in the error shape too: headers over 16 KB → 431, not HTTP → 400', async () => {
+    const big = await connect(port);
+    big.socket.write(`GET /auth/health HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+    const junk = await connect(port);
+    junk.socket.write('NOT HTTP AT ALL\r\n\r\n');
+    await Promise.all([within(big.closedAfter, 3000, Infinity), within(junk.closedAfter, 3000, Infinity)]);
+    for (const [c, status, code] of [[big, 431, 'header_too_large'], [junk, 400, 'validation_failed']] as const) {
+      const res = parse(c.data());
+      expect(res.status).toBe(status);
+      expect(res.body).toMatchObject({ error: code, message: expect.any(String), requestId: res.headers['x-request-id'] });
+      expect(res.headers['content-security-policy']).toMatch(/default-src 'none'/);
+    }
+  });
+
   it('a handler slower than the request bound still answers (the bound is on receiving the request)', async () => {
     const res = await get(port, '/auth/probe/slow?ms=1500');
     expect(res.status).toBe(200);
