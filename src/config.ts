@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { DEFAULT_SERVICE_TOOLS, SERVICE_TOOLS } from './modules/mcp/tool-names.js';
 
 /** TRUST_PROXY: false, a hop count, or trusted proxy IPs/CIDRs. `true` is refused (DESIGN §7). */
@@ -17,6 +18,27 @@ const wholeNumber = (min: number, max: number, fallback: number) => z.preprocess
 /** The default argon2 pool size: every core but one (at least one). */
 export function defaultHashConcurrency(): number {
   return Math.max(1, availableParallelism() - 1);
+}
+
+/** Open files (sockets included) the process may hold: the soft RLIMIT_NOFILE, read on Linux; undefined elsewhere. */
+export function openFileLimit(): number | undefined {
+  try {
+    const m = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Descriptors kept back from MAX_CONNECTIONS for everything else: the database pool, Redis, files, the log. */
+export const FD_RESERVE = 256;
+/** MAX_CONNECTIONS's ceiling when the open-file limit is higher (or unknown). */
+export const MAX_CONNECTIONS_CEILING = 10_000;
+
+/** The default total connection cap: 10,000, or the open-file limit minus FD_RESERVE when that is lower (at least 64). */
+export function defaultMaxConnections(fileLimit: number | undefined = openFileLimit()): number {
+  if (fileLimit === undefined || !Number.isFinite(fileLimit)) return MAX_CONNECTIONS_CEILING;
+  return Math.max(64, Math.min(MAX_CONNECTIONS_CEILING, fileLimit - FD_RESERVE));
 }
 
 const isCidrOrIp = (s: string): boolean => {
@@ -71,6 +93,14 @@ const EnvSchema = z
     RATE_LIMIT_DEFAULT: rateLimit('600/60', 1_000_000),
     // NIST SP 800-63B §5.2.2: at most 100 consecutive failed attempts on one account.
     RATE_LIMIT_ACCOUNT: rateLimit('10/900', 100),
+    // Slow clients (src/http/connection-limits.ts): a request's headers, then the whole request, must
+    // arrive within these. An idle keep-alive connection is not a slow request (Fastify closes it after 72 s idle).
+    HTTP_HEADERS_TIMEOUT_MS: wholeNumber(100, 300_000, 10_000),
+    HTTP_REQUEST_TIMEOUT_MS: wholeNumber(100, 600_000, 30_000),
+    // 0 turns a cap off. The per-address default leaves room for 100+ keep-alive connections from one
+    // load generator or proxy; behind a proxy every connection comes from the proxy's address.
+    MAX_CONNECTIONS: wholeNumber(0, 1_000_000, defaultMaxConnections()),
+    MAX_CONNECTIONS_PER_ADDRESS: wholeNumber(0, 1_000_000, 256),
   })
   .superRefine((env, ctx) => {
     const issue = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
@@ -86,6 +116,9 @@ const EnvSchema = z
     const unknownTool = env.MCP_SERVICE_TOOLS.split(',').map((x) => x.trim()).find((x) => !(SERVICE_TOOLS as readonly string[]).includes(x));
     if (unknownTool !== undefined) issue('MCP_SERVICE_TOOLS', `must be a comma-separated list of ${SERVICE_TOOLS.join(', ')} ("${unknownTool.slice(0, 40)}" is not one; the other tools act as a user)`);
     if (env.OAUTH_GOOGLE_CLIENT_ID && !env.OAUTH_GOOGLE_CLIENT_SECRET) issue('OAUTH_GOOGLE_CLIENT_SECRET', 'is required when OAUTH_GOOGLE_CLIENT_ID is set');
+    if (env.HTTP_HEADERS_TIMEOUT_MS > env.HTTP_REQUEST_TIMEOUT_MS) {
+      issue('HTTP_HEADERS_TIMEOUT_MS', `must not be more than HTTP_REQUEST_TIMEOUT_MS (${env.HTTP_REQUEST_TIMEOUT_MS}): the request timeout covers the headers too`);
+    }
     const tp = env.TRUST_PROXY.trim();
     if (tp.toLowerCase() === 'true') issue('TRUST_PROXY', 'true is refused: name the hop count (e.g. 1) or the proxies (comma-separated IPs/CIDRs)');
     else if (tp !== 'false' && !/^\d+$/.test(tp) && !tp.split(',').every((p) => isCidrOrIp(p.trim()))) {
@@ -119,8 +152,18 @@ export interface Config {
   argon2MaxConcurrency: number;
   /** Process-wide rate limits per class (tenants override credential/default in their settings); see src/modules/rate-limit/limits.ts. */
   rateLimits: { credential: RateLimitSetting; default: RateLimitSetting; account: RateLimitSetting };
+  /** Slow-client bounds and connection caps of the listening server (src/http/connection-limits.ts); 0 = no cap. */
+  connections: ConnectionLimits;
   /** True when no DATABASE_URL is set: PGlite (and, without REDIS_URL, the in-process store). */
   embedded: boolean;
+}
+
+/** HTTP_HEADERS_TIMEOUT_MS, HTTP_REQUEST_TIMEOUT_MS, MAX_CONNECTIONS, MAX_CONNECTIONS_PER_ADDRESS. */
+export interface ConnectionLimits {
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  maxConnections: number;
+  maxConnectionsPerAddress: number;
 }
 
 /** A sliding-window limit: at most `limit` hits per `windowSeconds`. */
@@ -170,6 +213,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     logLevel: e.LOG_LEVEL,
     argon2MaxConcurrency: e.ARGON2_MAX_CONCURRENCY,
     rateLimits: Object.freeze({ credential: e.RATE_LIMIT_CREDENTIAL, default: e.RATE_LIMIT_DEFAULT, account: e.RATE_LIMIT_ACCOUNT }),
+    connections: Object.freeze({
+      headersTimeoutMs: e.HTTP_HEADERS_TIMEOUT_MS,
+      requestTimeoutMs: e.HTTP_REQUEST_TIMEOUT_MS,
+      maxConnections: e.MAX_CONNECTIONS,
+      maxConnectionsPerAddress: e.MAX_CONNECTIONS_PER_ADDRESS,
+    }),
     embedded: !e.DATABASE_URL,
   });
 }

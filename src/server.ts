@@ -24,6 +24,7 @@ import { trustProxyOption } from './modules/rate-limit/client-ip.js';
 import { declareIdempotencyStatuses, registerIdempotency } from './modules/idempotency/hooks.js';
 import type { ModuleDef } from './modules/module.js';
 import { registerRouteConfig } from './http/route-config.js';
+import { createConnectionLimits } from './http/connection-limits.js';
 
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 
@@ -37,6 +38,9 @@ export interface BuildOptions {
 /** Builds the whole app without listening: `app.deps` holds its stores and services. */
 export async function buildApp(config: Readonly<Config>, opts: BuildOptions = {}): Promise<FastifyInstance> {
   const deps = opts.deps ?? (await createDeps(config));
+  // Slow clients and connection floods: bounds on how long a request may take to arrive, caps on open
+  // connections (total and per client address), Node's own 408/431/400 in our error shape.
+  const connections = createConnectionLimits(config.connections, deps.log);
   const app = Fastify({
     loggerInstance: deps.log as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
@@ -46,12 +50,16 @@ export async function buildApp(config: Readonly<Config>, opts: BuildOptions = {}
     // The trusted proxies' addresses, or a hop count behind a private peer; never `true` (refused by the config).
     trustProxy: trustProxyOption(config.trustProxy),
     bodyLimit: BODY_LIMIT_BYTES,
+    requestTimeout: connections.requestTimeout,
+    http: connections.serverOptions,
+    clientErrorHandler: connections.onClientError,
     // Requests arriving during the drain are served with Connection: close (see graceful-close.ts).
     return503OnClosing: false,
     forceCloseConnections: 'idle',
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 256 },
   }) as unknown as FastifyInstance;
 
+  connections.attach(app.server);
   app.decorate('deps', deps);
   registerRouteConfig(app);
   app.setValidatorCompiler(validatorCompiler);

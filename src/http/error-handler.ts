@@ -48,6 +48,9 @@ export function registerErrorHandler(app: FastifyInstance): void {
     }
     const mapped = err.code ? FASTIFY_CODES[err.code] : undefined;
     if (mapped) return sendError(reply, mapped[0], mapped[1]);
+    // The client went away while its body was being read (or was cut off by the request timeout, see
+    // connection-limits.ts): nobody is left to answer, and it is not a dependency failure to log.
+    if (err.code === 'ECONNRESET' && req.raw.destroyed) return sendError(reply, 'validation_failed', 'The request was aborted.');
     if (err instanceof UnavailableError || err instanceof KvUnavailableError || isConnectionError(err)) {
       req.log.warn({ err }, 'dependency unavailable');
       return sendError(reply, 'unavailable', 'A service this request depends on is unavailable; try again shortly.');

@@ -17,6 +17,7 @@ export const ERRORS = {
   mfa_enrollment_required: 403,
   not_found: 404,
   method_not_allowed: 405,
+  request_timeout: 408,
   conflict: 409,
   email_taken: 409,
   gone: 410,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { ConfigError, ENV_VARIABLES, loadConfig } from '../../src/config.js';
+import { ConfigError, defaultMaxConnections, ENV_VARIABLES, loadConfig, openFileLimit } from '../../src/config.js';
 import { ROOT, runCli, tempDir } from '../helpers/cli.js';
 import os from 'node:os';
 
@@ -47,6 +47,20 @@ describe('loadConfig: defaults', () => {
       PUBLIC_URL: 'https://auth.example.com/', HOST: '0.0.0.0', PORT: '8080', JWT_ALG: 'HS256', JWT_SECRET: 'j'.repeat(32),
     });
     expect(c).toMatchObject({ embedded: false, port: 8080, publicUrl: 'https://auth.example.com', jwtAlg: 'HS256' });
+  });
+
+  it('slow-client bounds and connection caps: 10 s / 30 s; 256 per address; 10,000 in all, fewer when the open-file limit is lower', () => {
+    expect(loadConfig({}).connections).toEqual({
+      headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, maxConnections: defaultMaxConnections(), maxConnectionsPerAddress: 256,
+    });
+    expect(defaultMaxConnections(1_048_576)).toBe(10_000);
+    expect(defaultMaxConnections(undefined)).toBe(10_000);
+    expect(defaultMaxConnections(4096)).toBe(3840);
+    expect(defaultMaxConnections(1024)).toBe(768);
+    expect(defaultMaxConnections(100)).toBe(64);
+    if (process.platform === 'linux') expect(openFileLimit()).toBeGreaterThan(0);
+    expect(loadConfig({ HTTP_HEADERS_TIMEOUT_MS: '500', HTTP_REQUEST_TIMEOUT_MS: '500', MAX_CONNECTIONS: '0', MAX_CONNECTIONS_PER_ADDRESS: '0' }).connections)
+      .toEqual({ headersTimeoutMs: 500, requestTimeoutMs: 500, maxConnections: 0, maxConnectionsPerAddress: 0 });
   });
 
   it('ignores variables it does not know', () => {
@@ -105,6 +119,14 @@ describe('loadConfig: each bad value stops the start, naming the variable', () =
     ['ARGON2_MAX_CONCURRENCY', { ARGON2_MAX_CONCURRENCY: '0' }],
     ['SMTP_FROM', { SMTP_FROM: 'x' }],
     ['RATE_LIMIT_CREDENTIAL', { RATE_LIMIT_CREDENTIAL: 'lots' }],
+    ['HTTP_HEADERS_TIMEOUT_MS', { HTTP_HEADERS_TIMEOUT_MS: '50' }],
+    ['HTTP_HEADERS_TIMEOUT_MS', { HTTP_HEADERS_TIMEOUT_MS: '10s' }],
+    ['HTTP_HEADERS_TIMEOUT_MS', { HTTP_HEADERS_TIMEOUT_MS: '20000', HTTP_REQUEST_TIMEOUT_MS: '15000' }, /not be more than HTTP_REQUEST_TIMEOUT_MS/],
+    ['HTTP_REQUEST_TIMEOUT_MS', { HTTP_REQUEST_TIMEOUT_MS: '0' }],
+    ['HTTP_REQUEST_TIMEOUT_MS', { HTTP_REQUEST_TIMEOUT_MS: '600001' }],
+    ['MAX_CONNECTIONS', { MAX_CONNECTIONS: '-1' }],
+    ['MAX_CONNECTIONS', { MAX_CONNECTIONS: 'many' }],
+    ['MAX_CONNECTIONS_PER_ADDRESS', { MAX_CONNECTIONS_PER_ADDRESS: '1.5' }],
   ];
 
   it.each(cases)('%s: %j', (variable, env, pattern) => {

@@ -77,14 +77,36 @@ export const mcpRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, { deps 
     return caller;
   }
 
-  const methodNotAllowed = async (req: FastifyRequest, reply: FastifyReply) => {
-    await authenticate(req, reply);
+  /**
+   * Every /mcp route authenticates in onRequest, before a byte of the body is read: a client without a
+   * live bearer cannot hold a connection open by sending its body slowly (issue 25). A refusal of a
+   * request whose body has not been read closes the connection after the answer, instead of reading
+   * (and discarding) the rest of that body to keep the connection alive.
+   */
+  const callers = new WeakMap<FastifyRequest, McpCaller>();
+  const authenticateFirst = async (req: FastifyRequest, reply: FastifyReply) => {
+    try {
+      callers.set(req, await authenticate(req, reply));
+    } catch (err) {
+      const cl = req.headers['content-length'];
+      if ((cl !== undefined && cl !== '0') || req.headers['transfer-encoding'] !== undefined) reply.header('connection', 'close');
+      throw err;
+    }
+  };
+  const callerOf = (req: FastifyRequest): McpCaller => {
+    const caller = callers.get(req);
+    if (caller === undefined) throw new Error('the /mcp onRequest hook did not run');
+    return caller;
+  };
+
+  const methodNotAllowed = async (_req: FastifyRequest, reply: FastifyReply) => {
     reply.header('allow', 'POST');
     throw new AppError('method_not_allowed', 'This MCP endpoint is stateless with JSON responses: send every JSON-RPC message with POST. It offers no SSE stream (GET) and no session to end (DELETE).');
   };
 
   r.post('/mcp', {
     config: { auth: 'mcp', rateLimit: 'default' },
+    onRequest: authenticateFirst,
     // The body schema documents the message; the handler checks it and answers JSON-RPC errors itself.
     attachValidation: true,
     schema: {
@@ -100,7 +122,7 @@ export const mcpRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, { deps 
       },
     },
   }, async (req, reply) => {
-    const caller = await authenticate(req, reply);
+    const caller = callerOf(req);
     // The transport's JSON text is sent as it is (a string is not run through the response serializer).
     const raw = reply as unknown as FastifyReply;
     const send = (status: number, body: string | null) => (body === null
@@ -125,6 +147,7 @@ export const mcpRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, { deps 
     r.route({
       method, url: '/mcp',
       config: { auth: 'mcp', rateLimit: 'default' },
+      onRequest: authenticateFirst,
       schema: {
         operationId: method === 'GET' ? 'mcpStream' : 'mcpEndSession', tags: TAGS,
         summary: method === 'GET' ? 'No SSE stream: 405 (after authentication).' : 'No MCP session to end: 405 (after authentication).',
