@@ -35,6 +35,7 @@ beforeAll(async () => {
   await raiseLimits(t);
   b = await t.second();
   admin = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+  admin.on('error', () => {}); // it reconnects by itself after the restart
   await admin.ping();
 });
 afterAll(async () => {
