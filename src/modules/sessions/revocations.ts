@@ -72,7 +72,7 @@ export function createSessionRevocations(deps: { kv: Kv; log: Logger }) {
      * the write failed half-way (`finally`): dropping a cache entry is always safe, keeping a stale one
      * is not. With `checkCache`, `check` is answered from it when the entry is young and the caller did
      * not ask for a `fresh` read, and `checkCached` gives that answer without a promise; the cache must be
-     * subscribed to these announcements (`subscribe(cache.drop)`) and built with `generation` below, so that
+     * subscribed to these announcements (`subscribe(cache.drop)`) and built with this object's `generation`, so
      * it serves nothing while the subscriber is down and nothing read before it came back.
      */
     wrap(store: SessionStore, o: { checkCache?: SessionCheckCache } = {}): SessionStore {
