@@ -98,7 +98,7 @@ export async function createServices(base: BaseDeps): Promise<{ services: Servic
   // bearer cache) drop it on every instance at once (src/modules/sessions/revocations.ts).
   const sessionRevocations = createSessionRevocations({ kv, log: base.log });
   // Bearer checks are answered from memory for a few seconds; every revocation drops them everywhere.
-  const checkCache = createSessionCheckCache({ ttlMs: SESSION_CHECK_TTL_MS, max: SESSION_CHECK_MAX, now: () => clock.nowMs() });
+  const checkCache = createSessionCheckCache({ ttlMs: SESSION_CHECK_TTL_MS, max: SESSION_CHECK_MAX, now: () => clock.nowMs(), generation: sessionRevocations.generation });
   subscriptions.push(await sessionRevocations.subscribe((r) => checkCache.drop(r)));
   const sessions = createSessionService({ sql, clock, store: sessionRevocations.wrap(createSessionStore(kv), { checkCache }), tokens, tenants, audit });
   const users = createUserService({ sql, kv, clock, sessions });

@@ -75,14 +75,23 @@ export interface Kv {
   publish(channel: string, message: string): Promise<void>;
   subscribe(channel: string, handler: (message: string) => void): Promise<Unsubscribe>;
   /**
-   * Whether published messages can reach this instance's handlers right now (the subscriber connection is
-   * up). Caches that rely on pub/sub invalidation stop answering from memory while it is false.
+   * The subscription generation: changes every time the subscriber connection goes down and every time it
+   * is back with every channel re-subscribed (confirmed by the store). Odd while published messages reach
+   * this instance's handlers, even while they may not (before the first subscription, during a reconnect,
+   * after close). Messages published between two generations may never arrive, so a cache that relies on
+   * invalidation messages serves and keeps only what it read under the current, odd generation (see
+   * `createInvalidationEpoch` in src/lib/epoch-cache.ts). A plain integer read: cheap enough per request.
    */
+  subscriptionGeneration(): number;
+  /** Whether published messages can reach this instance's handlers right now: the generation is odd. */
   subscriptionsLive(): boolean;
   /** Throws when the store cannot be reached. */
   ping(): Promise<void>;
   close(): Promise<void>;
 }
+
+/** Whether a subscription generation is one under which messages are delivered (odd). */
+export const isLiveGeneration = (generation: number): boolean => (generation & 1) === 1;
 
 /** Builds a Cluster-safe key: `{tenant}` is the hash tag. */
 export function kvKey(tenantId: string | null, area: string, ...parts: string[]): string {

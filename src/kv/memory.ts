@@ -202,7 +202,8 @@ export function createMemoryKv(opts: MemoryKvOptions = {}): Kv {
         });
       }),
 
-    // Delivery is in-process: it works as long as the store is open.
+    // Delivery is in-process: it works as long as the store is open (one live generation, then a dead one).
+    subscriptionGeneration: () => (closed ? 2 : 1),
     subscriptionsLive: () => !closed,
 
     subscribe: (channel, handler) =>

@@ -7,11 +7,15 @@ export interface Subscriptions {
   subscribe(channel: string, handler: (message: string) => void): Promise<Unsubscribe>;
   /** Forgets every handler; the connection itself is closed by the owner. */
   clear(): void;
+  /** The subscription generation (see Kv.subscriptionGeneration): odd while every channel is subscribed. */
+  generation(): number;
 }
 
 /**
  * Dispatches messages from a dedicated subscriber connection to local handlers, subscribing each
- * channel once. ioredis re-subscribes by itself after a reconnect.
+ * channel once. ioredis re-subscribes by itself after a reconnect; the generation turns live (odd) only
+ * once a SUBSCRIBE of every channel, sent after the reconnect, has been confirmed, since ioredis reports
+ * 'ready' before its own re-subscription reached Redis and a message published meanwhile is lost.
  */
 export function createSubscriptions(
   subscriber: RedisClient,
@@ -21,6 +25,14 @@ export function createSubscriptions(
   // Changes run one at a time so SUBSCRIBE/UNSUBSCRIBE reach Redis in the order the handler sets changed.
   let queue: Promise<unknown> = Promise.resolve();
   let cleared = false;
+  // Even: messages may be missed (not connected yet, reconnecting, closed); odd: every channel is subscribed.
+  let generation = 0;
+  // Counts connection events, so a re-subscription that finished after its connection dropped changes nothing.
+  let connection = 0;
+  const goDown = (): void => {
+    connection++;
+    if ((generation & 1) === 1) generation++;
+  };
 
   function serial<T>(fn: () => Promise<T>): Promise<T> {
     const run = queue.then(fn);
@@ -37,6 +49,26 @@ export function createSubscriptions(
     // subscription is dropped when its next message arrives (see the 'message' listener).
     await subscriber.unsubscribe(channel).catch(() => {});
   }
+
+  /**
+   * Run inside `serial`: on a connected subscriber whose generation is down, subscribes every channel and,
+   * once Redis confirmed it on this same connection, turns the generation live.
+   */
+  async function resubscribeAll(): Promise<void> {
+    if (cleared || (generation & 1) === 1 || subscriber.status !== 'ready') return;
+    const mine = connection;
+    const channels = [...handlers.keys()];
+    if (channels.length > 0) await subscriber.subscribe(...channels);
+    if (mine === connection && !cleared && subscriber.status === 'ready' && (generation & 1) === 0) generation++;
+  }
+
+  subscriber.on('close', goDown);
+  subscriber.on('ready', () => {
+    connection++;
+    void serial(resubscribeAll).catch(() => {
+      // The connection dropped again; its 'close' keeps the generation down and the next 'ready' retries.
+    });
+  });
 
   subscriber.on('message', (channel: string, message: string) => {
     const current = handlers.get(channel);
@@ -65,6 +97,8 @@ export function createSubscriptions(
         let set = handlers.get(channel);
         if (!set) {
           if (!(await connectOnce(subscriber))) throw new KvUnavailableError('kv unavailable: cannot reach Redis');
+          // The first subscription (or one made while the generation is down) brings it live itself.
+          await resubscribeAll();
           await subscriber.subscribe(channel);
           handlers.set(channel, (set = new Set()));
         }
@@ -74,6 +108,8 @@ export function createSubscriptions(
     clear: () => {
       cleared = true;
       handlers.clear();
+      goDown();
     },
+    generation: () => generation,
   };
 }

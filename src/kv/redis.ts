@@ -168,8 +168,9 @@ export async function createRedisKv(url: string, opts: RedisKvOptions = {}): Pro
         await client.publish(k(channel), message);
       }),
 
-    // ioredis leaves 'ready' at once when the connection drops (and re-subscribes when it is back).
-    subscriptionsLive: () => !closed && subscriber.status === 'ready',
+    // Down at once when the subscriber connection drops; live again once every channel is re-subscribed.
+    subscriptionGeneration: () => subscriptions.generation(),
+    subscriptionsLive: () => (subscriptions.generation() & 1) === 1,
 
     subscribe: (channel, handler) =>
       subscriptions.subscribe(k(channel), handler).catch((err: unknown) => {

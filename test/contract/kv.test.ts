@@ -367,8 +367,13 @@ describe.each([memoryHarness(), redisHarness()])('Kv contract: $name', (h) => {
     const kv = await h.open();
     await kv.subscribe('live', () => {});
     expect(kv.subscriptionsLive()).toBe(true);
+    // The subscription generation: odd while messages are delivered, a new even one once they may not be.
+    const live = kv.subscriptionGeneration();
+    expect(live % 2).toBe(1);
     await kv.close();
     expect(kv.subscriptionsLive()).toBe(false);
+    expect(kv.subscriptionGeneration() % 2).toBe(0);
+    expect(kv.subscriptionGeneration()).not.toBe(live);
   });
 
   it('rejects with KvUnavailableError once closed', async () => {

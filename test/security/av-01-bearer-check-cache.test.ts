@@ -17,6 +17,8 @@ let t: TestApp;
 let stores: Stores;
 let sessionReadsFail = false;
 let pubsubDown = false;
+// Each simulated outage ends in a new subscription generation, as a real reconnect does.
+let outages = 0;
 
 function withFaults(kv: Kv): Kv {
   return new Proxy(kv, {
@@ -25,6 +27,7 @@ function withFaults(kv: Kv): Kv {
         return (keys: string[]) => (sessionReadsFail ? Promise.reject(new KvUnavailableError('kv unavailable: test outage')) : target.mget(keys));
       }
       if (prop === 'subscriptionsLive') return () => !pubsubDown && target.subscriptionsLive();
+      if (prop === 'subscriptionGeneration') return () => (pubsubDown ? 2 * outages : target.subscriptionGeneration() + 2 * outages);
       const v = Reflect.get(target, prop, receiver);
       return typeof v === 'function' ? v.bind(target) : v;
     },
@@ -44,6 +47,7 @@ afterAll(async () => {
 const faults = async <T>(o: { reads: boolean; pubsub: boolean }, fn: () => Promise<T>): Promise<T> => {
   sessionReadsFail = o.reads;
   pubsubDown = o.pubsub;
+  if (o.pubsub) outages++;
   try {
     return await fn();
   } finally {

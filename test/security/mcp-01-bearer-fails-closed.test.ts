@@ -76,7 +76,7 @@ describe(`MCP-01: bearer authentication fails closed (${BACKEND})`, () => {
   it('unset MCP_TOKEN disables static mode at the service too (an empty bearer never equals an empty token)', async () => {
     const refuse = { authenticate: async () => { throw new AppError('invalid_token', 'no'); } };
     for (const env of [{}, { MCP_TOKEN: '' }]) {
-      const bearer = createMcpBearer({ config: loadConfig({ AUTH_SECRET: 'x'.repeat(40), ...env }), clock: createManualClock(), sessions: refuse });
+      const bearer = createMcpBearer({ config: loadConfig({ AUTH_SECRET: 'x'.repeat(40), ...env }), clock: createManualClock(), sessions: refuse, generation: () => 1 });
       for (const authorization of ['Bearer ""', 'Bearer undefined', 'Bearer null']) {
         await expect(bearer.authenticate({ authorization })).rejects.toMatchObject({ code: 'invalid_token' });
       }

@@ -18,7 +18,7 @@ export interface Invalidation {
  * twice: an entry lives at most `ttlMs`, and revocations drop entries on every instance through the
  * store's pub/sub (see src/lib/epoch-cache.ts for the epoch rule).
  */
-export function createKeyCache(o: { ttlMs: number; max: number; now: () => number }) {
+export function createKeyCache(o: { ttlMs: number; max: number; now: () => number; generation: () => number }) {
   const cache = createEpochCache<ValidatedKey>(o);
   return {
     get epoch() { return cache.epoch; },

@@ -24,7 +24,8 @@ export type ApiKeyVerifier = ReturnType<typeof createApiKeyVerifier>;
  */
 export function createApiKeyVerifier(deps: { sql: Sql; kv: Kv; clock: Clock; log: Logger }) {
   const { sql, kv, clock, log } = deps;
-  const cache = createKeyCache({ ttlMs: KEY_CACHE_TTL_MS, max: KEY_CACHE_MAX, now: () => clock.nowMs() });
+  // Nothing is served while the invalidation channel may be missing messages, nor anything read before it came back.
+  const cache = createKeyCache({ ttlMs: KEY_CACHE_TTL_MS, max: KEY_CACHE_MAX, now: () => clock.nowMs(), generation: () => kv.subscriptionGeneration() });
   const touchedAt = new Map<string, number>();
   const pending = new Set<Promise<void>>();
 

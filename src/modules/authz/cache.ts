@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Sql } from '../../db/sql.js';
 import type { Kv, Unsubscribe } from '../../kv/kv.js';
 import type { Clock } from '../../lib/clock.js';
+import { createInvalidationEpoch } from '../../lib/epoch-cache.js';
 import type { Policy } from './decide.js';
 import { orgStore, memberStore } from '../orgs/store.js';
 import { roleStore } from '../orgs/role-store.js';
@@ -51,6 +52,8 @@ export type AuthzCache = ReturnType<typeof createAuthzCache>;
  * A load that raced an invalidation is served to its callers but never stored, so a stale read cannot
  * outlive the change that made it stale. A change to a user's row (the admin plane disabling them) drops that
  * user's memberships in every cached org, here and on every instance, so a disabled subject is denied at once.
+ * Nothing is served while the store's subscriber is down, and everything read before it came back is forgotten
+ * (the subscription generation, see createInvalidationEpoch): an invalidation published meanwhile is lost.
  */
 export function createAuthzCache(deps: { sql: Sql; kv: Kv; clock: Clock; log: Logger; maxAgeMs?: number; maxOrgs?: number; maxMembersPerOrg?: number }) {
   const { sql, kv, clock, log } = deps;
@@ -59,8 +62,12 @@ export function createAuthzCache(deps: { sql: Sql; kv: Kv; clock: Clock; log: Lo
   const maxMembers = deps.maxMembersPerOrg ?? 10_000;
   const entries = new Map<string, Entry>();
   const loading = new Map<string, Promise<Entry>>();
-  // Bumped by every invalidation: a load that started under an older epoch is not stored.
-  let epoch = 0;
+  // Bumped by every invalidation and every subscription generation change (which also forgets every entry
+  // and every shared load in flight): a load that started under an older epoch is not stored.
+  const epoch = createInvalidationEpoch({
+    generation: () => kv.subscriptionGeneration(),
+    reset: () => { entries.clear(); loading.clear(); },
+  });
   // user id → wall time until which the user's memberships bypass the cache (USER_DIRTY_MS).
   const dirtyUntil = new Map<string, number>();
   const isDirty = (userId: string) => dirtyUntil.size > 0 && (dirtyUntil.get(userId) ?? 0) > Date.now();
@@ -87,7 +94,7 @@ export function createAuthzCache(deps: { sql: Sql; kv: Kv; clock: Clock; log: Lo
   };
 
   function drop(key: string): void {
-    epoch++;
+    epoch.bump();
     entries.delete(key);
     loading.delete(key);
   }
@@ -95,7 +102,7 @@ export function createAuthzCache(deps: { sql: Sql; kv: Kv; clock: Clock; log: Lo
   /** Forgets the user's membership in every cached org; loads in flight may have read the old row. */
   function dropUser(userId: string): void {
     const id = userId.toLowerCase();
-    epoch++;
+    epoch.bump();
     loading.clear();
     for (const e of entries.values()) e.members.delete(id);
     const now = Date.now();
@@ -106,6 +113,7 @@ export function createAuthzCache(deps: { sql: Sql; kv: Kv; clock: Clock; log: Lo
   }
 
   function fresh(key: string): Entry | undefined {
+    if (!epoch.live()) return undefined;
     const e = entries.get(key);
     if (e && clock.nowMs() - e.at > maxAgeMs) { entries.delete(key); return undefined; }
     return e;
@@ -143,14 +151,14 @@ export function createAuthzCache(deps: { sql: Sql; kv: Kv; clock: Clock; log: Lo
     if (hit) return { entry: hit };
     const pending = loading.get(key);
     if (pending) return { entry: await pending };
-    const startEpoch = epoch;
+    const startEpoch = epoch.value;
     let loadedMember: MemberSnapshot | null | undefined;
     const p = (async () => {
       const { org, member } = await loadOrg(tenantId, orgId, userId);
       loadedMember = member;
       const entry: Entry = { at: clock.nowMs(), org, members: new Map() };
       if (userId !== undefined && member !== undefined && !isDirty(userId)) entry.members.set(userId, member);
-      if (epoch === startEpoch) store(key, entry);
+      if (epoch.unchanged(startEpoch)) store(key, entry);
       return entry;
     })();
     loading.set(key, p);
@@ -208,10 +216,10 @@ export function createAuthzCache(deps: { sql: Sql; kv: Kv; clock: Clock; log: Lo
       if (member !== undefined) return { org: entry.org, member };
       if (!isDirty(userId) && entry.members.has(userId)) return { org: entry.org, member: entry.members.get(userId)! };
       if (!entry.org.exists) return { org: entry.org, member: null };
-      const startEpoch = epoch;
+      const startEpoch = epoch.value;
       const loaded = snapshotOf(await sql.tx(tenantId, (tx) => memberStore.get(tx, orgId, userId)));
       // Only into the entry it was read for, and only if nothing changed meanwhile.
-      if (epoch === startEpoch && entries.get(key) === entry && !isDirty(userId)) {
+      if (epoch.unchanged(startEpoch) && entries.get(key) === entry && !isDirty(userId)) {
         if (entry.members.size >= maxMembers) {
           const oldest = entry.members.keys().next().value;
           if (oldest !== undefined) entry.members.delete(oldest);

@@ -35,9 +35,11 @@ export function createMcpBearer(deps: {
   config: Readonly<Config>;
   clock: Clock;
   sessions: { authenticate(token: string, viaCookie: boolean, o?: { fresh?: boolean }): Promise<SessionPrincipal> };
+  /** The subscription generation of the revocation channel `onRevoked` is wired to (SessionRevocations.generation). */
+  generation: () => number;
 }) {
   const { config, clock, sessions } = deps;
-  const cache = createSessionCache({ ttlMs: SESSION_CACHE_TTL_MS, max: SESSION_CACHE_MAX, now: () => clock.nowMs() });
+  const cache = createSessionCache({ ttlMs: SESSION_CACHE_TTL_MS, max: SESSION_CACHE_MAX, now: () => clock.nowMs(), generation: deps.generation });
   // An unset MCP_TOKEN disables static mode: there is nothing an empty or any other bearer could match.
   const staticToken = config.mcpToken && config.mcpToken.length > 0 ? config.mcpToken : null;
 

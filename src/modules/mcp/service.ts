@@ -47,7 +47,7 @@ export type McpService = ReturnType<typeof createMcpService>;
  */
 export function createMcpService(deps: Omit<ToolDeps, 'bearer' | 'serviceTools'> & { clock: Clock; revocations: SessionRevocations }) {
   const { config, clock, revocations, audit, log } = deps;
-  const bearer = createMcpBearer({ config, clock, sessions: deps.sessions });
+  const bearer = createMcpBearer({ config, clock, sessions: deps.sessions, generation: revocations.generation });
   const serviceTools = new Set<string>(config.mcpServiceTools);
   const toolDeps: ToolDeps = { ...deps, bearer, serviceTools };
   const tools: ToolDef[] = [];

@@ -10,7 +10,7 @@ const principal = (o: Partial<SessionPrincipal> = {}): SessionPrincipal => ({
 describe('the MCP bearer cache', () => {
   it('serves an entry for at most ttlMs, never past its token\'s expiry, and not when the clock went backwards', () => {
     let now = 0;
-    const c = createSessionCache({ ttlMs: 60_000, max: 10, now: () => now });
+    const c = createSessionCache({ ttlMs: 60_000, max: 10, now: () => now, generation: () => 1 });
     c.put('h', principal(), c.epoch);
     now = 60_000;
     expect(c.get('h')).toBeDefined();
@@ -29,7 +29,7 @@ describe('the MCP bearer cache', () => {
   });
 
   it('a revocation drops the entries of that session or that token, in that tenant only', () => {
-    const c = createSessionCache({ ttlMs: 60_000, max: 10, now: () => 0 });
+    const c = createSessionCache({ ttlMs: 60_000, max: 10, now: () => 0, generation: () => 1 });
     c.put('a', principal({ sessionId: 's1', jti: 'j1' }), c.epoch);
     c.put('b', principal({ sessionId: 's1', jti: 'j2' }), c.epoch);
     c.put('c', principal({ sessionId: 's2', jti: 'j3' }), c.epoch);
@@ -45,7 +45,7 @@ describe('the MCP bearer cache', () => {
   });
 
   it('a lookup that raced a revocation is not cached (epoch)', () => {
-    const c = createSessionCache({ ttlMs: 60_000, max: 10, now: () => 0 });
+    const c = createSessionCache({ ttlMs: 60_000, max: 10, now: () => 0, generation: () => 1 });
     const seen = c.epoch;
     c.drop({ tenantId: 't1', sessionId: 'other' });
     c.put('a', principal(), seen);
@@ -53,7 +53,7 @@ describe('the MCP bearer cache', () => {
   });
 
   it('holds at most `max` entries, dropping the oldest', () => {
-    const c = createSessionCache({ ttlMs: 60_000, max: 2, now: () => 0 });
+    const c = createSessionCache({ ttlMs: 60_000, max: 2, now: () => 0, generation: () => 1 });
     for (const h of ['a', 'b', 'c']) c.put(h, principal({ sessionId: h }), c.epoch);
     expect(c.size).toBe(2);
     expect(c.get('a')).toBeUndefined();

@@ -12,7 +12,7 @@ export const SESSION_CACHE_MAX = 10_000;
  * `ttlMs` old and its token has not expired; revocations drop entries on every instance through
  * pub/sub (see src/lib/epoch-cache.ts for the epoch rule).
  */
-export function createSessionCache(o: { ttlMs: number; max: number; now: () => number }) {
+export function createSessionCache(o: { ttlMs: number; max: number; now: () => number; generation: () => number }) {
   const cache = createEpochCache<SessionPrincipal>({ ...o, stillValid: (p, now) => p.expiresAt > now });
   return {
     get epoch() { return cache.epoch; },

@@ -17,8 +17,10 @@ export type IpBlocks = ReturnType<typeof createIpBlocks>;
  * costs neither a Redis nor a Postgres round trip. Changes are written to the shared stores first
  * (lockouts: a Redis set; bans: Postgres), applied locally, and announced on pub/sub; each instance
  * also re-reads lockouts every 5 s and bans every 30 s, which bounds how stale a view can be when a
- * message is lost (e.g. while the subscriber reconnects). Lockout expiry is decided with the injected
- * clock against the stored end time; Redis TTLs only collect garbage.
+ * message is lost. Messages published while the subscriber was away are lost for sure, so both are also
+ * re-read as soon as the store's subscription generation says it is back (a deny list is kept, not
+ * forgotten, meanwhile). Lockout expiry is decided with the injected clock against the stored end time;
+ * Redis TTLs only collect garbage.
  */
 export function createIpBlocks(deps: { sql: Sql; kv: Kv; clock: Clock; log: Logger }) {
   const { sql, kv, clock, log } = deps;
@@ -38,8 +40,9 @@ export function createIpBlocks(deps: { sql: Sql; kv: Kv; clock: Clock; log: Logg
   async function reloadLockouts(): Promise<void> {
     for (let attempt = 0; attempt < 3; attempt += 1) {
       const seen = lockVersion;
+      const generation = kv.subscriptionGeneration();
       const members = await kv.smembers(LOCKOUT_INDEX);
-      if (seen !== lockVersion) continue;
+      if (seen !== lockVersion || generation !== kv.subscriptionGeneration()) continue;
       const now = clock.nowMs();
       const next = new Map<string, number>();
       for (const m of members) {
@@ -59,8 +62,9 @@ export function createIpBlocks(deps: { sql: Sql; kv: Kv; clock: Clock; log: Logg
   async function reloadBans(): Promise<void> {
     for (let attempt = 0; attempt < 3; attempt += 1) {
       const seen = banVersion;
+      const generation = kv.subscriptionGeneration();
       const rows = await sql.tx(null, (tx) => banStore.active(tx));
-      if (seen !== banVersion) continue;
+      if (seen !== banVersion || generation !== kv.subscriptionGeneration()) continue;
       bans = new Map(rows.map((r) => [r.ip, r.id]));
       return;
     }
@@ -87,6 +91,17 @@ export function createIpBlocks(deps: { sql: Sql; kv: Kv; clock: Clock; log: Logg
 
   const warn = (what: string) => (err: unknown) => log.warn({ err }, `rate limit: re-reading ${what} failed; keeping the current view`);
 
+  // The live subscription generation the view last caught up with (see Kv.subscriptionGeneration).
+  let caughtUp = kv.subscriptionGeneration();
+  /** On the first check after the subscriber is back, re-reads both in the background; otherwise one compare. */
+  function catchUp(): void {
+    const g = kv.subscriptionGeneration();
+    if (g === caughtUp || (g & 1) === 0) return;
+    caughtUp = g;
+    reloadBans().catch(warn('bans'));
+    reloadLockouts().catch(warn('lockouts'));
+  }
+
   return {
     /** Loads the current bans (Postgres) and lockouts (Redis), subscribes, and starts the periodic re-reads. */
     async start(): Promise<Unsubscribe> {
@@ -107,11 +122,13 @@ export function createIpBlocks(deps: { sql: Sql; kv: Kv; clock: Clock; log: Logg
 
     /** The id of the active ban on this address (a canonical client key), or null. */
     bannedId(ip: string): string | null {
+      catchUp();
       return bans.get(ip) ?? null;
     },
 
     /** When this address's lockout ends (ms epoch), or null when it is not locked out now. */
     lockedUntil(ip: string): number | null {
+      catchUp();
       const until = lockouts.get(ip);
       if (until === undefined) return null;
       if (until <= clock.nowMs()) return null;

@@ -19,7 +19,7 @@ interface Entry { check: SessionCheck; tenantId: string; sessionId: string; jti:
  * the epoch rule). Keyed by the token id alone and confirmed on the entry: the id string comes from the
  * cached claims, so its hash is computed once, where a joined key would be a new string to hash per request.
  */
-export function createSessionCheckCache(o: { ttlMs: number; max: number; now: () => number }) {
+export function createSessionCheckCache(o: { ttlMs: number; max: number; now: () => number; generation: () => number }) {
   const cache = createEpochCache<Entry>(o);
 
   return {

@@ -62,18 +62,24 @@ export function createSessionRevocations(deps: { kv: Kv; log: Logger }) {
     announce,
 
     /**
+     * The subscription generation of the channel these announcements travel on (Kv.subscriptionGeneration):
+     * what every cache subscribed to them passes as its `generation`.
+     */
+    generation: (): number => kv.subscriptionGeneration(),
+
+    /**
      * The same store, announcing after each `delete`, `deleteAllOfUser`, `revokeJti` and `setStepUp`. Announced even when
      * the write failed half-way (`finally`): dropping a cache entry is always safe, keeping a stale one
-     * is not. With `checkCache`, `check` is answered from it when the entry is young, the caller did not
-     * ask for a `fresh` read, and the store's pub/sub connection is up (see check-cache.ts), and
-     * `checkCached` gives that answer without a promise; the cache must be subscribed to these
-     * announcements (`subscribe(cache.drop)`).
+     * is not. With `checkCache`, `check` is answered from it when the entry is young and the caller did
+     * not ask for a `fresh` read, and `checkCached` gives that answer without a promise; the cache must be
+     * subscribed to these announcements (`subscribe(cache.drop)`) and built with this object's `generation`, so
+     * it serves nothing while the subscriber is down and nothing read before it came back.
      */
     wrap(store: SessionStore, o: { checkCache?: SessionCheckCache } = {}): SessionStore {
       const cache = o.checkCache;
-      // Served from memory only while invalidations can reach this instance (the store's pub/sub is up).
+      // The cache itself refuses to answer while announcements cannot reach this instance (its generation).
       const checkCached = (tenantId: string, sid: string, jti: string): SessionCheck | undefined =>
-        cache && kv.subscriptionsLive() ? cache.get(tenantId, sid, jti) : undefined;
+        cache ? cache.get(tenantId, sid, jti) : undefined;
       return {
         ...store,
         ...(cache ? {

@@ -1,6 +1,7 @@
 import type { Sql } from '../../db/sql.js';
 import type { Kv } from '../../kv/kv.js';
 import type { Clock } from '../../lib/clock.js';
+import { createInvalidationEpoch } from '../../lib/epoch-cache.js';
 import { isUuid } from '../../lib/ids.js';
 import { AppError } from '../../http/errors.js';
 import { SettingsPatch, TenantSettings, type Tenant } from './schemas.js';
@@ -14,13 +15,24 @@ export type TenantService = ReturnType<typeof createTenantService>;
 
 /**
  * Tenants with an in-process cache: entries live at most 30 s and are dropped on every instance through
- * the store's pub/sub when a tenant changes, so the hot path resolves tenants without Postgres.
+ * the store's pub/sub when a tenant changes, so the hot path resolves tenants without Postgres. Nothing is
+ * served while that subscription is down, nor anything read before it came back (createInvalidationEpoch).
  */
 export function createTenantService(deps: { sql: Sql; kv: Kv; clock: Clock }) {
   const { sql, kv, clock } = deps;
   const cache = new Map<string, { tenant: Tenant | null; at: number }>();
+  // The union of every tenant's allowedOrigins (CORS preflights carry no tenant); same staleness bound.
+  let origins: { set: ReadonlySet<string>; at: number } | null = null;
+  let originsLoading: { gen: number; p: Promise<ReadonlySet<string>> } | null = null;
+  // Moves on every tenant change and every subscription generation change (then everything is forgotten).
+  const epoch = createInvalidationEpoch({
+    generation: () => kv.subscriptionGeneration(),
+    reset: () => { cache.clear(); origins = null; },
+  });
+  const dropAll = () => { cache.clear(); origins = null; epoch.bump(); };
 
   const cached = (key: string): Tenant | null | undefined => {
+    if (!epoch.live()) return undefined;
     const hit = cache.get(key);
     if (!hit) return undefined;
     if (Date.now() - hit.at > CACHE_TTL_MS) { cache.delete(key); return undefined; }
@@ -43,16 +55,13 @@ export function createTenantService(deps: { sql: Sql; kv: Kv; clock: Clock }) {
     const key = keyOfRef(id);
     return key.startsWith('id:') ? cached(key) : null;
   };
-  const remember = (t: Tenant) => {
+  /** Keeps a tenant read after `seen` was captured, unless a change or a reconnect happened since. */
+  const remember = (t: Tenant, seen: number) => {
+    if (!epoch.unchanged(seen)) return;
     const at = Date.now();
     cache.set(`id:${t.id}`, { tenant: t, at });
     cache.set(`slug:${t.slug}`, { tenant: t, at });
   };
-  // The union of every tenant's allowedOrigins (CORS preflights carry no tenant); same staleness bound.
-  let origins: { set: ReadonlySet<string>; at: number } | null = null;
-  let originsLoading: { gen: number; p: Promise<ReadonlySet<string>> } | null = null;
-  let generation = 0;
-  const dropAll = () => { cache.clear(); origins = null; generation++; };
 
   return {
     /** Subscribes to cross-instance invalidation; call once at start. */
@@ -63,8 +72,9 @@ export function createTenantService(deps: { sql: Sql; kv: Kv; clock: Clock }) {
     async byId(id: string): Promise<Tenant | null> {
       const c = cachedById(id);
       if (c !== undefined) return c;
+      const seen = epoch.value;
       const t = await sql.tx(null, (tx) => tenantStore.byId(tx, id));
-      if (t) remember(t);
+      if (t) remember(t, seen);
       return t;
     },
     /** The cached tenant with this id without I/O; undefined when it must be loaded (byId). */
@@ -79,8 +89,9 @@ export function createTenantService(deps: { sql: Sql; kv: Kv; clock: Clock }) {
       if (!/^[a-z0-9][a-z0-9-]{1,62}$/.test(ref)) return null;
       const c = cached(`slug:${ref}`);
       if (c !== undefined) return c;
+      const seen = epoch.value;
       const t = await sql.tx(null, (tx) => tenantStore.bySlug(tx, ref));
-      if (t) remember(t);
+      if (t) remember(t, seen);
       return t;
     },
     async defaultTenant(): Promise<Tenant> {
@@ -103,9 +114,9 @@ export function createTenantService(deps: { sql: Sql; kv: Kv; clock: Clock }) {
      * 30 s and dropped on every tenant change; concurrent misses share one load.
      */
     async allowedOrigins(): Promise<ReadonlySet<string>> {
-      if (origins && Date.now() - origins.at <= CACHE_TTL_MS) return origins.set;
-      if (originsLoading?.gen === generation) return originsLoading.p;
-      const gen = generation;
+      if (epoch.live() && origins && Date.now() - origins.at <= CACHE_TTL_MS) return origins.set;
+      const gen = epoch.value;
+      if (originsLoading?.gen === gen) return originsLoading.p;
       const p: Promise<ReadonlySet<string>> = (async () => {
         const set = new Set<string>();
         for (let offset = 0; ; offset += 500) {
@@ -113,8 +124,8 @@ export function createTenantService(deps: { sql: Sql; kv: Kv; clock: Clock }) {
           for (const t of page.items) for (const o of t.settings.allowedOrigins) set.add(o);
           if (page.items.length < 500) break;
         }
-        // A tenant changed while we read: serve this answer once but do not keep it.
-        if (gen === generation) origins = { set, at: Date.now() };
+        // A tenant changed (or the subscriber reconnected) while we read: serve this answer once but do not keep it.
+        if (epoch.unchanged(gen)) origins = { set, at: Date.now() };
         return set;
       })().finally(() => { if (originsLoading?.p === p) originsLoading = null; });
       originsLoading = { gen, p };

@@ -1,6 +1,7 @@
 import type { Sql, Tx } from '../../db/sql.js';
 import type { Kv, Unsubscribe } from '../../kv/kv.js';
 import type { Clock } from '../../lib/clock.js';
+import { createInvalidationEpoch } from '../../lib/epoch-cache.js';
 import { onUserWrite, publicUser, userStore, type User } from './store.js';
 
 /** A cached profile is served for at most this long (the staleness bound when an invalidation is lost). */
@@ -21,6 +22,7 @@ export type UserService = ReturnType<typeof createUserService>;
  * (PERFORMANCE: bearer ≥ 0.55 of a bare route, and one Postgres SELECT alone caps a route at ~0.23),
  * so profiles are cached in-process for at most 30 s, dropped on this instance by every update made
  * through `userStore` (the store announces it) and on the other instances through the store's pub/sub.
+ * Nothing is served while that subscription is down, nor anything read before it came back (createInvalidationEpoch).
  * Revocation never depends on this cache: a disabled user's sessions are ended in the key–value store.
  */
 export function createUserService(deps: { sql: Sql; kv: Kv; clock: Clock; sessions: { endAllIn(tx: Tx, tenantId: string, userId: string): Promise<number> } }) {
@@ -28,6 +30,8 @@ export function createUserService(deps: { sql: Sql; kv: Kv; clock: Clock; sessio
   const cache = new Map<string, { user: User; at: number }>();
   const dirtyUntil = new Map<string, number>();
   const epochs = new Map<string, number>();
+  // Per-user epochs above catch writes during a read; this one catches subscriber outages (messages lost).
+  const subscription = createInvalidationEpoch({ generation: () => kv.subscriptionGeneration(), reset: () => cache.clear() });
 
   const drop = (userId: string) => {
     cache.delete(userId);
@@ -54,14 +58,15 @@ export function createUserService(deps: { sql: Sql; kv: Kv; clock: Clock; sessio
     async profile(tenantId: string, userId: string): Promise<User | null> {
       const now = Date.now();
       const dirty = (dirtyUntil.get(userId) ?? 0) > now;
-      const hit = dirty ? undefined : cache.get(userId);
+      const hit = dirty || !subscription.live() ? undefined : cache.get(userId);
       if (hit && now - hit.at <= PROFILE_CACHE_TTL_MS) return hit.user.tenantId === tenantId ? hit.user : null;
       const epoch = epochs.get(userId) ?? 0;
+      const seen = subscription.value;
       const row = await sql.tx(tenantId, (tx) => userStore.byId(tx, userId));
       if (!row) return null;
       const user = Object.freeze(publicUser(row));
       // Cache only when no write was announced while we read (it may not have been visible to us).
-      if (!dirty && (epochs.get(userId) ?? 0) === epoch) {
+      if (!dirty && (epochs.get(userId) ?? 0) === epoch && subscription.unchanged(seen)) {
         if (cache.size >= CACHE_MAX) {
           let n = CACHE_MAX / 10;
           for (const k of cache.keys()) { cache.delete(k); if (--n <= 0) break; }
