@@ -159,7 +159,7 @@ describe(`every pub/sub-invalidated cache follows the subscription generation ($
   it('the user-profile cache', async () => {
     const u = await user(t, { prefix: 'profile' });
     const tenantId = parts(u.accessToken).payload.tid as string;
-    const users = createUserService({ sql, kv, clock, sessions: { revokeAll: async () => 0 } });
+    const users = createUserService({ sql, kv, clock, sessions: { endAllIn: async () => 0 } });
     // The profile has no answer without I/O: "cached" = the read cost no SQL round trip.
     const probe = async () => {
       const before = sqlReads;
