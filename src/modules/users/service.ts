@@ -1,6 +1,7 @@
 import type { Sql } from '../../db/sql.js';
 import type { Kv, Unsubscribe } from '../../kv/kv.js';
 import type { Clock } from '../../lib/clock.js';
+import { apiKeyStore } from '../api-keys/store.js';
 import { onUserWrite, publicUser, userStore, type User } from './store.js';
 
 /** A cached profile is served for at most this long (the staleness bound when an invalidation is lost). */
@@ -73,10 +74,19 @@ export function createUserService(deps: { sql: Sql; kv: Kv; clock: Clock; sessio
 
     /**
      * Disables (or re-enables) a user; disabling also ends every session of the user at once, on every
-     * instance (SECURITY SES-03, TOK-07). Null when the user is not in this tenant.
+     * instance (SECURITY SES-03, TOK-07), and revokes every API key of the user in the same transaction
+     * (re-enabling brings none back). Null when the user is not in this tenant.
      */
     async setDisabled(tenantId: string, userId: string, disabled: boolean): Promise<User | null> {
-      const row = await sql.tx(tenantId, (tx) => userStore.setDisabled(tx, userId, disabled, clock.now()));
+      const row = await sql.tx(tenantId, async (tx) => {
+        const now = clock.now();
+        const updated = await userStore.setDisabled(tx, userId, disabled, now);
+        // Disabling ends every API key for good, in the transaction that sets the flag: a key merely suspended
+        // while the flag is set would come back to life on re-enabling (issue 24). The caller drops the keys
+        // from every instance's cache (apiKeys.invalidateUser) once this has committed.
+        if (updated && disabled) await apiKeyStore.revokeAllOf(tx, userId, now);
+        return updated;
+      });
       if (!row) return null;
       if (disabled) await sessions.revokeAll(tenantId, userId);
       return publicUser(row);
