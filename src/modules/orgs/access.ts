@@ -95,19 +95,19 @@ export interface GrantClearance {
 
 /**
  * Whether giving these role names in the org hands out admin-level power (isAdminLevel over the permissions the
- * roles carry), read as the route's decision before the TOTP gate. False when the caller is not a member: the
- * operation itself then answers 404, so a non-member is never asked for a step-up and learns nothing about the
- * org's roles. Unknown names carry nothing (the operation answers 400 for them).
+ * roles carry), read as the route's decision before the TOTP gate. Custom roles are looked up only for members
+ * of the org: for anyone else (who then gets 404 from the operation itself) only the built-ins count, whose
+ * permissions are public, so being asked for a step-up tells a non-member nothing about the org's roles.
+ * Unknown names carry nothing (the operation answers 400 for them).
  */
 export async function grantsAdminLevel(tx: Tx, caller: Caller, orgId: string, names: readonly string[]): Promise<boolean> {
-  let a: Access;
+  let custom: ReadonlyMap<string, CustomRole> = new Map();
   try {
-    a = await loadAccess(tx, caller, orgId, { roles: true });
+    custom = (await loadAccess(tx, caller, orgId, { roles: true })).custom;
   } catch (err) {
-    if (err instanceof AppError) return false;
-    throw err;
+    if (!(err instanceof AppError)) throw err;
   }
-  return isAdminLevel(permissionsOf(names.map((n) => n.toLowerCase()), customPermissions(a.custom)));
+  return isAdminLevel(permissionsOf(names.map((n) => n.toLowerCase()), customPermissions(custom)));
 }
 
 /**
