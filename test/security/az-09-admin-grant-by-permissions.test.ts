@@ -170,6 +170,18 @@ describe('AZ-09 granting admin-level power needs the TOTP step-up, whatever the 
 });
 
 describe('isAdminLevel: the one rule, by permissions', () => {
+  it('discovery and the OpenAPI document tell agents which grants are gated', async () => {
+    const d = await call(t.app, { method: 'GET', url: '/auth/discovery' });
+    expect(d.data.capabilities.organizations.adminLevelActions).toEqual([...ADMIN_LEVEL_ACTIONS]);
+    const doc = (await call(t.app, { method: 'GET', url: '/auth/openapi.json' })).data;
+    for (const [path, method] of [['/auth/orgs/{org_id}/invites', 'post'], ['/auth/orgs/{org_id}/roles', 'post'], ['/auth/orgs/{org_id}/roles/{role_id}', 'patch'], ['/auth/orgs/{org_id}/members/{user_id}', 'patch']] as const) {
+      const op = doc.paths[path][method];
+      expect(op.description, path).toContain('members:write, members:delete, invites:write, roles:write, policies:write, org:delete');
+      expect(Object.keys(op.responses), path).toEqual(expect.arrayContaining(['401', '403', '409']));
+    }
+  });
+
+
   it('owner and admin are admin-level, member is not; each admin-level action alone makes a role admin-level', () => {
     expect(isAdminLevel(BUILT_IN_PERMISSIONS.owner)).toBe(true);
     expect(isAdminLevel(BUILT_IN_PERMISSIONS.admin)).toBe(true);
