@@ -59,13 +59,14 @@ export function createAdminService(deps: {
 
     /**
      * Disables or enables a user, found by id across tenants (user ids are globally unique uuids).
-     * Disabling ends every session and drops every cached API key of the user on every instance, so
-     * each of their credentials is refused at once (SECURITY SES-03, TOK-07). Null if unknown.
+     * Disabling ends every session, revokes every API key (with the flag, in one transaction) and drops the
+     * keys from every instance's cache, so each of their credentials is refused at once and none returns when
+     * the user is enabled again (SECURITY SES-03, TOK-07). Null if unknown.
      */
     async setUserDisabled(admin: AdminPrincipal, userId: string, disabled: boolean, ctx: AuditContext): Promise<User | null> {
       const found = await sql.tx(ALL_TENANTS, (tx) => userStore.byId(tx, userId));
       if (!found) return null;
-      // Commits the flag, then ends the sessions (users service); then the keys' cached validations go.
+      // Commits the flag with the keys' revocation, then ends the sessions (users service); then the keys' cached validations go.
       const user = await users.setDisabled(found.tenantId, userId, disabled);
       if (!user) return null;
       if (disabled) await apiKeys.invalidateUser(user.id);

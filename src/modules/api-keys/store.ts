@@ -121,6 +121,17 @@ export const apiKeyStore = {
   },
 
   /**
+   * Revokes every live key of the user and drops their lookup rows (disabling the user): none of them validates
+   * again, whatever later happens to the account. Returns the ids revoked.
+   */
+  async revokeAllOf(tx: Tx, userId: string, now: Date): Promise<string[]> {
+    const { rows } = await tx.query<{ id: string }>(
+      'UPDATE api_keys SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL RETURNING id', [userId, now]);
+    if (rows.length) await tx.query('DELETE FROM api_key_lookup WHERE key_id = ANY($1::uuid[])', [rows.map((r) => r.id)]);
+    return rows.map((r) => r.id);
+  },
+
+  /**
    * Finds a presented key by its SHA-256 in one round trip, whatever the transaction's tenant (the
    * function routes the hash to its tenant first); null when no live lookup row has this hash.
    */

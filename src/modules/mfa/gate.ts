@@ -15,7 +15,10 @@ const CLOCK_SKEW_MS = 5_000;
 /** How long a gate challenge can be completed and used. */
 export const CHALLENGE_TTL_MS = 5 * 60_000;
 
-/** Tells whether a user is owner or admin of an org of the tenant (the orgs module provides it). */
+/**
+ * Tells whether a user holds admin-level roles in an org of the tenant — decided by the permissions the roles
+ * carry (the orgs module's isAdminLevel), never by their names or the access token's claims.
+ */
 export interface OrgAdminLookup {
   isOrgAdmin(tenantId: string, userId: string): Promise<boolean>;
 }
@@ -27,7 +30,6 @@ export interface GatedRequest {
 }
 
 const actor = (p: SessionPrincipal) => ({ type: 'user', id: p.userId });
-const ADMIN_ROLES = new Set(['owner', 'admin']);
 
 /**
  * The service half of the TOTP gate on sensitive routes (DESIGN §4; the HTTP half is
@@ -52,10 +54,12 @@ export function createMfaGate(deps: { sql: Sql; clock: Clock; audit: AuditServic
       return p.stepUpAt !== null && p.stepUpAt <= now + CLOCK_SKEW_MS && now - p.stepUpAt < STEP_UP_TTL_MS;
     },
 
-    /** A tenant with requireMfaForAdmins: an org owner/admin without MFA may not pass the gate. */
+    /**
+     * A tenant with requireMfaForAdmins: an org admin (admin-level roles in any org, read from Postgres) without
+     * MFA may not pass the gate. Without the orgs module nobody is an org admin.
+     */
     async mustEnroll(tenant: Tenant, p: SessionPrincipal): Promise<boolean> {
       if (!tenant.settings.requireMfaForAdmins) return false;
-      if (p.roles.some((r) => ADMIN_ROLES.has(r))) return true;
       return (await hooks.orgAdmin?.isOrgAdmin(tenant.id, p.userId)) ?? false;
     },
 

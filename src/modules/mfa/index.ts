@@ -27,7 +27,7 @@ export const mfaModule: ModuleDef = {
           `POST ${b}/totp/complete {"challenge":"ch_…","code":"123456"} with the same access token → {completed:true, method, path, expiresAt}.`,
           'Repeat the original request (same method and path, same token) with the header X-TOTP-Challenge: ch_… → it runs.',
         ],
-        rules: 'A challenge is single use, lasts 5 minutes and is bound to the user, the session, the method and the path; any other use gives 401 totp_required with a new challenge. Completing a challenge authorizes that one request only. An API key (ck_) on a gated route gets 403 forbidden: a key has no session to step up. A tenant with requireMfaForAdmins answers 403 mfa_enrollment_required to org owners/admins without MFA.',
+        rules: 'A challenge is single use, lasts 5 minutes and is bound to the user, the session, the method and the path; any other use gives 401 totp_required with a new challenge. Completing a challenge authorizes that one request only. An API key (ck_) on a gated route gets 403 forbidden: a key has no session to step up. A tenant with requireMfaForAdmins answers 403 mfa_enrollment_required to holders of admin-level org roles (owner, admin, or a custom role allowing members, roles, policies or invites writes, or org:delete) without MFA.',
         stepUpInstead: `POST ${b}/mfa/verify {"code"} (or ${b}/mfa/recovery {"code":"<recovery code>"}) → {stepUpExpiresAt, accessToken, expiresIn}: for 5 minutes every gated route passes without a challenge; the new access token carries amr "otp".`,
       },
       disable: `POST ${b}/mfa/disable {"code"} (gated): after the gate, send a code not used before — the next TOTP code or a recovery code. Ends the user's other sessions.`,

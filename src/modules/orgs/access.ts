@@ -5,7 +5,7 @@ import type { AuditContext, AuditService } from '../audit/service.js';
 import type { Tenant } from '../tenants/schemas.js';
 import { roleStore, type CustomRole } from './role-store.js';
 import { memberStore, orgStore, type Member, type Org } from './store.js';
-import { allows, holdsAll, isBuiltInRole, permissionsOf, type OrgPermission } from './roles.js';
+import { allows, holdsAll, isAdminLevel, isBuiltInRole, permissionsOf, type OrgPermission } from './roles.js';
 
 /** Who is calling an org service: the principal, its tenant and the request facts for the audit. */
 export interface Caller {
@@ -84,6 +84,40 @@ export function requireGrantable(a: Access, roles: readonly string[]): void {
     if (!holdsAll(a.permissions, permissionsOf([role], perms))) {
       throw new AppError('forbidden', `You cannot grant or take away the role "${role}": it carries permissions your roles do not.`);
     }
+  }
+}
+
+/** How a grant reached the service: whether the route put it through the TOTP gate as admin-level. */
+export interface GrantClearance {
+  /** true only when the route decided this grant was admin-level and the TOTP gate let it pass */
+  adminLevelCleared?: boolean;
+}
+
+/**
+ * Whether giving these role names in the org hands out admin-level power (isAdminLevel over the permissions the
+ * roles carry), read as the route's decision before the TOTP gate. Custom roles are looked up only for members
+ * of the org: for anyone else (who then gets 404 from the operation itself) only the built-ins count, whose
+ * permissions are public, so being asked for a step-up tells a non-member nothing about the org's roles.
+ * Unknown names carry nothing (the operation answers 400 for them).
+ */
+export async function grantsAdminLevel(tx: Tx, caller: Caller, orgId: string, names: readonly string[]): Promise<boolean> {
+  let custom: ReadonlyMap<string, CustomRole> = new Map();
+  try {
+    custom = (await loadAccess(tx, caller, orgId, { roles: true })).custom;
+  } catch (err) {
+    if (!(err instanceof AppError)) throw err;
+  }
+  return isAdminLevel(permissionsOf(names.map((n) => n.toLowerCase()), customPermissions(custom)));
+}
+
+/**
+ * Inside the granting transaction, on what it read: 409 when the permissions granted are admin-level but the
+ * request was not cleared as such by the TOTP gate — a role changed between the route's decision and this
+ * transaction (or a caller other than the routes skipped the gate). Nothing is changed; a repeat is gated.
+ */
+export function requireAdminLevelCleared(permissions: readonly string[], o: GrantClearance): void {
+  if (!o.adminLevelCleared && isAdminLevel(permissions)) {
+    throw new AppError('conflict', 'This change grants admin-level permissions (members, roles, policies, invites or deleting the organization), which needs a TOTP-confirmed session; the roles changed while the request was checked. Repeat the request.');
   }
 }
 

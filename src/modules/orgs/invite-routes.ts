@@ -5,7 +5,7 @@ import type { Deps } from '../../deps.js';
 import { errorResponses, Paging } from '../../http/schemas.js';
 import { AcceptInviteBody, CreatedInvite, CreateInviteBody, InviteList, InviteParams, OrgBody, OrgIdParam } from './schemas.js';
 import { callerOf, inviteView, orgView, page } from './views.js';
-import { READ_ERRORS, WRITE_ERRORS } from './routes.js';
+import { ADMIN_LEVEL_NOTE, clearAdminGrant, READ_ERRORS, WRITE_ERRORS } from './routes.js';
 
 const TAGS = ['Organizations'];
 
@@ -26,11 +26,13 @@ export const inviteRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, { de
     config: { auth: 'user', scope: 'orgs:write', idempotent: true },
     schema: {
       operationId: 'createOrgInvite', tags: TAGS, summary: 'Invite an email address with roles (needs invites:write).',
-      description: 'Mails the invitee a link (PUBLIC_URL, or `redirectUrl` when it is one of the tenant\'s redirectUrls) and returns the token once. Single use, 7 days, bound to the email. A new invite for the same address replaces the open one. Only owners invite owners; other roles only by someone holding all their permissions.',
+      description: `Mails the invitee a link (PUBLIC_URL, or \`redirectUrl\` when it is one of the tenant's redirectUrls) and returns the token once. Single use, 7 days, bound to the email. A new invite for the same address replaces the open one. Only owners invite owners; other roles only by someone holding all their permissions. ${ADMIN_LEVEL_NOTE}`,
       params: OrgIdParam, body: CreateInviteBody, response: { 201: CreatedInvite, ...errorResponses(...WRITE_ERRORS) },
     },
   }, async (req, reply) => {
-    const invite = await svc().create(callerOf(req), req.params.org_id, req.body);
+    const c = callerOf(req);
+    const o = await clearAdminGrant(req, await deps.services.orgs.grantsAdminLevel(c, req.params.org_id, req.body.roles));
+    const invite = await svc().create(c, req.params.org_id, req.body, o);
     reply.header('cache-control', 'no-store');
     return reply.code(201).send({ ...inviteView(invite), token: invite.token });
   });

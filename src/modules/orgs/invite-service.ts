@@ -9,11 +9,14 @@ import type { AuthzCache } from '../authz/cache.js';
 import { escapeHtml, type Mailer, type MailMessage } from '../mail/mailer.js';
 import { allowedRedirect, linkFor } from '../one-time-tokens/mail.js';
 import { userStore } from '../users/store.js';
-import { auditDenials, loadAccess, requireGrantable, requirePermission, resolveRoles, type Caller } from './access.js';
+import {
+  auditDenials, customPermissions, loadAccess, requireAdminLevelCleared, requireGrantable, requirePermission, resolveRoles,
+  type Caller, type GrantClearance,
+} from './access.js';
 import { inviteStore, type Invite } from './invite-store.js';
 import { roleStore } from './role-store.js';
 import { memberStore, orgStore, type Org } from './store.js';
-import { isBuiltInRole } from './roles.js';
+import { isBuiltInRole, permissionsOf } from './roles.js';
 
 export const INVITE_TTL_MS = 7 * 24 * 3600_000;
 
@@ -58,8 +61,11 @@ export function createInviteService(deps: { sql: Sql; clock: Clock; audit: Audit
       return { items: page.items.map((i) => ({ ...i, status: statusOf(i) })), total: page.total };
     },
 
-    /** Creates (or replaces the open) invite for the address; the caller must be able to grant every role in it. */
-    async create(c: Caller, orgId: string, input: { email: string; roles: string[]; redirectUrl?: string }): Promise<InviteView & { token: string }> {
+    /**
+     * Creates (or replaces the open) invite for the address; the caller must be able to grant every role in it, and
+     * an invite with admin-level roles (isAdminLevel) needs the route to have cleared it through the TOTP gate.
+     */
+    async create(c: Caller, orgId: string, input: { email: string; roles: string[]; redirectUrl?: string }, o: GrantClearance = {}): Promise<InviteView & { token: string }> {
       const redirectUrl = allowedRedirect(c.tenant, input.redirectUrl);
       const token = randomToken(32);
       const now = clock.now();
@@ -68,6 +74,7 @@ export function createInviteService(deps: { sql: Sql; clock: Clock; audit: Audit
         requirePermission(a, 'invites:write');
         const roles = resolveRoles(a, input.roles, 'body.roles');
         requireGrantable(a, roles);
+        requireAdminLevelCleared(permissionsOf(roles, customPermissions(a.custom)), o);
         const existing = await userStore.byEmail(tx, input.email);
         if (existing && (await memberStore.get(tx, orgId, existing.id))) {
           throw new AppError('conflict', 'This address already belongs to a member of the organization.');

@@ -6,9 +6,12 @@ import type { AuditService } from '../audit/service.js';
 import type { AuthzCache } from '../authz/cache.js';
 import type { SessionService } from '../sessions/service.js';
 import { publicUser, userStore, type User } from '../users/store.js';
-import { auditDenials, loadAccess, requireGrantable, requirePermission, resolveRoles, type Access, type Caller } from './access.js';
+import {
+  auditDenials, customPermissions, loadAccess, requireAdminLevelCleared, requireGrantable, requirePermission, resolveRoles,
+  type Access, type Caller, type GrantClearance,
+} from './access.js';
 import { policyStore } from './policy-store.js';
-import { holdsAll } from './roles.js';
+import { holdsAll, permissionsOf } from './roles.js';
 import { memberStore, orgStore, type Member, type Org } from './store.js';
 import type { UpdateMemberInput } from './schemas.js';
 
@@ -34,7 +37,8 @@ async function requireAttributeControl(tx: Tx, a: Access, orgId: string): Promis
   }
 }
 
-const lastOwner = () => new AppError('conflict', 'The organization\'s last owner can neither leave nor be demoted: make another member an owner first, or delete the organization.');
+// Only owners who can act count: a disabled owner cannot sign in, so an org left to them alone is ownerless.
+const lastOwner = () => new AppError('conflict', 'The organization\'s last active owner can neither leave nor be demoted (disabled owners do not count): make another member an owner first, or delete the organization.');
 
 export type OrgService = ReturnType<typeof createOrgService>;
 
@@ -49,8 +53,16 @@ export function createOrgService(deps: OrgServiceDeps) {
     audit.record({ tenantId: c.tenant.id, actor: actorOf(c.principal), action, target, outcome: 'success', ...c.ctx, metadata });
 
   return {
-    /** Creates an org with the caller as its only owner. */
+    /**
+     * Creates an org with the caller as its only owner. An API key bound to an org acts only inside it: a new
+     * org is outside every binding, so such a key is refused (403).
+     */
     async create(c: Caller, input: { name: string }): Promise<OrgWithRoles> {
+      if (c.principal.kind === 'apiKey' && c.principal.orgId) {
+        await audit.record({ tenantId: c.tenant.id, actor: actorOf(c.principal), action: 'org.create', target: null, outcome: 'denied', ...c.ctx,
+          metadata: { reason: 'api key bound to an organization', boundOrgId: c.principal.orgId } });
+        throw new AppError('forbidden', 'This API key is bound to an organization and acts only inside it; it cannot create organizations. Use an unbound key or a session.');
+      }
       const now = clock.now();
       const org = await sql.tx(c.tenant.id, async (tx) => {
         const o = await orgStore.insert(tx, { tenantId: c.tenant.id, name: input.name, createdBy: c.principal.userId, now });
@@ -133,9 +145,10 @@ export function createOrgService(deps: OrgServiceDeps) {
 
     /**
      * Replaces a member's roles and/or attributes. The caller needs `members:write` and must be able to grant
-     * every role the member holds and will hold (only owners touch owners); the last owner keeps `owner`.
+     * every role the member holds and will hold (only owners touch owners); the last active owner keeps `owner`.
+     * Admin-level roles (isAdminLevel) are granted only when the route cleared the request through the TOTP gate.
      */
-    async updateMember(c: Caller, orgId: string, userId: string, patch: UpdateMemberInput): Promise<Member> {
+    async updateMember(c: Caller, orgId: string, userId: string, patch: UpdateMemberInput, o: GrantClearance = {}): Promise<Member> {
       const result = await auditDenials(audit, c, 'member.update', `${orgId}/${userId}`, () => sql.tx(c.tenant.id, async (tx) => {
         const a = await loadAccess(tx, c, orgId, { lock: true, roles: patch.roles !== undefined });
         requirePermission(a, 'members:write');
@@ -146,7 +159,8 @@ export function createOrgService(deps: OrgServiceDeps) {
         if (patch.roles) {
           roles = resolveRoles(a, patch.roles, 'body.roles');
           requireGrantable(a, roles);
-          if (target.roles.includes('owner') && !roles.includes('owner') && (await memberStore.countOwners(tx, orgId)) <= 1) throw lastOwner();
+          requireAdminLevelCleared(permissionsOf(roles, customPermissions(a.custom)), o);
+          if (target.roles.includes('owner') && !roles.includes('owner') && (await memberStore.countActiveOwnersBesides(tx, orgId, userId)) === 0) throw lastOwner();
         }
         if (patch.attributes !== undefined) await requireAttributeControl(tx, a, orgId);
         await memberStore.update(tx, orgId, userId, { roles, attributes: patch.attributes }, clock.now());
@@ -160,7 +174,7 @@ export function createOrgService(deps: OrgServiceDeps) {
     },
 
     /**
-     * Removes a member. Anyone may leave (except the last owner); removing someone else needs
+     * Removes a member. Anyone may leave (except the last active owner); removing someone else needs
      * `members:delete` and the right to take away each of their roles.
      */
     async removeMember(c: Caller, orgId: string, userId: string): Promise<void> {
@@ -173,7 +187,7 @@ export function createOrgService(deps: OrgServiceDeps) {
           if (!target) throw new AppError('not_found', 'No such member in this organization.');
           requireGrantable(a, target.roles);
         }
-        if (target!.roles.includes('owner') && (await memberStore.countOwners(tx, orgId)) <= 1) throw lastOwner();
+        if (target!.roles.includes('owner') && (await memberStore.countActiveOwnersBesides(tx, orgId, userId)) === 0) throw lastOwner();
         await memberStore.remove(tx, orgId, userId);
         return target!;
       }));

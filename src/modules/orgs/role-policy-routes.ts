@@ -7,7 +7,8 @@ import {
   CreatePolicyBody, CreateRoleBody, OrgIdParam, PolicyBody, PolicyList, PolicyParams, RoleBody, RoleList, RoleParams, UpdateRoleBody,
 } from './schemas.js';
 import { callerOf, page, policyView } from './views.js';
-import { READ_ERRORS, WRITE_ERRORS } from './routes.js';
+import { isAdminLevel } from './roles.js';
+import { ADMIN_LEVEL_NOTE, clearAdminGrant, READ_ERRORS, WRITE_ERRORS } from './routes.js';
 
 const TAGS = ['Organizations'];
 
@@ -29,18 +30,25 @@ export const rolePolicyRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, 
     config: { auth: 'user', scope: 'orgs:write', idempotent: true },
     schema: {
       operationId: 'createOrgRole', tags: TAGS, summary: 'Create a custom role (needs roles:write).',
-      description: 'Permissions are `resource:action` patterns with `*` wildcards. Names are unique per org (case-insensitive) and differ from the built-ins. A role may only carry permissions the caller holds.',
+      description: `Permissions are \`resource:action\` patterns with \`*\` wildcards. Names are unique per org (case-insensitive) and differ from the built-ins. A role may only carry permissions the caller holds. ${ADMIN_LEVEL_NOTE}`,
       params: OrgIdParam, body: CreateRoleBody, response: { 201: RoleBody, ...errorResponses(...WRITE_ERRORS) },
     },
-  }, async (req, reply) => reply.code(201).send(await roles().create(callerOf(req), req.params.org_id, req.body)));
+  }, async (req, reply) => {
+    const o = await clearAdminGrant(req, isAdminLevel(req.body.permissions));
+    return reply.code(201).send(await roles().create(callerOf(req), req.params.org_id, req.body, o));
+  });
 
   r.patch('/orgs/:org_id/roles/:role_id', {
     config: { auth: 'user', scope: 'orgs:write' },
     schema: {
       operationId: 'updateOrgRole', tags: TAGS, summary: 'Rename or change a custom role (needs roles:write); members follow a rename.',
+      description: `New permissions are held to the same rules as at creation. ${ADMIN_LEVEL_NOTE} A rename alone is not gated.`,
       params: RoleParams, body: UpdateRoleBody, response: { 200: RoleBody, ...errorResponses(...WRITE_ERRORS) },
     },
-  }, async (req) => roles().update(callerOf(req), req.params.org_id, req.params.role_id, req.body));
+  }, async (req) => {
+    const o = await clearAdminGrant(req, req.body.permissions !== undefined && isAdminLevel(req.body.permissions));
+    return roles().update(callerOf(req), req.params.org_id, req.params.role_id, req.body, o);
+  });
 
   r.delete('/orgs/:org_id/roles/:role_id', {
     config: { auth: 'user', scope: 'orgs:write' },

@@ -4,7 +4,7 @@ import { AppError } from '../../http/errors.js';
 import { actorOf } from '../../http/principal.js';
 import type { AuditService } from '../audit/service.js';
 import type { AuthzCache } from '../authz/cache.js';
-import { auditDenials, loadAccess, requirePermission, type Access, type Caller } from './access.js';
+import { auditDenials, loadAccess, requireAdminLevelCleared, requirePermission, type Access, type Caller, type GrantClearance } from './access.js';
 import { roleStore, type CustomRole } from './role-store.js';
 import { memberStore } from './store.js';
 import { inviteStore } from './invite-store.js';
@@ -59,12 +59,14 @@ export function createRoleService(deps: { sql: Sql; clock: Clock; audit: AuditSe
       return { items: all.slice(paging.offset, paging.offset + paging.limit), total: all.length };
     },
 
-    async create(c: Caller, orgId: string, input: CreateRoleInput): Promise<RoleView> {
+    /** Creates a custom role; one carrying admin-level permissions (isAdminLevel) needs the route's TOTP-gate clearance. */
+    async create(c: Caller, orgId: string, input: CreateRoleInput, o: GrantClearance = {}): Promise<RoleView> {
       const permissions = [...new Set(input.permissions)];
       const role = await auditDenials(audit, c, 'role.create', orgId, () => sql.tx(c.tenant.id, async (tx) => {
         const a = await loadAccess(tx, c, orgId, { lock: true });
         requirePermission(a, 'roles:write');
         requireHeld(a, permissions);
+        requireAdminLevelCleared(permissions, o);
         if ((await roleStore.count(tx, orgId)) >= MAX_CUSTOM_ROLES) {
           throw new AppError('conflict', `An organization has at most ${MAX_CUSTOM_ROLES} custom roles.`);
         }
@@ -77,8 +79,11 @@ export function createRoleService(deps: { sql: Sql; clock: Clock; audit: AuditSe
       return view(role);
     },
 
-    /** Renames and/or changes a custom role; members and open invites holding it follow a rename. */
-    async update(c: Caller, orgId: string, roleId: string, input: UpdateRoleInput): Promise<RoleView> {
+    /**
+     * Renames and/or changes a custom role; members and open invites holding it follow a rename. New permissions
+     * that are admin-level (isAdminLevel) need the route's TOTP-gate clearance; a rename alone grants nothing.
+     */
+    async update(c: Caller, orgId: string, roleId: string, input: UpdateRoleInput, o: GrantClearance = {}): Promise<RoleView> {
       const { before, after } = await auditDenials(audit, c, 'role.update', roleId, () => sql.tx(c.tenant.id, async (tx) => {
         const a = await loadAccess(tx, c, orgId, { lock: true });
         requirePermission(a, 'roles:write');
@@ -87,6 +92,7 @@ export function createRoleService(deps: { sql: Sql; clock: Clock; audit: AuditSe
         const permissions = input.permissions ? [...new Set(input.permissions)] : current.permissions;
         requireHeld(a, current.permissions);
         requireHeld(a, permissions);
+        if (input.permissions) requireAdminLevelCleared(permissions, o);
         const name = input.name ?? current.name;
         const description = input.description === undefined ? current.description : input.description;
         const updated = await roleStore.update(tx, orgId, roleId, { name, description, permissions }, clock.now());

@@ -32,6 +32,26 @@ export const BUILT_IN_PERMISSIONS: Record<BuiltInRole, readonly string[]> = {
   member: ['org:read', 'members:read', 'roles:read'],
 };
 
+/**
+ * The actions that make a role *admin-level*: whoever may perform one of them can change who belongs to the org
+ * and with which roles (`members:write`, `members:delete`, `invites:write`), what a role grants (`roles:write`),
+ * what the org's policies allow or deny (`policies:write`), or end the org (`org:delete`). Handing the org over
+ * (granting `owner`) needs the owner role, whose `*` covers all of these. Reads and `org:update` (renaming) are
+ * not admin-level; neither are the application's own permissions (`assets:*`).
+ */
+export const ADMIN_LEVEL_ACTIONS = [
+  'members:write', 'members:delete', 'invites:write', 'roles:write', 'policies:write', 'org:delete',
+] as const satisfies readonly OrgPermission[];
+
+/**
+ * True when a permission set is admin-level (allows one of ADMIN_LEVEL_ACTIONS, by any pattern: `members:*`,
+ * `*:write`, `*`). The one rule deciding, by permissions and never by role names, which grants pass the TOTP
+ * gate (member update, invite, custom role creation or change) and who counts as an org admin for the
+ * tenant's requireMfaForAdmins.
+ */
+export const isAdminLevel = (permissions: readonly string[]): boolean =>
+  ADMIN_LEVEL_ACTIONS.some((action) => allows(permissions, action));
+
 export const isBuiltInRole = (name: string): name is BuiltInRole =>
   (BUILT_IN_ROLES as readonly string[]).includes(name);
 

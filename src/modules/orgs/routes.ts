@@ -1,4 +1,4 @@
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Deps } from '../../deps.js';
@@ -10,12 +10,26 @@ import {
   CreateOrgBody, MemberBody, MemberList, MemberParams, OrgBody, OrgIdParam, OrgList, OrgSwitchResponse,
   UpdateMemberBody, UpdateOrgBody,
 } from './schemas.js';
+import type { GrantClearance } from './access.js';
+import { ADMIN_LEVEL_ACTIONS } from './roles.js';
 import { callerOf, memberView, orgView, page } from './views.js';
 
 const TAGS = ['Organizations'];
 export const READ_ERRORS = [400, 401, 403, 404, 429, 503] as const;
 export const WRITE_ERRORS = [400, 401, 403, 404, 409, 413, 415, 422, 429, 503] as const;
-const ELEVATED = new Set(['admin', 'owner']);
+/** What the OpenAPI document says about admin-level grants (isAdminLevel), on every route that can make one. */
+export const ADMIN_LEVEL_NOTE = `Granting admin-level power — owner, admin, or any role allowing one of ${ADMIN_LEVEL_ACTIONS.join(', ')} — is a sensitive change: TOTP step-up when MFA is on (401 totp_required), refused to API keys (403).`;
+
+/**
+ * DESIGN §4, issue 24: a grant of admin-level power (isAdminLevel in ./roles.ts — decided by the permissions
+ * granted, never by role names) passes the TOTP gate, which refuses API keys (403). Decided on the request
+ * before the service's transaction, so re-saving an admin's roles is gated too (over-asking is safe); the
+ * service re-checks on what it reads and refuses (409) a grant that became admin-level in between.
+ */
+export async function clearAdminGrant(req: FastifyRequest, adminLevel: boolean): Promise<GrantClearance> {
+  if (adminLevel) await requireStepUp(req);
+  return { adminLevelCleared: adminLevel };
+}
 
 /** Orgs and members. API keys need `orgs:read` / `orgs:write`; every org route answers 404 to non-members. */
 export const orgRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, { deps }) => {
@@ -34,6 +48,7 @@ export const orgRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, { deps 
     config: { auth: 'user', scope: 'orgs:write', idempotent: true },
     schema: {
       operationId: 'createOrg', tags: TAGS, summary: 'Create an organization; the caller becomes its owner.',
+      description: 'An API key bound to an organization acts only inside it and gets 403 here.',
       body: CreateOrgBody, response: { 201: OrgBody, ...errorResponses(...WRITE_ERRORS) },
     },
   }, async (req, reply) => reply.code(201).send(orgView(await svc().create(callerOf(req), req.body))));
@@ -95,21 +110,21 @@ export const orgRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, { deps 
     config: { auth: 'user', scope: 'orgs:write' },
     schema: {
       operationId: 'updateOrgMember', tags: TAGS, summary: 'Replace a member\'s roles and/or attributes (needs members:write).',
-      description: 'Only owners grant or take away `owner`; any other role only by someone holding all its permissions. The last owner cannot be demoted (409). Granting admin or owner is a sensitive change (TOTP step-up when MFA is on).',
+      description: `Only owners grant or take away \`owner\`; any other role only by someone holding all its permissions. The last active owner cannot be demoted (409; disabled owners do not count). ${ADMIN_LEVEL_NOTE}`,
       params: MemberParams, body: UpdateMemberBody, response: { 200: MemberBody, ...errorResponses(...WRITE_ERRORS) },
     },
   }, async (req) => {
-    // DESIGN §4: a role change to admin or owner is sensitive. Decided on the request alone (before any read),
-    // so re-saving an admin's roles is gated too: over-asking is safe, a race with a concurrent demotion is not.
-    if (req.body.roles?.some((r) => ELEVATED.has(r.toLowerCase()))) await requireStepUp(req);
-    return memberView(await svc().updateMember(callerOf(req), req.params.org_id, req.params.user_id, req.body));
+    const c = callerOf(req);
+    const roles = req.body.roles;
+    const o = await clearAdminGrant(req, roles !== undefined && (await deps.services.orgs.grantsAdminLevel(c, req.params.org_id, roles)));
+    return memberView(await svc().updateMember(c, req.params.org_id, req.params.user_id, req.body, o));
   });
 
   r.delete('/orgs/:org_id/members/:user_id', {
     config: { auth: 'user', scope: 'orgs:write' },
     schema: {
       operationId: 'removeOrgMember', tags: TAGS, summary: 'Remove a member (needs members:delete), or leave (your own user id).',
-      description: 'The last owner can neither leave nor be removed (409).',
+      description: 'The last active owner can neither leave nor be removed (409; disabled owners do not count).',
       params: MemberParams, response: { 204: z.undefined(), ...errorResponses(...WRITE_ERRORS) },
     },
   }, async (req, reply) => {

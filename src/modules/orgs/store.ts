@@ -103,13 +103,28 @@ export const memberStore = {
     const { rowCount } = await tx.query('DELETE FROM org_members WHERE org_id = $1 AND user_id = $2', [orgId, userId]);
     return rowCount > 0;
   },
-  /** True when the user is owner or admin of at least one org of the tenant. */
-  async isAdminAnywhere(tx: Tx, userId: string): Promise<boolean> {
-    const { rows } = await tx.query(`SELECT 1 FROM org_members WHERE user_id = $1 AND roles && ARRAY['owner', 'admin']::text[] LIMIT 1`, [userId]);
-    return rows.length > 0;
+  /**
+   * The user's roles in every org of the tenant, each with the permissions of the org's custom roles among them
+   * (custom role names are stored as the role spells them), for isAdminLevel.
+   */
+  async rolesEverywhere(tx: Tx, userId: string): Promise<{ orgId: string; roles: string[]; custom: Map<string, string[]> }[]> {
+    const { rows } = await tx.query<{ org_id: string; roles: string[]; name: string | null; permissions: string[] | null }>(
+      `SELECT m.org_id, m.roles, r.name, r.permissions FROM org_members m
+         LEFT JOIN org_roles r ON r.org_id = m.org_id AND r.name = ANY(m.roles)
+        WHERE m.user_id = $1`, [userId]);
+    const byOrg = new Map<string, { orgId: string; roles: string[]; custom: Map<string, string[]> }>();
+    for (const r of rows) {
+      const entry = byOrg.get(r.org_id) ?? { orgId: r.org_id, roles: r.roles, custom: new Map<string, string[]>() };
+      if (r.name !== null) entry.custom.set(r.name.toLowerCase(), r.permissions ?? []);
+      byOrg.set(r.org_id, entry);
+    }
+    return [...byOrg.values()];
   },
-  async countOwners(tx: Tx, orgId: string): Promise<number> {
-    const { rows } = await tx.query<{ n: number }>(`SELECT count(*)::int AS n FROM org_members WHERE org_id = $1 AND 'owner' = ANY(roles)`, [orgId]);
+  /** Owners of the org other than `userId` whose accounts are not disabled (the last-owner rule counts only these). */
+  async countActiveOwnersBesides(tx: Tx, orgId: string, userId: string): Promise<number> {
+    const { rows } = await tx.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM org_members m JOIN users u ON u.id = m.user_id
+        WHERE m.org_id = $1 AND m.user_id <> $2 AND 'owner' = ANY(m.roles) AND NOT u.disabled`, [orgId, userId]);
     return Number(rows[0]?.n ?? 0);
   },
   async list(tx: Tx, orgId: string, limit: number, offset: number): Promise<{ items: Member[]; total: number }> {

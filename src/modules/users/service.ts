@@ -2,6 +2,7 @@ import type { Sql, Tx } from '../../db/sql.js';
 import type { Kv, Unsubscribe } from '../../kv/kv.js';
 import type { Clock } from '../../lib/clock.js';
 import { createInvalidationEpoch } from '../../lib/epoch-cache.js';
+import { apiKeyStore } from '../api-keys/store.js';
 import { onUserWrite, publicUser, userStore, type User } from './store.js';
 
 /** A cached profile is served for at most this long (the staleness bound when an invalidation is lost). */
@@ -78,13 +79,21 @@ export function createUserService(deps: { sql: Sql; kv: Kv; clock: Clock; sessio
 
     /**
      * Disables (or re-enables) a user; disabling also ends every session of the user at once, on every
-     * instance (SECURITY SES-03, TOK-07). Null when the user is not in this tenant.
+     * instance (SECURITY SES-03, TOK-07), and revokes every API key of the user in the same transaction
+     * (re-enabling brings none back). Null when the user is not in this tenant.
      */
     async setDisabled(tenantId: string, userId: string, disabled: boolean): Promise<User | null> {
-      // Sessions end in the transaction that sets the flag: if the session store is down, nothing changes (503).
+      // One transaction: the flag, every API key revoked for good (a key merely suspended while the flag is
+      // set would come back to life on re-enabling; issue 24) and every session ended. If the session store
+      // is down, nothing changes (503). The caller drops the keys from every instance's cache
+      // (apiKeys.invalidateUser) once this has committed.
       const row = await sql.tx(tenantId, async (tx) => {
-        const updated = await userStore.setDisabled(tx, userId, disabled, clock.now());
-        if (updated && disabled) await sessions.endAllIn(tx, tenantId, userId);
+        const now = clock.now();
+        const updated = await userStore.setDisabled(tx, userId, disabled, now);
+        if (updated && disabled) {
+          await apiKeyStore.revokeAllOf(tx, userId, now);
+          await sessions.endAllIn(tx, tenantId, userId);
+        }
         return updated;
       });
       if (!row) return null;
