@@ -71,7 +71,8 @@ export function createPasswordService(deps: { sql: Sql; clock: Clock; hasher: Pa
       }
       await hooks.throttle?.succeeded(tenant.id, accountKey);
       if (hasher.needsRehash(user.passwordHash!)) {
-        const upgraded = await hasher.hash(password, job);
+        // Not counted in the address's share: the password is already proven right.
+        const upgraded = await hasher.hash(password);
         await sql.tx(tenant.id, (tx) => userStore.setPasswordHash(tx, user.id, upgraded, clock.now()));
       }
       return signIn.complete({ tenant, user: publicUser(user), amr: ['pwd'], method: 'password', ctx });
