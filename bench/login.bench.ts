@@ -16,9 +16,10 @@ import { probe, rawVerifyRate, sleep } from './login-lib.js';
 export default async function loginBench(): Promise<BenchRow[]> {
   // One client address and one account send everything: the per-address limits and the per-account
   // throttle are raised so that every login succeeds (a success empties the account's window, and
-  // never more than CONNECTIONS attempts are in flight, fewer than the 100 allowed).
+  // never more than CONNECTIONS attempts are in flight, fewer than the 100 allowed), and so is the address's
+  // share of the hash pool (ARGON2_QUEUE_PER_CLIENT, 8 by default: bench/hash-pool.bench.ts measures that).
   const pool: Record<string, string> = process.env.ARGON2_MAX_CONCURRENCY ? { ARGON2_MAX_CONCURRENCY: process.env.ARGON2_MAX_CONCURRENCY } : {};
-  const app = await startApp({ env: { RATE_LIMIT_CREDENTIAL: '1000000/60', RATE_LIMIT_DEFAULT: '1000000/60', RATE_LIMIT_ACCOUNT: '100/1', ...pool } });
+  const app = await startApp({ env: { RATE_LIMIT_CREDENTIAL: '1000000/60', RATE_LIMIT_DEFAULT: '1000000/60', RATE_LIMIT_ACCOUNT: '100/1', ARGON2_QUEUE_PER_CLIENT: '256', ...pool } });
   try {
     const { hasher } = app.deps.services;
     const inFlight = app.deps.config.argon2MaxConcurrency;

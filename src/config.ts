@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { DEFAULT_SERVICE_TOOLS, SERVICE_TOOLS } from './modules/mcp/tool-names.js';
+import { ARGON2_DUMMY_QUEUE, ARGON2_QUEUE_PER_CLIENT } from './modules/password/hasher.js';
 
 /** TRUST_PROXY: false, a hop count, or trusted proxy IPs/CIDRs. `true` is refused (DESIGN §7). */
 export type TrustProxy = false | number | string[];
@@ -89,6 +90,10 @@ const EnvSchema = z
     // One core is left to the event loop: with every core hashing, bearer checks and other cheap routes
     // wait behind logins (bench/login.bench.ts: p99 ×5–25 with 4 hashes on 2 cores, ≈×1–2 with 1).
     ARGON2_MAX_CONCURRENCY: wholeNumber(1, 64, defaultHashConcurrency()),
+    // Issue 25: a flood of unknown-email logins (dummy verifications) or one address must not starve the
+    // pool; see src/modules/password/hasher.ts and docs/decisions.md "Hash pool fairness".
+    ARGON2_DUMMY_QUEUE: wholeNumber(0, 256, ARGON2_DUMMY_QUEUE),
+    ARGON2_QUEUE_PER_CLIENT: wholeNumber(1, 256, ARGON2_QUEUE_PER_CLIENT),
     RATE_LIMIT_CREDENTIAL: rateLimit('20/60', 1_000_000),
     RATE_LIMIT_DEFAULT: rateLimit('600/60', 1_000_000),
     // NIST SP 800-63B §5.2.2: at most 100 consecutive failed attempts on one account.
@@ -150,6 +155,10 @@ export interface Config {
   oauthGoogle: { clientId?: string; clientSecret?: string; issuer: string };
   logLevel: string;
   argon2MaxConcurrency: number;
+  /** Dummy verifications (unknown accounts) that may wait in the hash pool's queue; the rest are timed, not run. */
+  argon2DummyQueue: number;
+  /** Hash jobs one client address may have in the pool at once; beyond that 503. */
+  argon2QueuePerClient: number;
   /** Process-wide rate limits per class (tenants override credential/default in their settings); see src/modules/rate-limit/limits.ts. */
   rateLimits: { credential: RateLimitSetting; default: RateLimitSetting; account: RateLimitSetting };
   /** Slow-client bounds and connection caps of the listening server (src/http/connection-limits.ts); 0 = no cap. */
@@ -212,6 +221,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     oauthGoogle: { clientId: e.OAUTH_GOOGLE_CLIENT_ID, clientSecret: e.OAUTH_GOOGLE_CLIENT_SECRET, issuer: e.OAUTH_GOOGLE_ISSUER },
     logLevel: e.LOG_LEVEL,
     argon2MaxConcurrency: e.ARGON2_MAX_CONCURRENCY,
+    argon2DummyQueue: e.ARGON2_DUMMY_QUEUE,
+    argon2QueuePerClient: e.ARGON2_QUEUE_PER_CLIENT,
     rateLimits: Object.freeze({ credential: e.RATE_LIMIT_CREDENTIAL, default: e.RATE_LIMIT_DEFAULT, account: e.RATE_LIMIT_ACCOUNT }),
     connections: Object.freeze({
       headersTimeoutMs: e.HTTP_HEADERS_TIMEOUT_MS,

@@ -104,7 +104,7 @@ export async function createServices(base: BaseDeps): Promise<{ services: Servic
   const users = createUserService({ sql, kv, clock, sessions });
   subscriptions.push(await users.start());
   const signIn = createSignIn({ sql, clock, sessions, audit, hooks });
-  const hasher = await createPasswordHasher({ concurrency: config.argon2MaxConcurrency });
+  const hasher = await createPasswordHasher({ concurrency: config.argon2MaxConcurrency, dummyQueue: config.argon2DummyQueue, perClient: config.argon2QueuePerClient });
   const password = createPasswordService({ sql, clock, hasher, signIn, audit, hooks });
 
   const apiKeys = createApiKeyService({ sql, kv, clock, log: base.log, audit });

@@ -33,6 +33,7 @@ describe('loadConfig: defaults', () => {
   it('empty strings count as unset', () => {
     const c = loadConfig({ PORT: '', TRUST_PROXY: '', DATABASE_URL: '', REDIS_URL: '', AUTH_SECRET: '', ARGON2_MAX_CONCURRENCY: '', KV_PREFIX: '' });
     expect(c).toMatchObject({ port: 3000, trustProxy: false, embedded: true, argon2MaxConcurrency: Math.max(1, os.availableParallelism() - 1), kvPrefix: 'ap:' });
+    expect(c).toMatchObject({ argon2DummyQueue: 4, argon2QueuePerClient: 8 });
   });
 
   it('parses TRUST_PROXY as false, a hop count, or a list of IPs/CIDRs', () => {
@@ -117,6 +118,8 @@ describe('loadConfig: each bad value stops the start, naming the variable', () =
     ['LOG_LEVEL', { LOG_LEVEL: 'loud' }],
     ['KV_PREFIX', { KV_PREFIX: 'has space' }],
     ['ARGON2_MAX_CONCURRENCY', { ARGON2_MAX_CONCURRENCY: '0' }],
+    ['ARGON2_DUMMY_QUEUE', { ARGON2_DUMMY_QUEUE: '257' }],
+    ['ARGON2_QUEUE_PER_CLIENT', { ARGON2_QUEUE_PER_CLIENT: '0' }],
     ['SMTP_FROM', { SMTP_FROM: 'x' }],
     ['RATE_LIMIT_CREDENTIAL', { RATE_LIMIT_CREDENTIAL: 'lots' }],
     ['HTTP_HEADERS_TIMEOUT_MS', { HTTP_HEADERS_TIMEOUT_MS: '50' }],

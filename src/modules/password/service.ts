@@ -7,6 +7,7 @@ import { publicUser, userStore } from '../users/store.js';
 import type { SignIn, SignInResult } from '../sessions/sign-in.js';
 import type { PasswordHasher } from './hasher.js';
 import { normalizePassword, passwordProblem } from './policy.js';
+import { clientKey } from '../rate-limit/client-ip.js';
 
 /** Per-account limits on failed sign-ins (the rate-limit module provides it). */
 export interface LoginThrottle {
@@ -19,6 +20,9 @@ export interface LoginThrottle {
 export type PasswordService = ReturnType<typeof createPasswordService>;
 
 const INVALID = 'The email or password is incorrect.';
+
+/** The hash pool's per-client share is keyed like the rate limits (RL-04: one key per IPv4 address or IPv6 /64). */
+const clientOf = (ctx: AuditContext): string | undefined => (ctx.ip ? clientKey(ctx.ip) : undefined);
 
 export function createPasswordService(deps: { sql: Sql; clock: Clock; hasher: PasswordHasher; signIn: SignIn; audit: AuditService; hooks: { throttle?: LoginThrottle } }) {
   const { sql, clock, hasher, signIn, audit, hooks } = deps;
@@ -35,7 +39,7 @@ export function createPasswordService(deps: { sql: Sql; clock: Clock; hasher: Pa
     async register(tenant: Tenant, input: { email: string; password: string; name?: string | null }, ctx: AuditContext): Promise<SignInResult> {
       if (!tenant.settings.passwordSignup) throw new AppError('forbidden', 'This tenant does not allow sign-up with a password.');
       checkPassword(input.password, input.email, tenant);
-      const passwordHash = await hasher.hash(normalizePassword(input.password));
+      const passwordHash = await hasher.hash(normalizePassword(input.password), { client: clientOf(ctx) });
       const user = await sql.tx(tenant.id, (tx) => userStore.insert(tx, { tenantId: tenant.id, email: input.email, name: input.name ?? null, passwordHash, now: clock.now() }));
       if (!user) {
         await audit.record({ tenantId: tenant.id, actor: { type: 'anonymous', id: null }, action: 'user.signup', outcome: 'failure', ...ctx, metadata: { reason: 'email_taken', email: input.email } });
@@ -54,7 +58,9 @@ export function createPasswordService(deps: { sql: Sql; clock: Clock; hasher: Pa
       await hooks.throttle?.check(tenant.id, accountKey);
       const password = normalizePassword(input.password);
       const user = await sql.tx(tenant.id, (tx) => userStore.byEmail(tx, input.email));
-      const ok = user?.passwordHash && !user.disabled ? await hasher.verify(user.passwordHash, password) : await hasher.verifyDummy(password);
+      // A 503 from a busy pool leaves the attempt counted by check() above, like a failure (issue 25).
+      const job = { client: clientOf(ctx) };
+      const ok = user?.passwordHash && !user.disabled ? await hasher.verify(user.passwordHash, password, job) : await hasher.verifyDummy(password, job);
       if (!ok || !user) {
         await hooks.throttle?.failed(tenant.id, accountKey);
         await audit.record({
@@ -65,6 +71,7 @@ export function createPasswordService(deps: { sql: Sql; clock: Clock; hasher: Pa
       }
       await hooks.throttle?.succeeded(tenant.id, accountKey);
       if (hasher.needsRehash(user.passwordHash!)) {
+        // Not counted in the address's share: the password is already proven right.
         const upgraded = await hasher.hash(password);
         await sql.tx(tenant.id, (tx) => userStore.setPasswordHash(tx, user.id, upgraded, clock.now()));
       }
