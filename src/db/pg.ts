@@ -2,6 +2,7 @@ import pg from 'pg';
 import type { OwnerConn, QueryResult, Sql, Tx } from './sql.js';
 import { beginStatements, type TenantScope } from './scope.js';
 import { isConnectionError, mapDbError } from './errors.js';
+import { currentTxObserver } from './tx-observer.js';
 
 // int8 → number is safe for our counters; timestamps stay Date.
 pg.types.setTypeParser(20, (v) => Number(v));
@@ -60,12 +61,16 @@ export function createPgSql(url: string, opts: PgOptions = {}): Sql {
   return {
     kind: 'postgres',
     async tx<T>(scope: TenantScope, fn: (tx: Tx) => Promise<T>): Promise<T> {
+      const observer = currentTxObserver();
       const client = await checkout();
       let failure: unknown;
       try {
         await client.query(beginStatements(scope));
-        const result = await fn({ query: (text, params) => run(client, text, params) });
+        const tx: Tx = { query: (text, params) => run(client, text, params) };
+        const result = await fn(tx);
+        if (observer) await observer.beforeCommit(tx, scope);
         await client.query('COMMIT');
+        observer?.afterCommit();
         return result;
       } catch (err) {
         failure = err;
