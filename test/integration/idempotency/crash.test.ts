@@ -18,7 +18,8 @@ const services = BACKEND === 'services';
 let stores: Stores | undefined;
 const data = tempDir();
 const running: RunningServer[] = [];
-let user: { token: string; userId: string };
+let user: { token: string; userId: string; email: string };
+const PASSWORD = 'correct horse battery staple';
 
 async function start(fault?: string): Promise<RunningServer> {
   const env: Record<string, string> = { DATA_DIR: data.dir, AUTH_SECRET: TEST_AUTH_SECRET, ...RAISED_RATE_LIMITS, LOG_LEVEL: 'warn' };
@@ -26,6 +27,12 @@ async function start(fault?: string): Promise<RunningServer> {
   if (fault) Object.assign(env, { NODE_ENV: 'test', AUTHPLANE_TEST_FAULT: fault });
   const s = await startServer(env, 240_000);
   running.push(s);
+  // Embedded: the sessions died with the in-process store; a new token of the same user (the record is the user's).
+  if (user) {
+    const res = await fetch(`${s.url}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: user.email, password: PASSWORD }) });
+    expect(res.status).toBe(200);
+    user.token = ((await res.json()) as { tokens: { accessToken: string } }).tokens.accessToken;
+  }
   return s;
 }
 
@@ -85,11 +92,11 @@ describe(`Idempotency-Key across a crash (kill -9) (${BACKEND})`, () => {
     const first = await start('idempotency-hold-before-store');
     const reg = await fetch(`${first.url}/auth/register`, {
       method: 'POST', headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ email: `crash${randomUUID()}@example.com`, password: 'correct horse battery staple' }),
+      body: JSON.stringify({ email: `crash${randomUUID()}@example.com`, password: PASSWORD }),
     });
     expect(reg.status).toBe(201);
-    const body = (await reg.json()) as { tokens: { accessToken: string }; user: { id: string } };
-    user = { token: body.tokens.accessToken, userId: body.user.id };
+    const body = (await reg.json()) as { tokens: { accessToken: string }; user: { id: string; email: string } };
+    user = { token: body.tokens.accessToken, userId: body.user.id, email: body.user.email };
 
     await crashAt(first, 'idempotency-hold-before-store', 'crash-key-1', 'Crash One');
     second = await start('idempotency-hold-after-store');
