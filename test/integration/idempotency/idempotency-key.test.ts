@@ -43,7 +43,7 @@ function idempotentProbe(): ModuleDef {
       config: { auth: 'user', idempotent: true },
       schema: {
         operationId: 'probeCreateDbThing',
-        body: z.object({ name: z.string().min(1).max(50), slowMs: z.number().int().min(0).max(2000) }).strict(),
+        body: z.object({ name: z.string().min(1).max(50), slowMs: z.number().int().min(0).max(2000), failAfterCommit: z.boolean().optional() }).strict(),
         response: { 201: z.object({ id: z.uuid() }), ...errorResponses(400, 401, 403) },
       },
     }, async (req, reply) => {
@@ -53,6 +53,8 @@ function idempotentProbe(): ModuleDef {
         await new Promise((res) => setTimeout(res, req.body.slowMs));
         return row.id;
       });
+      // Like a denial audited in its own unit of work before the 403: a committed write, then an error answer.
+      if (req.body.failAfterCommit) throw new AppError('forbidden', 'Refused by the probe after its write.');
       return reply.code(201).send({ id });
     });
   };
@@ -314,21 +316,15 @@ describe(`Idempotency-Key: the key is taken in the effect's own transaction (${B
     expect(await orgsNamed(name)).toBe(1);
   });
 
-  it('a refused run leaves no record (its audit row is not an effect that takes the key): a corrected retry runs', async (ctx) => {
-    if (!t.app.hasRoute({ method: 'POST', url: '/auth/orgs/:org_id/invites' })) return ctx.skip();
-    const owner = await register();
-    const org = await call(t.app, { method: 'POST', url: '/auth/orgs', json: { name: 'refusals' }, token: owner.token });
-    const outsider = await register();
-    const invite = (who: { token: string }) => call(t.app, {
-      method: 'POST', url: `/auth/orgs/${org.data.id}/invites`, json: { email: `inv${randomUUID()}@example.com`, roles: ['member'] }, token: who.token,
-      headers: { 'idempotency-key': 'k-refused' },
-    });
-    const refused = await invite(outsider);
-    expect(refused.statusCode).toBe(404);
+  it('an error answer removes the run\'s record (e.g. a denial\'s audit row is not an effect that takes the key): a retry runs', async () => {
     const tenant = await t.deps.tenants.defaultTenant();
-    const recordKey = kvKey(tenant.id, 'idem', sha256Hex([`user:${outsider.userId}`, 'POST', '/auth/orgs/:org_id/invites', 'k-refused'].join('\n')));
+    const name = `refused ${randomUUID()}`;
+    const send = () => call(t.app, { method: 'POST', url: '/auth/probe/db-things', json: { name, slowMs: 0, failAfterCommit: true }, token: u1.token, headers: { 'idempotency-key': 'k-refused' } });
+    expect((await send()).statusCode).toBe(403);
+    const recordKey = kvKey(tenant.id, 'idem', sha256Hex([`user:${u1.userId}`, 'POST', '/auth/probe/db-things', 'k-refused'].join('\n')));
     expect((await t.stores.sql.ownerQuery('SELECT 1 FROM idempotency_records WHERE record_key = $1', [recordKey])).rowCount).toBe(0);
-    expect((await invite(outsider)).statusCode).toBe(404);
+    expect((await send()).statusCode).toBe(403);
+    expect(await orgsNamed(name), 'the retry ran').toBe(2);
   });
 
   it('requests without a key are not observed: their units of work write no record', async () => {
