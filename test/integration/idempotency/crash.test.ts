@@ -60,9 +60,9 @@ async function orgsNamed(server: RunningServer, name: string): Promise<{ id: str
  * Services: the dead process's running claim is still in Redis, so a retry first meets `409 conflict`
  * (still being processed) until its 2-minute lease ends; the lease's end is simulated by deleting it.
  */
-async function claimLeaseEnds(server: RunningServer, key: string): Promise<void> {
+async function claimLeaseEnds(server: RunningServer, key: string, name: string): Promise<void> {
   if (!services) return;
-  const res = await createOrg(server, key, 'irrelevant: refused before the body matters');
+  const res = await createOrg(server, key, name);
   expect(res.status).toBe(409);
   expect(((await res.json()) as { message: string }).message).toMatch(/still being processed/);
   const tenant = (await stores!.sql.ownerQuery<{ id: string }>("SELECT id FROM tenants WHERE slug = 'default'")).rows[0]!.id;
@@ -101,7 +101,7 @@ describe(`Idempotency-Key across a crash (kill -9) (${BACKEND})`, () => {
     await crashAt(first, 'idempotency-hold-before-store', 'crash-key-1', 'Crash One');
     second = await start('idempotency-hold-after-store');
     expect(await orgsNamed(second, 'Crash One'), 'the first run committed its org').toHaveLength(1);
-    await claimLeaseEnds(second, 'crash-key-1');
+    await claimLeaseEnds(second, 'crash-key-1', 'Crash One');
     for (let i = 0; i < 2; i++) {
       const retry = await createOrg(second, 'crash-key-1', 'Crash One');
       const answer = (await retry.json()) as { error: string; idempotency?: string; message: string };
@@ -116,7 +116,7 @@ describe(`Idempotency-Key across a crash (kill -9) (${BACKEND})`, () => {
   it('killed after the response was stored, before it was sent: the retry elsewhere gets the stored response', async () => {
     await crashAt(second, 'idempotency-hold-after-store', 'crash-key-2', 'Crash Two');
     const third = await start();
-    await claimLeaseEnds(third, 'crash-key-2');
+    await claimLeaseEnds(third, 'crash-key-2', 'Crash Two');
     const retry = await createOrg(third, 'crash-key-2', 'Crash Two');
     expect(retry.status).toBe(201);
     expect(retry.headers.get('idempotent-replayed')).toBe('true');
