@@ -48,6 +48,8 @@ async function crashAt(server: RunningServer, point: string, key: string, name: 
 const createOrg = (server: RunningServer, key: string, name: string) => fetch(`${server.url}/auth/orgs`, {
   method: 'POST', headers: { authorization: `Bearer ${user.token}`, 'content-type': 'application/json', 'idempotency-key': key },
   body: JSON.stringify({ name }),
+  // A retry that runs the request again meets the next server's fault point and never answers: fail, do not hang.
+  signal: AbortSignal.timeout(60_000),
 });
 
 async function orgsNamed(server: RunningServer, name: string): Promise<{ id: string }[]> {
