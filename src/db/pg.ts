@@ -27,14 +27,6 @@ export function createPgSql(url: string, opts: PgOptions = {}): Sql {
   // An idle client losing its connection: the pool has already dropped it; the next checkout makes a new one.
   pool.on('error', () => {});
 
-  const checkout = async (): Promise<pg.PoolClient> => {
-    try {
-      return await pool.connect();
-    } catch (err) {
-      return mapDbError(err);
-    }
-  };
-
   /**
    * A connection can end at any time (pg_terminate_backend, a fast shutdown, a network cut). The pool
    * listens for that only while a client is idle: it removes its listener when it hands the client out,
@@ -62,7 +54,12 @@ export function createPgSql(url: string, opts: PgOptions = {}): Sql {
     kind: 'postgres',
     async tx<T>(scope: TenantScope, fn: (tx: Tx) => Promise<T>): Promise<T> {
       const observer = currentTxObserver();
-      const client = await checkout();
+      let client: pg.PoolClient;
+      try {
+        client = await pool.connect();
+      } catch (err) {
+        return mapDbError(err);
+      }
       let failure: unknown;
       try {
         await client.query(beginStatements(scope));
@@ -81,7 +78,12 @@ export function createPgSql(url: string, opts: PgOptions = {}): Sql {
       }
     },
     async ownerSession<T>(fn: (conn: OwnerConn) => Promise<T>): Promise<T> {
-      const client = await checkout();
+      let client: pg.PoolClient;
+      try {
+        client = await pool.connect();
+      } catch (err) {
+        return mapDbError(err);
+      }
       let failure: unknown;
       try {
         return await fn({ query: (text, params) => run(client, text, params), exec: async (text) => { await client.query(text); } });
