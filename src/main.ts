@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { migrate, MigrationError } from './db/migrate.js';
 import { acquireLock, lockHolder } from './embedded-lock.js';
 import { TenantSlug } from './modules/tenants/schemas.js';
+import { isConnectionError } from './db/errors.js';
 
 const USAGE = `authplane <command> [options]
 
@@ -93,11 +94,42 @@ async function serve(config: Readonly<Config>): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('unhandledRejection', (err) => deps.log.error({ err }, 'unhandled rejection'));
+  // The last line of defence (issue 26): an error nothing handled. A dependency's connection dropping
+  // outside any request (its clients reconnect) leaves the process sound: logged, and it keeps serving.
+  // Anything else leaves it in an unknown state: logged as fatal, in-flight requests get up to 5 s, and
+  // the process exits 1, so the supervisor (docker compose `restart`, systemd, Kubernetes) starts a new one.
+  process.on('uncaughtException', (err, origin) => {
+    if (isConnectionError(err)) {
+      deps.log.error({ err, origin }, 'a dependency connection failed outside any request; still serving');
+      return;
+    }
+    deps.log.fatal({ err, origin }, 'uncaught exception: exiting with status 1 for the supervisor to restart the process');
+    if (stopping) process.exit(1);
+    stopping = true;
+    setTimeout(() => process.exit(1), 5000).unref();
+    app.close().finally(() => process.exit(1));
+  });
   try {
     await app.listen({ port: config.port, host: config.host });
   } catch (err) {
     release();
     fail(`cannot listen on ${config.host}:${config.port}: ${(err as Error).message}`);
+  }
+  injectTestFault();
+}
+
+/**
+ * Test-only fault points (test/integration/resilience), honoured only when NODE_ENV=test AND
+ * AUTHPLANE_TEST_FAULT names one, so no production setting can enable them by accident:
+ * - `uncaught-connection-error` / `uncaught-error`: throws that error outside any request, once, 1 s after listening.
+ */
+function injectTestFault(): void {
+  if (process.env.NODE_ENV !== 'test') return;
+  const fault = process.env.AUTHPLANE_TEST_FAULT;
+  if (fault === 'uncaught-connection-error') {
+    setTimeout(() => { throw Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' }); }, 1000);
+  } else if (fault === 'uncaught-error') {
+    setTimeout(() => { throw new Error('injected fault carrying ck_InjectedFaultSecret0123456789 in its message'); }, 1000);
   }
 }
 

@@ -2,6 +2,7 @@ import pg from 'pg';
 import type { OwnerConn, QueryResult, Sql, Tx } from './sql.js';
 import { beginStatements, type TenantScope } from './scope.js';
 import { isConnectionError, mapDbError } from './errors.js';
+import { currentTxObserver } from './tx-observer.js';
 
 // int8 → number is safe for our counters; timestamps stay Date.
 pg.types.setTypeParser(20, (v) => Number(v));
@@ -23,8 +24,26 @@ export function createPgSql(url: string, opts: PgOptions = {}): Sql {
     statement_timeout: timeout,
     query_timeout: timeout + 1000,
   });
-  // An idle client losing its connection must not crash the process; the next query reports it.
+  // An idle client losing its connection: the pool has already dropped it; the next checkout makes a new one.
   pool.on('error', () => {});
+
+  /**
+   * A connection can end at any time (pg_terminate_backend, a fast shutdown, a network cut). The pool
+   * listens for that only while a client is idle: it removes its listener when it hands the client out,
+   * and a new client is handed out from inside the parser, so a termination arriving in the same packet
+   * as the end of the startup, or between two statements of a transaction, was an 'error' event nobody
+   * handled, and the process died (issue 26). Every client keeps this listener for its whole life: the
+   * error is noted, the unit of work's next statement fails with a connection error (→ 503), and the
+   * client is released with the error, so the pool destroys it instead of handing it out again.
+   */
+  const lost = new WeakMap<pg.ClientBase, Error>();
+  pool.on('connect', (client) => {
+    client.on('error', (err) => { if (!lost.has(client)) lost.set(client, err instanceof Error ? err : new Error('connection lost')); });
+  });
+  const release = (client: pg.PoolClient, err?: unknown) => {
+    const broken = lost.get(client) ?? (err !== undefined && isConnectionError(err) ? err : undefined);
+    client.release(broken === undefined ? undefined : broken instanceof Error ? broken : true);
+  };
 
   const run = async <T>(client: pg.PoolClient | pg.Pool, text: string, params?: unknown[]): Promise<QueryResult<T>> => {
     const r = await client.query(text, params as unknown[]);
@@ -34,24 +53,28 @@ export function createPgSql(url: string, opts: PgOptions = {}): Sql {
   return {
     kind: 'postgres',
     async tx<T>(scope: TenantScope, fn: (tx: Tx) => Promise<T>): Promise<T> {
+      const observer = currentTxObserver();
       let client: pg.PoolClient;
       try {
         client = await pool.connect();
       } catch (err) {
         return mapDbError(err);
       }
-      let broken = false;
+      let failure: unknown;
       try {
         await client.query(beginStatements(scope));
-        const result = await fn({ query: (text, params) => run(client, text, params) });
+        const tx: Tx = { query: (text, params) => run(client, text, params) };
+        const result = await fn(tx);
+        if (observer) await observer.beforeCommit(tx, scope);
         await client.query('COMMIT');
+        observer?.afterCommit();
         return result;
       } catch (err) {
-        broken = isConnectionError(err);
-        if (!broken) await client.query('ROLLBACK').catch(() => { broken = true; });
+        failure = err;
+        if (!lost.has(client) && !isConnectionError(err)) await client.query('ROLLBACK').catch((e: unknown) => { lost.set(client, e instanceof Error ? e : new Error('rollback failed')); });
         return mapDbError(err);
       } finally {
-        client.release(broken ? true : undefined);
+        release(client, failure);
       }
     },
     async ownerSession<T>(fn: (conn: OwnerConn) => Promise<T>): Promise<T> {
@@ -61,10 +84,14 @@ export function createPgSql(url: string, opts: PgOptions = {}): Sql {
       } catch (err) {
         return mapDbError(err);
       }
+      let failure: unknown;
       try {
         return await fn({ query: (text, params) => run(client, text, params), exec: async (text) => { await client.query(text); } });
+      } catch (err) {
+        failure = err;
+        throw err;
       } finally {
-        client.release();
+        release(client, failure);
       }
     },
     async ownerQuery<T>(text: string, params?: unknown[]) {

@@ -3,6 +3,7 @@ import { mkdirSync } from 'node:fs';
 import type { OwnerConn, QueryResult, Sql, Tx } from './sql.js';
 import { beginStatements, type TenantScope } from './scope.js';
 import { mapDbError } from './errors.js';
+import { currentTxObserver } from './tx-observer.js';
 
 /**
  * PGlite (Postgres compiled to WASM) behind the Sql port: the embedded default.
@@ -33,10 +34,22 @@ export async function createPgliteSql(dataDir?: string): Promise<Sql> {
     kind: 'pglite',
     async tx<T>(scope: TenantScope, fn: (tx: Tx) => Promise<T>): Promise<T> {
       const begin = beginStatements(scope).replace(/^BEGIN;\s*/, '');
-      return exclusive(() => db.transaction(async (t) => {
+      const observer = currentTxObserver();
+      if (!observer) {
+        return exclusive(() => db.transaction(async (t) => {
+          await t.exec(begin);
+          return fn({ query: (text, params) => run(t, text, params) });
+        }));
+      }
+      const result = await exclusive(() => db.transaction(async (t) => {
         await t.exec(begin);
-        return fn({ query: (text, params) => run(t, text, params) });
+        const tx: Tx = { query: (text, params) => run(t, text, params) };
+        const r = await fn(tx);
+        await observer.beforeCommit(tx, scope);
+        return r;
       }));
+      observer.afterCommit();
+      return result;
     },
     async ownerSession<T>(fn: (conn: OwnerConn) => Promise<T>): Promise<T> {
       return exclusive(() => fn({ query: (text, params) => run(db, text, params), exec: async (text) => { await db.exec(text); } }));

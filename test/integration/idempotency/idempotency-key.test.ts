@@ -38,6 +38,25 @@ function idempotentProbe(): ModuleDef {
       reply.header('location', '/auth/probe/things/1');
       return reply.code(201).send({ id: randomUUID(), name: req.body.name, secret: `ck_${randomToken(32)}`, n: executions.length });
     });
+    // Creates a row in Postgres (an org named `name`), holding its transaction open for `slowMs`.
+    r.post('/probe/db-things', {
+      config: { auth: 'user', idempotent: true },
+      schema: {
+        operationId: 'probeCreateDbThing',
+        body: z.object({ name: z.string().min(1).max(50), slowMs: z.number().int().min(0).max(2000), failAfterCommit: z.boolean().optional() }).strict(),
+        response: { 201: z.object({ id: z.uuid() }), ...errorResponses(400, 401, 403) },
+      },
+    }, async (req, reply) => {
+      const tenantId = req.tenant!.id;
+      const id = await t.deps.sql.tx(tenantId, async (tx) => {
+        const row = (await tx.query<{ id: string }>('INSERT INTO orgs (tenant_id, name) VALUES ($1, $2) RETURNING id', [tenantId, req.body.name])).rows[0]!;
+        await new Promise((res) => setTimeout(res, req.body.slowMs));
+        return row.id;
+      });
+      // Like a denial audited in its own unit of work before the 403: a committed write, then an error answer.
+      if (req.body.failAfterCommit) throw new AppError('forbidden', 'Refused by the probe after its write.');
+      return reply.code(201).send({ id });
+    });
   };
   return { name: 'idempotency-probe', plugin };
 }
@@ -66,6 +85,16 @@ const create = (who: { token: string }, body: Record<string, unknown>, key?: str
   call(t.app, { method: 'POST', url: '/auth/probe/things', json: body, token: who.token, headers: { ...(key === undefined ? {} : { 'idempotency-key': key }), ...extra } });
 
 const ran = (name: string) => executions.filter((e) => e.name === name).length;
+
+/** The stored record (Postgres, read as the owner) of a user's key on a route: its row as text, or null. */
+async function storedRecord(userId: string, route: string, key: string): Promise<string | null> {
+  const tenant = await t.deps.tenants.defaultTenant();
+  const recordKey = kvKey(tenant.id, 'idem', sha256Hex([`user:${userId}`, 'POST', route, key].join('\n')));
+  const { rows } = await t.stores.sql.ownerQuery<{ row: string; body: string }>('SELECT r::text AS row, body FROM idempotency_records r WHERE record_key = $1', [recordKey]);
+  // The key–value store holds the running claim only, released once the request answered.
+  expect(await t.deps.kv.get(recordKey)).toBeNull();
+  return rows[0] ? rows[0].row : null;
+}
 
 beforeAll(async () => {
   t = await createTestApp({ extraModules: [idempotentProbe()] });
@@ -186,13 +215,11 @@ describe(`Idempotency-Key (${BACKEND})`, () => {
   it('the stored response is sealed: the secret it carries is not in the store in plaintext', async () => {
     const res = await create(u1, { name: 'I' }, 'k3');
     const secret = res.data.secret as string;
-    const tenant = await t.deps.tenants.defaultTenant();
-    const digest = sha256Hex([`user:${u1.userId}`, 'POST', '/auth/probe/things', 'k3'].join('\n'));
-    const stored = await t.deps.kv.get(kvKey(tenant.id, 'idem', digest));
+    const stored = await storedRecord(u1.userId, '/auth/probe/things', 'k3');
     expect(stored).not.toBeNull();
     expect(stored).not.toContain(secret);
     expect(stored).not.toContain(secret.slice(3, 20));
-    expect(JSON.parse(stored!).body).toMatch(/^v1\./);
+    expect(stored).toMatch(/,v1\./);
     const replay = await create(u1, { name: 'I' }, 'k3');
     expect(replay.data.secret).toBe(secret);
   });
@@ -242,11 +269,68 @@ describe(`Idempotency-Key on the real creating routes (${BACKEND})`, () => {
     expect(b.body).toBe(a.body);
     const plaintext = JSON.stringify(a.data).match(/ck_[A-Za-z0-9_-]{20,}/)?.[0];
     expect(plaintext).toBeDefined();
-    const tenant = await t.deps.tenants.defaultTenant();
-    const stored = await t.deps.kv.get(kvKey(tenant.id, 'idem', sha256Hex([`user:${u.userId}`, 'POST', '/auth/api-keys', 'key-k3'].join('\n'))));
+    const stored = await storedRecord(u.userId, '/auth/api-keys', 'key-k3');
     expect(stored).not.toBeNull();
     expect(stored).not.toContain(plaintext!);
     const keys = await call(t.app, { method: 'GET', url: '/auth/api-keys', token: u.token });
     expect(keys.data.items.filter((k: { name: string }) => k.name === 'ci')).toHaveLength(1);
+  });
+});
+
+describe(`Idempotency-Key: the key is taken in the effect's own transaction (${BACKEND})`, () => {
+  const orgsNamed = async (name: string) => (await t.stores.sql.ownerQuery<{ n: number }>('SELECT count(*)::int AS n FROM orgs WHERE name = $1', [name])).rows[0]!.n;
+
+  it('50 trials: the running claim is lost while the first run is in its transaction, a second run starts; one effect commits', async () => {
+    const tenant = await t.deps.tenants.defaultTenant();
+    const outcomes = new Map<string, number>();
+    for (let trial = 0; trial < 50; trial++) {
+      const key = `lost-claim-${trial}`;
+      const name = `race ${randomUUID()}`;
+      const send = () => call(t.app, { method: 'POST', url: '/auth/probe/db-things', json: { name, slowMs: 40 }, token: u1.token, headers: { 'idempotency-key': key } });
+      const claim = kvKey(tenant.id, 'idem', sha256Hex([`user:${u1.userId}`, 'POST', '/auth/probe/db-things', key].join('\n')));
+      const first = send();
+      for (let i = 0; i < 200 && (await t.deps.kv.get(claim)) === null; i++) await new Promise((res) => setTimeout(res, 1));
+      // The claim expires, or the key–value store loses it (failover): nothing in it stops a second run now.
+      await t.deps.kv.del(claim);
+      const [a, b] = await Promise.all([first, send()]);
+      const statuses = [a.statusCode, b.statusCode].sort().join('+');
+      outcomes.set(statuses, (outcomes.get(statuses) ?? 0) + 1);
+      expect(await orgsNamed(name), `trial ${trial}: ${a.body} / ${b.body}`).toBe(1);
+      // Whichever lost was refused (409) or got the winner's response replayed; never a 500.
+      expect([a.statusCode, b.statusCode].every((s) => s === 201 || s === 409), statuses).toBe(true);
+    }
+    expect(outcomes.get('201+409'), JSON.stringify([...outcomes])).toBeGreaterThan(0);
+  }, 120_000);
+
+  it('a run whose effect committed but whose response was not stored is never run again: the retry gets 409 with idempotency: completed', async () => {
+    const tenant = await t.deps.tenants.defaultTenant();
+    const name = `lost response ${randomUUID()}`;
+    const first = await call(t.app, { method: 'POST', url: '/auth/probe/db-things', json: { name, slowMs: 0 }, token: u1.token, headers: { 'idempotency-key': 'k-lost-response' } });
+    expect(first.statusCode).toBe(201);
+    // What a process killed between the commit and the response leaves: the record without a response.
+    const recordKey = kvKey(tenant.id, 'idem', sha256Hex([`user:${u1.userId}`, 'POST', '/auth/probe/db-things', 'k-lost-response'].join('\n')));
+    expect((await t.stores.sql.ownerQuery('UPDATE idempotency_records SET status = NULL, body = NULL WHERE record_key = $1', [recordKey])).rowCount).toBe(1);
+    const retry = await call(t.app, { method: 'POST', url: '/auth/probe/db-things', json: { name, slowMs: 0 }, token: u1.token, headers: { 'idempotency-key': 'k-lost-response' } });
+    expect(retry.statusCode).toBe(409);
+    expect(retry.data).toMatchObject({ error: 'conflict', idempotency: 'completed' });
+    expect(await orgsNamed(name)).toBe(1);
+  });
+
+  it('an error answer removes the run\'s record (e.g. a denial\'s audit row is not an effect that takes the key): a retry runs', async () => {
+    const tenant = await t.deps.tenants.defaultTenant();
+    const name = `refused ${randomUUID()}`;
+    const send = () => call(t.app, { method: 'POST', url: '/auth/probe/db-things', json: { name, slowMs: 0, failAfterCommit: true }, token: u1.token, headers: { 'idempotency-key': 'k-refused' } });
+    expect((await send()).statusCode).toBe(403);
+    const recordKey = kvKey(tenant.id, 'idem', sha256Hex([`user:${u1.userId}`, 'POST', '/auth/probe/db-things', 'k-refused'].join('\n')));
+    expect((await t.stores.sql.ownerQuery('SELECT 1 FROM idempotency_records WHERE record_key = $1', [recordKey])).rowCount).toBe(0);
+    expect((await send()).statusCode).toBe(403);
+    expect(await orgsNamed(name), 'the retry ran').toBe(2);
+  });
+
+  it('requests without a key are not observed: their units of work write no record', async () => {
+    const before = (await t.stores.sql.ownerQuery<{ n: number }>('SELECT count(*)::int AS n FROM idempotency_records')).rows[0]!.n;
+    const res = await call(t.app, { method: 'POST', url: '/auth/probe/db-things', json: { name: `unkeyed ${randomUUID()}`, slowMs: 0 }, token: u1.token });
+    expect(res.statusCode).toBe(201);
+    expect((await t.stores.sql.ownerQuery<{ n: number }>('SELECT count(*)::int AS n FROM idempotency_records')).rows[0]!.n).toBe(before);
   });
 });
