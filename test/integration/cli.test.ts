@@ -93,7 +93,7 @@ describe('authplane CLI (embedded)', () => {
     const second = await runCli(['create-admin-key', '--name', 'ops3', '--expires-in-days', '30'], env);
     expect(second.code, second.stderr).toBe(0);
     const ok = await runCli(['audit-verify'], env);
-    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.code, ok.stdout + ok.stderr).toBe(0);
     expect(ok.stdout).toMatch(/audit log intact\n$/);
     const head = /^head platform seq=\d+: (ah1\.platform\.\S+)$/m.exec(ok.stdout)?.[1];
     expect(head, ok.stdout).toBeDefined();
@@ -106,7 +106,7 @@ describe('authplane CLI (embedded)', () => {
       await sql.close();
     }
     const cut = await runCli(['audit-verify', '--expect-head', head!], env);
-    expect(cut.code, cut.stderr).toBe(3);
+    expect(cut.code, cut.stdout + cut.stderr).toBe(3);
     expect(cut.stdout).toMatch(/BROKEN chain platform: at seq=\d+ \(truncated\)/);
     expect(cut.stdout).toMatch(/BROKEN chain platform: at seq=\d+ \(kept_head_missing\)/);
   }, SLOW);

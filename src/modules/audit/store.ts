@@ -61,14 +61,14 @@ export const auditStore = {
    * Returns the new row's seq and hash (the chain's new head).
    */
   async append(tx: Tx, f: ChainedFields, rowKey: Buffer): Promise<{ seq: number; hash: string }> {
-    const { rows } = await tx.query<{ hash: string }>(
-      'SELECT hash FROM audit_events WHERE tenant_id IS NOT DISTINCT FROM $1 ORDER BY seq DESC LIMIT 1', [f.tenantId]);
-    const prev = rows[0]?.hash ?? GENESIS_HASH;
+    // The seq is taken here, not read back with RETURNING: a platform row (tenant_id NULL) is not visible
+    // to the app role under RLS, and RETURNING would need it to be. One round trip, as before.
+    const { rows: [last] } = await tx.query<{ hash: string | null; seq: string | number }>(
+      `SELECT (SELECT hash FROM audit_events WHERE tenant_id IS NOT DISTINCT FROM $1 ORDER BY seq DESC LIMIT 1) AS hash,
+              nextval('audit_events_seq_seq') AS seq`, [f.tenantId]);
+    const prev = last!.hash ?? GENESIS_HASH;
     const hash = keyedRowHash(rowKey, prev, f);
-    // The seq is taken first, not read back with RETURNING: a platform row (tenant_id NULL) is not visible
-    // to the app role under RLS, and RETURNING would need it to be.
-    const { rows: [next] } = await tx.query<{ seq: string | number }>("SELECT nextval('audit_events_seq_seq') AS seq");
-    const seq = Number(next!.seq);
+    const seq = Number(last!.seq);
     await tx.query(
       `INSERT INTO audit_events (seq, tenant_id, occurred_at, actor_type, actor_id, action, target, outcome, ip, user_agent, request_id, metadata, prev_hash, hash, chain_version)
        VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)`,
