@@ -36,7 +36,7 @@ const fieldsOf = (r: Row): ChainedFields => ({
   tenantId: r.tenant_id, occurredAt: new Date(r.occurred_at), actorType: r.actor_type, actorId: r.actor_id, action: r.action,
   target: r.target, outcome: r.outcome, ip: r.ip, userAgent: r.user_agent, requestId: r.request_id, metadata: r.metadata,
 });
-const breaksFor = async (tenantId: string, expectHeads?: string[]) => (await t.deps.audit.verify({ expectHeads })).breaks.filter((b) => b.tenantId === tenantId);
+const breaksFor = async (tenantId: string | null, expectHeads?: string[]) => (await t.deps.audit.verify({ expectHeads })).breaks.filter((b) => b.tenantId === tenantId);
 
 /** What an attacker with write access to the table (but not AUTH_SECRET) can do: recompute the chain from `from` on. */
 async function recompute(rows: Row[], rule: (prev: string, f: ChainedFields) => string, o: { version?: number } = {}) {
@@ -133,6 +133,16 @@ describe('truncation is detected by the signed head kept outside the table', () 
       await deps.close();
       await kv.close();
     }
+  });
+});
+
+describe('the platform chain (events of no tenant)', () => {
+  it('each platform row chains to the previous platform row, and the chain verifies', async () => {
+    for (let i = 0; i < 3; i++) await t.deps.audit.record({ tenantId: null, actor: { type: 'system', id: 'test' }, action: 'admin_key.create', outcome: 'success', metadata: { i } });
+    const rows = (await t.stores.sql.ownerQuery<Row>('SELECT * FROM audit_events WHERE tenant_id IS NULL ORDER BY seq')).rows;
+    expect(rows.length).toBeGreaterThanOrEqual(3);
+    for (let i = 1; i < rows.length; i++) expect(rows[i]!.prev_hash).toBe(rows[i - 1]!.hash);
+    expect(await breaksFor(null)).toEqual([]);
   });
 });
 

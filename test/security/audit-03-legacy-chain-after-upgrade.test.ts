@@ -37,10 +37,10 @@ beforeAll(async () => {
   await migrate(stores.sql, loadMigrations().filter((m) => m.version < 10));
   tenantId = (await stores.sql.ownerQuery<{ id: string }>("INSERT INTO tenants (slug, name) VALUES ('legacy', 'Legacy') RETURNING id")).rows[0]!.id;
   let prevT = ZERO;
-  let prevP = ZERO;
   for (let i = 0; i < 4; i++) {
     prevT = await legacyAppend(prevT, event(tenantId, i));
-    prevP = await legacyAppend(prevP, event(null, i));
+    // The previous version's platform writer could not see earlier platform rows (RLS): each chained to genesis.
+    await legacyAppend(ZERO, event(null, i));
   }
   await migrate(stores.sql); // 0010 and anything later
   t = await createTestApp({ stores });
@@ -78,6 +78,17 @@ describe('a log written by the previous version', () => {
     // The legacy rows now link up again; only the keyed row after them sees the change.
     const breaks = (await t.deps.audit.verify()).breaks.filter((b) => b.tenantId === tenantId);
     expect(breaks).toEqual([{ tenantId, seq: Number(rows[4]!.seq), id: rows[4]!.id, problem: 'broken_link' }]);
+  });
+
+  it('legacy platform rows (each chained to genesis by the previous version) verify, and new platform rows chain on', async () => {
+    await t.deps.audit.record({ tenantId: null, actor: { type: 'system', id: 'cli' }, action: 'tenant.create', outcome: 'success' });
+    await t.deps.audit.record({ tenantId: null, actor: { type: 'system', id: 'cli' }, action: 'tenant.create', outcome: 'success' });
+    const rows = await rowsOf(null);
+    const keyed = rows.filter((r) => Number(r.chain_version) === 2);
+    expect(keyed.length).toBeGreaterThanOrEqual(2);
+    expect(keyed[1]!.prev_hash).toBe(keyed[0]!.hash);
+    expect(keyed[0]!.prev_hash).toBe(rows[rows.indexOf(keyed[0]!) - 1]!.hash);
+    expect((await t.deps.audit.verify()).breaks.filter((b) => b.tenantId === null)).toEqual([]);
   });
 
   it('an edited legacy row of a chain no keyed row follows is still a hash mismatch', async () => {

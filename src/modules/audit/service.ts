@@ -63,7 +63,10 @@ export function createAuditService(deps: { sql: Sql; clock: Clock; log: Logger; 
         metadata: redact(e.metadata ?? {}) as Record<string, unknown>,
       };
       try {
-        await sql.tx(e.tenantId, async (tx) => {
+        // A platform event (tenant null) is written in the cross-tenant scope: under RLS a platform-scoped
+        // transaction sees no platform rows, so the chain's previous row would be invisible and every platform
+        // row would chain to the genesis hash (what versions before 0010 did).
+        await sql.tx(e.tenantId ?? ALL_TENANTS, async (tx) => {
           await auditStore.lockChain(tx, e.tenantId);
           const head = await auditStore.append(tx, fields, keys.row);
           // Moved before the commit, under the lock: heads move in chain order. Should the commit then fail,

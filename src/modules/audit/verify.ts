@@ -43,8 +43,12 @@ export function verifyChain(report: VerifyReport, o: { tenantId: string | null; 
   let keyed = false;
   for (const r of rows) {
     const at = { tenantId, seq: Number(r.seq), id: r.id };
-    if (r.prev_hash !== prev) { report.breaks.push({ ...at, problem: 'broken_link' }); break; }
     const version = Number(r.chain_version);
+    // Before 0010 the platform chain's writer could not see its previous row (RLS), so each legacy platform
+    // row chained to the genesis hash: accepted for those rows only (an edit still shows; a deletion did not).
+    const legacyPlatformRow = tenantId === null && version === 1 && !keyed && r.prev_hash === GENESIS_HASH;
+    if (legacyPlatformRow) prev = GENESIS_HASH;
+    if (r.prev_hash !== prev) { report.breaks.push({ ...at, problem: 'broken_link' }); break; }
     if (version === 1 && keyed) { report.breaks.push({ ...at, problem: 'unkeyed_after_keyed' }); break; }
     if ((version !== 1 && version !== 2) || !constantTimeEqual(rowHash(keys, version, prev, fieldsOf(r)), r.hash)) {
       report.breaks.push({ ...at, problem: 'hash_mismatch' });
