@@ -12,6 +12,7 @@ import { createLogger } from './http/logger.js';
 import { resolveAuthSecret } from './secrets.js';
 import { createTenantService, type TenantService } from './modules/tenants/service.js';
 import { createAuditService, type AuditService } from './modules/audit/service.js';
+import { createHeadStore } from './modules/audit/head-store.js';
 import { createAdminKeyService, type AdminKeyService } from './modules/admin-keys/service.js';
 import type { Authenticators } from './http/guard.js';
 import { createServices, type Services } from './services.js';
@@ -65,7 +66,7 @@ export async function createDeps(config: Readonly<Config>, o: DepsOverrides = {}
     throw err;
   }
   const tenants = createTenantService({ sql, kv, clock });
-  const audit = createAuditService({ sql, clock, log });
+  const audit = createAuditService({ sql, clock, log, authSecret, heads: createHeadStore({ kv, dataDir: config.dataDir }) });
   const adminKeys = createAdminKeyService({ sql, clock, audit });
   const base = { config, sql, kv, clock, log, authSecret, tenants, audit, adminKeys };
   const { services, authenticators } = await createServices(base);

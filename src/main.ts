@@ -18,7 +18,9 @@ Commands:
   create-admin-key --name <n> --expires-in-days <1-365>
                                           create an admin key (printed once)
   rotate-signing-key                      make a new active access-token signing key
-  audit-verify                            check the audit log's hash chains
+  audit-verify [--expect-head <head>]...  check the audit log's chains (keyed with AUTH_SECRET) against
+                                          their signed heads; prints each chain's current head: keep
+                                          them, and pass them back later with --expect-head
 
 Configuration comes from the environment (see README). In embedded mode (no DATABASE_URL) the
 commands other than serve need the server to be stopped: PGlite allows one process at a time.`;
@@ -148,7 +150,7 @@ async function main(argv: string[]): Promise<void> {
   }
   const { values } = parseArgs({
     args: rest,
-    options: { slug: { type: 'string' }, name: { type: 'string' }, 'expires-in-days': { type: 'string' } },
+    options: { slug: { type: 'string' }, name: { type: 'string' }, 'expires-in-days': { type: 'string' }, 'expect-head': { type: 'string', multiple: true } },
     strict: true,
   });
   switch (command) {
@@ -185,12 +187,17 @@ async function main(argv: string[]): Promise<void> {
       });
     case 'audit-verify':
       return withDeps(config, async (deps) => {
-        const breaks = await deps.audit.verify();
+        const { breaks, heads, notices } = await deps.audit.verify({ expectHeads: values['expect-head'] ?? [] });
+        for (const n of notices) process.stdout.write(`NOTICE ${n}\n`);
+        for (const h of heads) process.stdout.write(`head ${h.tenantId ?? 'platform'} seq=${h.seq}: ${h.head}\n`);
         if (!breaks.length) {
           process.stdout.write('audit log intact\n');
           return;
         }
-        for (const b of breaks) process.stdout.write(`BROKEN chain ${b.tenantId ?? 'platform'}: first bad row seq=${b.seq} id=${b.id} (${b.problem})\n`);
+        for (const b of breaks) {
+          const where = b.seq === null ? '' : b.problem === 'truncated' || b.problem === 'kept_head_missing' ? ` at seq=${b.seq}` : ` first bad row seq=${b.seq} id=${b.id}`;
+          process.stdout.write(`BROKEN chain ${b.tenantId ?? 'platform'}:${where} (${b.problem})${b.detail ? ` ${b.detail}` : ''}\n`);
+        }
         process.exitCode = 3;
       });
     default:

@@ -20,6 +20,14 @@ describe('parseJsonBody', () => {
     expect(parse('{"a\\u0000":1}')).toMatchObject({ ok: false, code: 'validation_failed' });
   });
 
+  it('replaces lone surrogates (valid JSON escapes, no Unicode text) with U+FFFD in values and keys at any depth; pairs stay', () => {
+    expect(parse('{"a":"x\\ud800y","b\\udc00":["\\uDBFF",{"c":"\\ud83d\\ude00 \\udfff"}],"n":1}'))
+      .toEqual({ ok: true, value: { a: 'x\ufffdy', 'b\ufffd': ['\ufffd', { c: '😀 \ufffd' }], n: 1 } });
+    expect(parse('"\\ud800"')).toEqual({ ok: true, value: '\ufffd' });
+    // an escaped backslash followed by "ud800" is six ordinary characters
+    expect(parse('{"a":"\\\\ud800"}')).toEqual({ ok: true, value: { a: '\\ud800' } });
+  });
+
   it('decodes UTF-8 whether or not the body is ASCII', () => {
     expect(parse('{"a":"plain"}')).toEqual({ ok: true, value: { a: 'plain' } });
     expect(parse('{"a":"é😀","ü":1}')).toEqual({ ok: true, value: { a: 'é😀', ü: 1 } });

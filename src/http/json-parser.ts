@@ -2,6 +2,7 @@ import { isAscii } from 'node:buffer';
 import type { FastifyInstance } from 'fastify';
 import sjson from 'secure-json-parse';
 import { AppError } from './errors.js';
+import { toWellFormed } from '../lib/well-formed.js';
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
 const MAX_DEPTH = 64;
@@ -29,7 +30,12 @@ export function parseJsonBody(body: Buffer): ParsedBody {
       : { ok: false, code: 'invalid_json', message: 'The request body is not valid JSON.' };
   }
   const problem = mayNeedInspection(text) ? inspect(value) : null;
-  return problem ? { ok: false, code: 'validation_failed', message: problem } : { ok: true, value };
+  if (problem) return { ok: false, code: 'validation_failed', message: problem };
+  // A lone surrogate can only come from a `\ud800`-style escape (the bytes were strict UTF-8): valid JSON,
+  // but no Unicode text. Postgres jsonb refuses it (a 500, or an audit row lost) and a text column stores
+  // U+FFFD instead; replacing it here, as a browser does for a USVString, makes the value validated the
+  // value stored, everywhere at once.
+  return { ok: true, value: mayHoldLoneSurrogate(text) ? wellFormedDeep(value) : value };
 }
 
 /**
@@ -62,6 +68,33 @@ function mayNeedInspection(text: string): boolean {
     for (let i = text.indexOf(opener); i !== -1; i = text.indexOf(opener, i + 1)) if (++brackets >= MAX_DEPTH) return true;
   }
   return false;
+}
+
+/** Whether the JSON text has a `\uD800`–`\uDFFF` escape (a lone surrogate needs one). */
+function mayHoldLoneSurrogate(text: string): boolean {
+  return /\\u[dD][89a-fA-F]/.test(text);
+}
+
+/**
+ * The value with every lone surrogate (in strings and keys) replaced by U+FFFD. Runs after `inspect`, so
+ * the nesting is bounded and recursion is safe; containers are fixed in place.
+ */
+function wellFormedDeep(v: unknown): unknown {
+  if (typeof v === 'string') return toWellFormed(v);
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) v[i] = wellFormedDeep(v[i]);
+    return v;
+  }
+  if (v && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    for (const k of Object.keys(o)) {
+      const fixed = wellFormedDeep(o[k]);
+      const key = toWellFormed(k);
+      if (key !== k) delete o[k];
+      o[key] = fixed;
+    }
+  }
+  return v;
 }
 
 /** Walks the value without recursion; returns a message for the first problem, or null. */

@@ -22,7 +22,7 @@ const passed = new WeakSet<FastifyRequest>();
  * - a session stepped up in the last 5 minutes → passes;
  * - `X-TOTP-Challenge: ch_…` naming a completed challenge bound to this user, session, method and path
  *   → spends it and passes (single use);
- * - otherwise → 401 totp_required with a new challenge: POST /totp/complete {challenge, code}, then
+ * - otherwise → 401 totp_required with a new challenge: POST <base>/totp/complete {challenge, code}, then
  *   repeat the request with the header.
  * Routes declare `config.stepUp: true` (enforced by registerStepUpGate); handlers with a conditional
  * rule (e.g. a member role change to admin/owner) call this directly.
@@ -44,13 +44,15 @@ export async function requireStepUp(req: FastifyRequest): Promise<void> {
     }
     return header;
   };
+  const base = deps.config.basePath;
   await enforceStepUp({ gate: deps.services.mfa.gate, audit: deps.audit }, {
     tenant, principal: p, challenge, ctx: auditContext(req), bound: { method: req.method, path: pathOf(req) },
     wording: {
-      enroll: 'This tenant requires org owners and admins to use MFA: enable it (POST /mfa/setup, then /mfa/enable) before calling sensitive routes.',
+      // Routes are named with AUTH_BASE_PATH: a client (or an agent) follows these sentences literally.
+      enroll: `This tenant requires org owners and admins to use MFA: enable it (POST ${base}/mfa/setup, then ${base}/mfa/enable) before calling sensitive routes.`,
       notSteppedUp: 'This is a sensitive route and the session has not confirmed a TOTP code in the last 5 minutes.',
       badChallenge: 'The X-TOTP-Challenge is unknown, expired, already used, not yet completed, or was issued for another session or request.',
-      howToRetry: 'Send POST /totp/complete {"challenge","code"} with a current TOTP code, then repeat this request with the header X-TOTP-Challenge: <challenge> (or step up the session for 5 minutes with POST /mfa/verify {"code"}).',
+      howToRetry: `Send POST ${base}/totp/complete {"challenge","code"} with a current TOTP code, then repeat this request with the header X-TOTP-Challenge: <challenge> (or step up the session for 5 minutes with POST ${base}/mfa/verify {"code"}).`,
     },
   });
   passed.add(req);

@@ -85,7 +85,7 @@ describe('redact: secret-shaped values under harmless keys', () => {
 
   it('keeps keys that describe a secret (its id, prefix, type, time, count, lifetime), not those that hold one', () => {
     const about = {
-      keyId: '0f8fad5b-d9cb-469f-a165-70867728950e', keyPrefix: 'ck_AbCd', tokenType: 'Bearer', accessTokenTtlSeconds: 900,
+      keyId: '0f8fad5b-d9cb-469f-a165-70867728950e', keyPrefix: 'ck_AbCd', accessTokenType: 'Bearer', accessTokenTtlSeconds: 900,
       passwordChangedAt: '2026-11-24T00:00:00.000Z', failedCodeCount: 3, api_key_id: 'k1', nonce_expires_at: 5, sessionKeyIds: ['a'],
     };
     expect(redact(about)).toEqual(about);
@@ -93,7 +93,7 @@ describe('redact: secret-shaped values under harmless keys', () => {
     for (const v of Object.values(redact(held) as Record<string, unknown>)) expect(v).toBe(REDACTED);
     // a secret-shaped value under a describing key is still caught by its shape
     expect(redact({ keyId: CK })).toEqual({ keyId: REDACTED });
-    expect(redactUrl('/x?tokenType=Bearer&token=abc')).toBe(`/x?tokenType=Bearer&token=${REDACTED}`);
+    expect(redactUrl('/x?accessTokenType=Bearer&token=abc')).toBe(`/x?accessTokenType=Bearer&token=${REDACTED}`);
   });
 
   it('leaves ordinary identifiers alone (uuids, emails, short prefixes)', () => {
@@ -175,3 +175,75 @@ describe('pino output never contains a planted secret', () => {
     expect(line.err.stack).toMatch(/kaboom/);
   });
 });
+
+describe('redact: issue 25 — common secret names', () => {
+  const MORE_SECRET_KEYS = [
+    'passwd', 'db_passwd', 'pwd', 'userPwd', 'pass', 'db_pass', 'userPass', 'PASS', 'mnemonic', 'walletMnemonic', 'seed', 'seedPhrase',
+    'recovery_phrase', 'privateKey', 'private_key', 'secretKey', 'apiKey', 'clientSecret', 'client_secret', 'otp', 'pin', 'credential',
+    'credentials', 'cookie', 'cookies', 'authorization', 'proxyAuthorization', 'auth', 'basicAuth', 'jwt', 'idJwt', 'bearer', 'salt',
+    'dsn', 'connectionString', 'database_url', 'privateJwk', 'jwk', 'sessionSecret', 'assertion', 'sharedSecret',
+  ];
+  it.each(MORE_SECRET_KEYS)('redacts the value under %s', (key) => {
+    expect(redact({ [key]: 'hunter2-value' })).toEqual({ [key]: REDACTED });
+  });
+
+  it('does not treat words that merely contain "pass" or "seed" as secrets', () => {
+    const v = { passkeyCount: 2, compass: 'north', bypassed: false, passenger: 'Ann', seeded: true, succeeded: 'yes' };
+    expect(redact(v)).toEqual(v);
+  });
+
+  it('a describing suffix on a bare secret word is still a secret (secretAt, tokenCount, passwordAt, codeSeconds)', () => {
+    const held = { secretAt: 'hunter2-value', tokenCount: 'hunter2-value', passwordAt: 'hunter2', codeSeconds: 123456, pinMs: 4821, tokenType: 'opaque-value', key_at: 'x', otpKind: 'x' };
+    expect(redact(held)).toEqual(Object.fromEntries(Object.keys(held).map((k) => [k, REDACTED])));
+    // A value shaped like what the suffix describes (an id, a time) carries no secret, and stays.
+    const about = { keyId: '0f8fad5b-d9cb-469f-a165-70867728950e', secretAt: '2026-11-24T00:00:00.000Z', tokenAt: new Date(0) };
+    expect(redact(about)).toEqual({ ...about, tokenAt: '1970-01-01T00:00:00.000Z' });
+    expect(redactUrl('/x?secretAt=hunter2&keyId=0f8fad5b-d9cb-469f-a165-70867728950e'))
+      .toBe(`/x?secretAt=${REDACTED}&keyId=0f8fad5b-d9cb-469f-a165-70867728950e`);
+  });
+});
+
+describe('redact: issue 25 — no part of a secret survives the length cut', () => {
+  const LIMIT = 2048;
+  const secretOf = (token: string) => token.slice(token.indexOf('.') + 1);
+  // Every 6-character piece of a secret: none may appear in the output.
+  const pieces = (s: string) => Array.from({ length: s.length - 5 }, (_, i) => s.slice(i, i + 6));
+
+  it.each([
+    ['a refresh token', REFRESH, secretOf(REFRESH)],
+    ['a user API key', CK, CK.slice(3)],
+    ['an admin key', AK, AK.slice(3)],
+    ['a JWT', JWT, JWT.slice(JWT.indexOf('.') + 1)],
+  ])('%s straddling the cut at every offset', (_name, token, secret) => {
+    for (let before = 1; before < token.length; before++) {
+      const input = `${'x'.repeat(LIMIT - before - 1)} ${token} trailing text`;
+      const out = redactString(input);
+      expect(out.length).toBeLessThanOrEqual(LIMIT + 1);
+      for (const p of pieces(secret)) expect(out, `cut ${before} characters into it`).not.toContain(p);
+    }
+  });
+
+  it('the audit log clips (target, user agent) without leaving a piece of a secret either', () => {
+    const out = redactString(`${'t'.repeat(480)} ${REFRESH}`, { max: 500 });
+    expect(out.length).toBeLessThanOrEqual(501);
+    for (const p of pieces(secretOf(REFRESH))) expect(out).not.toContain(p);
+  });
+
+  it('a cut never splits a surrogate pair (the output is well-formed)', () => {
+    const out = redactString(`${'x'.repeat(LIMIT - 1)}😀😀`);
+    expect(isWellFormed(out)).toBe(true);
+  });
+});
+
+describe('redact: issue 24 — lone surrogates are replaced (jsonb refuses them)', () => {
+  it('in values and keys, at any depth', () => {
+    const out = redact({ a: 'x\ud800y', ['k\udc00']: ['\udbff'], nested: { s: 'ok 😀 \udfff' } });
+    expect(out).toEqual({ a: 'x\ufffdy', ['k\ufffd']: ['\ufffd'], nested: { s: 'ok 😀 \ufffd' } });
+    expect(isWellFormed(JSON.stringify(out))).toBe(true);
+    expect(redactString('\ud800')).toBe('\ufffd');
+  });
+});
+
+function isWellFormed(s: string): boolean {
+  return !/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(s);
+}

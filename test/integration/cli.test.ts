@@ -89,6 +89,28 @@ describe('authplane CLI (embedded)', () => {
     }
   }, SLOW);
 
+  it('audit-verify prints a signed head per chain, and sees the newest rows deleted (the head is kept in DATA_DIR)', async () => {
+    const second = await runCli(['create-admin-key', '--name', 'ops3', '--expires-in-days', '30'], env);
+    expect(second.code, second.stderr).toBe(0);
+    const ok = await runCli(['audit-verify'], env);
+    expect(ok.code, ok.stdout + ok.stderr).toBe(0);
+    expect(ok.stdout).toMatch(/audit log intact\n$/);
+    const head = /^head platform seq=\d+: (ah1\.platform\.\S+)$/m.exec(ok.stdout)?.[1];
+    expect(head, ok.stdout).toBeDefined();
+    // Someone with database access deletes the newest platform row (the admin_key.create of ops3).
+    const sql = await createPgliteSql(path.join(data.dir, 'pgdata'));
+    try {
+      const r = await sql.ownerQuery('DELETE FROM audit_events WHERE seq = (SELECT max(seq) FROM audit_events WHERE tenant_id IS NULL)');
+      expect(r.rowCount).toBe(1);
+    } finally {
+      await sql.close();
+    }
+    const cut = await runCli(['audit-verify', '--expect-head', head!], env);
+    expect(cut.code, cut.stdout + cut.stderr).toBe(3);
+    expect(cut.stdout).toMatch(/BROKEN chain platform: at seq=\d+ \(truncated\)/);
+    expect(cut.stdout).toMatch(/BROKEN chain platform: at seq=\d+ \(kept_head_missing\)/);
+  }, SLOW);
+
   it('audit-verify reports a tampered audit row and exits 3', async () => {
     // The admin key creation above wrote a platform audit event; edit it behind the app's back.
     const sql = await createPgliteSql(path.join(data.dir, 'pgdata'));

@@ -123,7 +123,7 @@ export const AuditEntry = z.object({
   requestId: z.string().nullable(),
   metadata: z.record(z.string(), z.unknown()).describe('redacted before it was written'),
   prevHash: z.string(),
-  hash: z.string().describe('SHA-256 over this row and prevHash: the chain authplane audit-verify checks'),
+  hash: z.string().describe('HMAC-SHA256 under a key derived from AUTH_SECRET (plain SHA-256 for rows written before migration 0010) over this row and prevHash: the chain authplane audit-verify checks'),
 }).meta({ id: 'AuditEntry' });
 
 export const AuditPage = z.object({ items: z.array(AuditEntry), nextCursor: z.string().nullable() }).meta({ id: 'AuditPage' });

@@ -2,9 +2,13 @@ import type { Logger } from 'pino';
 import type { Sql } from '../../db/sql.js';
 import { ALL_TENANTS } from '../../db/scope.js';
 import type { Clock } from '../../lib/clock.js';
+import { AppError } from '../../http/errors.js';
 import { redact, redactString } from '../../lib/redact.js';
-import { GENESIS_HASH, rowHash } from './chain.js';
-import { auditStore, fieldsOf, type AuditFilter, type AuditRow } from './store.js';
+import { toWellFormed } from '../../lib/well-formed.js';
+import { chainKeys, openHead, signHead } from './chain.js';
+import type { HeadStore } from './head-store.js';
+import { auditStore, type AuditFilter, type AuditRow } from './store.js';
+import { verifyChain, type ChainBreak, type VerifyReport } from './verify.js';
 
 export interface AuditEvent {
   tenantId: string | null;
@@ -26,31 +30,31 @@ export interface AuditContext {
   requestId: string | null;
 }
 
-export interface ChainBreak {
-  tenantId: string | null;
-  seq: number;
-  id: string;
-  problem: 'hash_mismatch' | 'broken_link';
-}
+export type { ChainBreak, VerifyReport } from './verify.js';
 
 export type AuditService = ReturnType<typeof createAuditService>;
 
-export function createAuditService(deps: { sql: Sql; clock: Clock; log: Logger }) {
-  const { sql, clock, log } = deps;
-  const clip = (s: string | null | undefined, n: number) => (s == null ? null : redactString(s.slice(0, n)));
+export function createAuditService(deps: { sql: Sql; clock: Clock; log: Logger; authSecret: string; heads: HeadStore }) {
+  const { sql, clock, log, heads } = deps;
+  const keys = chainKeys(deps.authSecret);
+  // Every string is redacted and made well-formed (lone surrogates → U+FFFD) before it is hashed or stored:
+  // jsonb refuses a lone surrogate and a text column would store U+FFFD, so the hash would not match.
+  const clip = (s: string | null | undefined, n: number) => (s == null ? null : redactString(s, { max: n }));
 
   return {
     /**
-     * Writes one audit row, redacted (DESIGN §5). An audit failure is logged and does not fail the
-     * request that caused it: the event already happened.
+     * Writes one audit row, redacted (DESIGN §5), chained (HMAC, chain version 2), and moves the chain's
+     * signed head, in one transaction under the chain's lock. Fails closed: when the row cannot be
+     * written, this throws AppError `unavailable` (503) so the request that caused the event is not
+     * confirmed without its row — an attacker must not be able to keep an action out of the log.
      */
     async record(e: AuditEvent): Promise<void> {
       const fields = {
         tenantId: e.tenantId,
         occurredAt: clock.now(),
-        actorType: e.actor.type,
+        actorType: toWellFormed(e.actor.type),
         actorId: clip(e.actor.id, 200),
-        action: e.action,
+        action: toWellFormed(e.action),
         target: clip(e.target, 500),
         outcome: e.outcome,
         ip: clip(e.ip, 100),
@@ -59,9 +63,19 @@ export function createAuditService(deps: { sql: Sql; clock: Clock; log: Logger }
         metadata: redact(e.metadata ?? {}) as Record<string, unknown>,
       };
       try {
-        await sql.tx(e.tenantId, (tx) => auditStore.append(tx, fields));
+        // A platform event (tenant null) is written in the cross-tenant scope: under RLS a platform-scoped
+        // transaction sees no platform rows, so the chain's previous row would be invisible and every platform
+        // row would chain to the genesis hash (what versions before 0010 did).
+        await sql.tx(e.tenantId ?? ALL_TENANTS, async (tx) => {
+          await auditStore.lockChain(tx, e.tenantId);
+          const head = await auditStore.append(tx, fields, keys.row);
+          // Moved before the commit, under the lock: heads move in chain order. Should the commit then fail,
+          // the head names a row that does not exist until the chain's next write replaces it.
+          await heads.set(e.tenantId, signHead(keys.head, { tenantId: e.tenantId, ...head }));
+        });
       } catch (err) {
         log.error({ err, action: e.action, requestId: e.requestId }, 'audit write failed');
+        throw new AppError('unavailable', 'The audit log could not be written, so this action was not confirmed; try again shortly.', {}, { cause: err });
       }
     },
 
@@ -74,20 +88,31 @@ export function createAuditService(deps: { sql: Sql; clock: Clock; log: Logger }
       return { items, nextCursor: next };
     },
 
-    /** Recomputes every chain; returns the first broken link of each broken chain (empty: intact). */
-    async verify(): Promise<ChainBreak[]> {
-      return sql.tx(ALL_TENANTS, async (tx) => {
-        const breaks: ChainBreak[] = [];
-        for (const tenantId of await auditStore.chainIds(tx)) {
-          let prev = GENESIS_HASH;
-          for (const r of await auditStore.chain(tx, tenantId)) {
-            if (r.prev_hash !== prev) { breaks.push({ tenantId, seq: Number(r.seq), id: r.id, problem: 'broken_link' }); break; }
-            if (rowHash(prev, fieldsOf(r)) !== r.hash) { breaks.push({ tenantId, seq: Number(r.seq), id: r.id, problem: 'hash_mismatch' }); break; }
-            prev = r.hash;
-          }
-        }
-        return breaks;
-      });
+    /**
+     * Recomputes every chain and checks it against its signed head (and against `expectHeads`, heads an
+     * operator kept from earlier runs). `breaks` is empty when everything checked is intact; `heads` are
+     * the current signed heads to keep; `notices` say what could not be checked.
+     */
+    async verify(o: { expectHeads?: string[] } = {}): Promise<VerifyReport> {
+      const chainIds = await sql.tx(ALL_TENANTS, (tx) => auditStore.chainIds(tx));
+      const report: VerifyReport = { breaks: [], heads: [], notices: [] };
+      const expected = (o.expectHeads ?? []).map((s) => ({ s, head: openHead(keys.head, s) }));
+      for (const bad of expected.filter((x) => !x.head)) {
+        report.breaks.push({ tenantId: null, seq: null, id: null, problem: 'expected_head_invalid', detail: bad.s.slice(0, 120) });
+      }
+      for (const tenantId of chainIds) {
+        // Under the chain's lock: no append is half done (row written, head not yet moved) while we read.
+        const { rows, head } = await sql.tx(ALL_TENANTS, async (tx) => {
+          await auditStore.lockChain(tx, tenantId);
+          return { head: await heads.get(tenantId), rows: await auditStore.chain(tx, tenantId) };
+        });
+        const kept = expected.flatMap((x) => (x.head && x.head.tenantId === tenantId ? [x.head] : []));
+        verifyChain(report, { tenantId, rows, head, kept, keys });
+      }
+      for (const x of expected) {
+        if (x.head && !chainIds.includes(x.head.tenantId)) report.breaks.push({ tenantId: x.head.tenantId, seq: x.head.seq, id: null, problem: 'kept_head_missing' });
+      }
+      return report;
     },
   };
 }

@@ -1,5 +1,5 @@
 import type { Tx } from '../../db/sql.js';
-import { GENESIS_HASH, rowHash, type ChainedFields } from './chain.js';
+import { CHAIN_VERSION, GENESIS_HASH, keyedRowHash, type ChainedFields, type ChainVersion } from './chain.js';
 
 export interface AuditRow {
   seq: number;
@@ -17,6 +17,8 @@ export interface AuditRow {
   metadata: unknown;
   prev_hash: string;
   hash: string;
+  /** 1: legacy unkeyed SHA-256 (rows from before migration 0010); 2: HMAC under AUTH_SECRET */
+  chain_version: ChainVersion;
 }
 
 export interface AuditFilter {
@@ -46,19 +48,33 @@ export const fieldsOf = (r: AuditRow): ChainedFields => ({
 
 export const auditStore = {
   /**
-   * Appends one row chained to the last row of its tenant. A transaction-scoped advisory lock per
-   * tenant serializes writers, so two concurrent events never chain to the same parent.
+   * Takes the chain's transaction-scoped advisory lock: writers of one chain (a tenant, or the platform)
+   * are serialized by it, so two concurrent events never chain to the same parent, and a reader holding it
+   * sees no append half done (row inserted, head not yet moved).
    */
-  async append(tx: Tx, f: ChainedFields): Promise<void> {
-    await tx.query(`SELECT pg_advisory_xact_lock(hashtext('audit:' || coalesce($1::text, 'platform')))`, [f.tenantId]);
-    const { rows } = await tx.query<{ hash: string }>(
-      'SELECT hash FROM audit_events WHERE tenant_id IS NOT DISTINCT FROM $1 ORDER BY seq DESC LIMIT 1', [f.tenantId]);
-    const prev = rows[0]?.hash ?? GENESIS_HASH;
+  async lockChain(tx: Tx, tenantId: string | null): Promise<void> {
+    await tx.query(`SELECT pg_advisory_xact_lock(hashtext('audit:' || coalesce($1::text, 'platform')))`, [tenantId]);
+  },
+
+  /**
+   * Appends one row (chain version 2, keyed) chained to the last row of its tenant; call under lockChain.
+   * Returns the new row's seq and hash (the chain's new head).
+   */
+  async append(tx: Tx, f: ChainedFields, rowKey: Buffer): Promise<{ seq: number; hash: string }> {
+    // The seq is taken here, not read back with RETURNING: a platform row (tenant_id NULL) is not visible
+    // to the app role under RLS, and RETURNING would need it to be. One round trip, as before.
+    const { rows: [last] } = await tx.query<{ hash: string | null; seq: string | number }>(
+      `SELECT (SELECT hash FROM audit_events WHERE tenant_id IS NOT DISTINCT FROM $1 ORDER BY seq DESC LIMIT 1) AS hash,
+              nextval('audit_events_seq_seq') AS seq`, [f.tenantId]);
+    const prev = last!.hash ?? GENESIS_HASH;
+    const hash = keyedRowHash(rowKey, prev, f);
+    const seq = Number(last!.seq);
     await tx.query(
-      `INSERT INTO audit_events (tenant_id, occurred_at, actor_type, actor_id, action, target, outcome, ip, user_agent, request_id, metadata, prev_hash, hash)
-       VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)`,
-      [f.tenantId, f.occurredAt, f.actorType, f.actorId, f.action, f.target, f.outcome, f.ip, f.userAgent, f.requestId,
-        JSON.stringify(f.metadata ?? {}), prev, rowHash(prev, f)]);
+      `INSERT INTO audit_events (seq, tenant_id, occurred_at, actor_type, actor_id, action, target, outcome, ip, user_agent, request_id, metadata, prev_hash, hash, chain_version)
+       VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)`,
+      [seq, f.tenantId, f.occurredAt, f.actorType, f.actorId, f.action, f.target, f.outcome, f.ip, f.userAgent, f.requestId,
+        JSON.stringify(f.metadata ?? {}), prev, hash, CHAIN_VERSION]);
+    return { seq, hash };
   },
 
   /** Newest first; `limit + 1` rows are read so the caller can tell whether more exist. */
@@ -84,8 +100,13 @@ export const auditStore = {
     return rows;
   },
 
+  /**
+   * Every chain that exists or should: the platform's, each tenant's (a tenant whose rows were all deleted
+   * still has a chain to check against its head) and any tenant id found in the log.
+   */
   async chainIds(tx: Tx): Promise<(string | null)[]> {
-    const { rows } = await tx.query<{ tenant_id: string | null }>('SELECT DISTINCT tenant_id FROM audit_events');
+    const { rows } = await tx.query<{ tenant_id: string | null }>(
+      'SELECT DISTINCT tenant_id FROM audit_events UNION SELECT id FROM tenants UNION SELECT NULL::uuid');
     return rows.map((r) => r.tenant_id);
   },
 };
