@@ -14,8 +14,8 @@ let tenantA: string;
 let tenantB: string;
 
 const insertEvent = (tx: Tx, tenantId: string | null, action: string) => tx.query(
-  `INSERT INTO audit_events (tenant_id, occurred_at, actor_type, action, outcome, prev_hash, hash)
-   VALUES ($1, now(), 'system', $2, 'success', 'x', 'x')`, [tenantId, action]);
+  `INSERT INTO audit_events (tenant_id, occurred_at, actor_type, action, outcome, prev_hash, hash, chain_version)
+   VALUES ($1, now(), 'system', $2, 'success', 'x', 'x', 2)`, [tenantId, action]);
 
 const count = async (tx: Tx, where = 'true', params: unknown[] = []) =>
   (await tx.query<{ n: number }>(`SELECT count(*)::int AS n FROM audit_events WHERE ${where}`, params)).rows[0]!.n;
