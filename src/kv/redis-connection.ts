@@ -59,8 +59,11 @@ export function parseClusterUrl(url: string): ClusterUrl {
 }
 
 /** Creates a client for a redis://, rediss:// or redis+cluster:// URL; it connects on connect() or first use. */
-export function createClient(url: string, o: { pipelined?: boolean } = {}): RedisClient {
+export function createClient(url: string, o: { pipelined?: boolean; subscriber?: boolean } = {}): RedisClient {
   const pipelining = o.pipelined ? PIPELINED : {};
+  // The pub/sub connection re-subscribes by itself (redis-pubsub.ts, which must know when that finished):
+  // ioredis's own re-subscription would race it, and its timeout would be an unhandled rejection.
+  const resubscribe = o.subscriber ? { autoResubscribe: false } : {};
   let client: RedisClient;
   if (/^rediss?\+cluster:\/\//.test(url)) {
     const { nodes, username, password, tls } = parseClusterUrl(url);
@@ -74,7 +77,7 @@ export function createClient(url: string, o: { pipelined?: boolean } = {}): Redi
     };
     client = new Cluster(nodes, options);
   } else if (/^rediss?:\/\//.test(url)) {
-    client = new Redis(url, { ...COMMON, ...pipelining, lazyConnect: true, retryStrategy: backoff });
+    client = new Redis(url, { ...COMMON, ...pipelining, ...resubscribe, lazyConnect: true, retryStrategy: backoff });
   } else {
     throw new TypeError('kv: Redis URL must start with redis://, rediss:// or redis+cluster://');
   }

@@ -66,7 +66,9 @@ export function createSubscriptions(
   subscriber.on('ready', () => {
     connection++;
     void serial(resubscribeAll).catch(() => {
-      // The connection dropped again; its 'close' keeps the generation down and the next 'ready' retries.
+      // The connection dropped again (its 'close' keeps the generation down and the next 'ready' retries),
+      // or the SUBSCRIBE timed out on a connection still up: reconnect, so that 'ready' comes again.
+      if (!cleared && subscriber.status === 'ready') subscriber.disconnect(true);
     });
   });
 

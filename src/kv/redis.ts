@@ -45,7 +45,7 @@ export async function createRedisKv(url: string, opts: RedisKvOptions = {}): Pro
   const onHandlerError = opts.onHandlerError ?? reportHandlerError;
   const client = createClient(url, { pipelined: true });
   // ioredis forbids ordinary commands on a subscribed connection, so pub/sub gets its own, opened on first use.
-  const subscriber = createClient(url);
+  const subscriber = createClient(url, { subscriber: true });
   const scripts = client as unknown as Scripts;
   client.defineCommand('apSlidingWindow', { numberOfKeys: 1, lua: SLIDING_WINDOW_LUA });
   client.defineCommand('apIncrTtl', { numberOfKeys: 1, lua: INCR_TTL_LUA });
