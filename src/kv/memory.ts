@@ -59,7 +59,8 @@ export function createMemoryKv(opts: MemoryKvOptions = {}): Kv {
 
   function setNow(key: string, value: string, setOpts: SetOptions): boolean {
     const ttl = setOpts.ttlMs === undefined ? null : ttlArg(setOpts.ttlMs);
-    const existing = backend.live(prefix + key);
+    // The existence check only for conditional sets: a plain set (the common case) is one map write.
+    const existing = setOpts.nx || setOpts.xx ? backend.live(prefix + key) : undefined;
     if (setOpts.nx && existing) return false;
     if (setOpts.xx && !existing) return false;
     if (setOpts.xx && ttl === null) {

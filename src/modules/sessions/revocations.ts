@@ -103,7 +103,7 @@ export function createSessionRevocations(deps: { kv: Kv; log: Logger }) {
         },
         async delete(tenantId, userId, sid) {
           try {
-            return await store.delete(tenantId, userId, sid);
+            await store.delete(tenantId, userId, sid);
           } finally {
             await announce({ tenantId, sessionId: sid });
           }

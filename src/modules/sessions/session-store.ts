@@ -80,11 +80,9 @@ export function createSessionStore(kv: Kv) {
     checkCached(_tenantId: string, _sid: string, _jti: string): SessionCheck | undefined {
       return undefined;
     },
-    /** Deletes the session, its side keys and its index entry in one atomic step; true if it existed. */
-    async delete(tenantId: string, userId: string, sid: string): Promise<boolean> {
-      const existed = (await kv.get(k.session(tenantId, sid))) !== null;
+    /** Deletes the session, its side keys and its index entry in one atomic step. */
+    async delete(tenantId: string, userId: string, sid: string): Promise<void> {
       await kv.writeAll(endWrites(tenantId, userId, sid));
-      return existed;
     },
     /**
      * Ends every session of a user but `except`, each record removed together with its side keys and
