@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { decodeJwt, decodeProtectedHeader, generateKeyPair, SignJWT } from 'jose';
 import { createAuthplaneClient, AuthplaneError } from '../src/index.js';
-import { authplaneExpress, authplaneFastify, createResourceServer, verifyAccessToken, type AuthedFastifyRequest, type ResourceServerOptions } from '../src/server/index.js';
+import { authOf, authplaneExpress, authplaneFastify, createResourceServer, verifyAccessToken, type ResourceServerOptions } from '../src/server/index.js';
 import { newEmail, PASSWORD, startServer, type LiveServer } from './server.js';
 
 // The resource-server helpers against the real server: JWKS, revocation, API keys, authorize, Fastify, Express.
@@ -105,10 +105,17 @@ describe('validateApiKey and authorize', () => {
     const org = await owner.c.orgs.create({ name: 'Svc org' });
     await owner.c.orgs.switch(org.id);
     const svcKey = await owner.c.apiKeys.create({ name: 'rs', scopes: ['authz:check'], orgId: org.id });
+    const member = await signedIn();
+    // set-up shortcut: accepting an invite needs a verified address (the mail flow is tested elsewhere)
+    await s.t.stores.sql.ownerQuery('UPDATE users SET email_verified = true WHERE id = $1', [member.r.user.id]);
+    const invite = await owner.c.orgs.invites.create(org.id, { email: member.r.user.email!, roles: ['member'] });
+    await member.c.orgs.invites.accept(invite.token);
     const stranger = await signedIn();
     const rs = createResourceServer(opts({ apiKey: svcKey.apiKey }));
-    const yes = await rs.authorize({ action: 'org:read', orgId: org.id, subjectId: owner.r.user.id });
-    expect(yes.allowed).toBe(true);
+    const yes = await rs.authorize({ action: 'org:read', orgId: org.id, subjectId: member.r.user.id });
+    expect(yes.allowed, yes.reason).toBe(true);
+    const notMine = await rs.authorize({ action: 'org:delete', orgId: org.id, subjectId: member.r.user.id });
+    expect(notMine.allowed).toBe(false);
     const no = await rs.authorize({ action: 'org:read', orgId: org.id, subjectId: stranger.r.user.id });
     expect(no.allowed).toBe(false);
     expect(no.reason).toBeTruthy();
@@ -124,7 +131,7 @@ describe('Fastify plugin and Express middleware', () => {
     app.get('/public', async () => ({ ok: true }));
     await app.register(async (scope) => {
       await scope.register(authplaneFastify, { server });
-      scope.get('/me', async (req) => ({ auth: (req as AuthedFastifyRequest).auth }));
+      scope.get('/me', async (req) => ({ auth: authOf(req) }));
     });
     await app.ready();
   });

@@ -9,5 +9,6 @@ export { authplaneFastify } from './fastify.js';
 export type { AuthedFastifyRequest, AuthplaneFastifyOptions } from './fastify.js';
 export { authplaneExpress } from './express.js';
 export type { ConnectRequest, ConnectResponse } from './express.js';
+export { authOf } from './middleware.js';
 export type { GuardOptions } from './middleware.js';
 export { AuthplaneError, isAuthplaneError } from '../errors.js';

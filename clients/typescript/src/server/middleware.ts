@@ -24,3 +24,14 @@ export async function guard(headers: Record<string, string | string[] | undefine
     return { refused: refusal(e) };
   }
 }
+
+/**
+ * The AuthContext the Fastify plugin or Express middleware set on `req.auth`, typed (no global type
+ * augmentation, which would clash with an app that already types its own `req.auth`). Throws a 401
+ * AuthplaneError on a request that has none (a route outside the guard, or `optional: true`).
+ */
+export function authOf(req: object): AuthContext {
+  const auth = (req as { auth?: AuthContext | null }).auth;
+  if (!auth) throw new AuthplaneError(401, { error: 'unauthorized', message: 'This request is not authenticated' });
+  return auth;
+}
