@@ -53,7 +53,7 @@ describe(`MCP tools over real HTTP with the SDK client (${BACKEND})`, () => {
     const c = await open(u.accessToken);
     const me = structured(await c.callTool({ name: 'whoami', arguments: {} }));
     const rest = await call(t.app, { method: 'GET', url: '/auth/user', token: u.accessToken });
-    expect(me).toMatchObject({ principal: 'user', user: rest.data.user, mfaEnabled: false, amr: ['pwd'], tenant: { slug: 'default' } });
+    expect(me).toMatchObject({ principal: 'user', user: rest.data, mfaEnabled: false, amr: ['pwd'], tenant: { slug: 'default' } });
     expect(me.tools.sort()).toEqual([...USER_TOOLS].sort());
 
     const sessions = structured(await c.callTool({ name: 'list_sessions', arguments: {} }));

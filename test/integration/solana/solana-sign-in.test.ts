@@ -63,7 +63,8 @@ describe('sign-in with a wallet', () => {
     const res = await signIn(w.publicKey, w.sign(c.message));
     expect(res.statusCode, res.body).toBe(200);
     expect(res.data.isNewUser).toBe(true);
-    expect(res.data.user.email).toBeNull();
+    expect(res.data.user.email).toBeUndefined();
+    expect(res.data.user.solanaPublicKey).toBe(w.publicKey);
     expect(decodeJwt(res.data.tokens.accessToken).amr).toEqual(['swk']);
     expect(res.headers['cache-control']).toBe('no-store');
     expect(await count('wallet_identities', 'public_key = $1 AND user_id = $2', [w.publicKey, res.data.user.id])).toBe(1);
@@ -243,7 +244,7 @@ describe('SOL-05 wallet accounts and linking', () => {
   let n = 0;
   async function register(headers: Record<string, string> = {}) {
     const res = await call(t.app, { method: 'POST', url: '/auth/register', json: { email: `sol${++n}-${Date.now()}@example.com`, password: PASSWORD }, headers });
-    expect(res.statusCode, res.body).toBe(201);
+    expect(res.statusCode, res.body).toBe(200);
     return res.data as { user: { id: string }; tokens: { accessToken: string } };
   }
   async function linkChallenge(token: string, publicKey: string) {
