@@ -36,4 +36,4 @@ export const ERROR_STATUS = {
 export type ErrorCode = keyof typeof ERROR_STATUS;
 
 /** The API version of the openapi.json these files were generated from. */
-export const API_VERSION = "0.1.0";
+export const API_VERSION = "0.2.0";
