@@ -38,6 +38,8 @@ export function buildUrl(baseUrl: string, path: string, params?: object, query?:
   const p = path.replace(/\{([^}]+)\}/g, (_m, name: string) => {
     const v = (params as Record<string, unknown> | undefined)?.[name];
     if (v === undefined || v === null || v === '') throw new TypeError(`missing path parameter ${name} for ${path}`);
+    // '.' and '..' survive encoding and would be resolved by URL, reaching another route.
+    if (v === '.' || v === '..') throw new TypeError(`path parameter ${name} may not be "${v}"`);
     return encodeURIComponent(String(v));
   });
   const url = new URL(p.replace(/^\//, ''), baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`);
@@ -53,9 +55,10 @@ export async function send<M extends Method, P extends PathsWith<M>>(t: Transpor
     headers['content-type'] = 'application/json';
     body = JSON.stringify(o.body);
   }
+  const url = buildUrl(t.baseUrl, path as string, o.params, o.query); // a bad parameter is the caller's TypeError
   let res: Response;
   try {
-    res = await t.fetch(buildUrl(t.baseUrl, path as string, o.params, o.query), { method: method.toUpperCase(), headers, body });
+    res = await t.fetch(url, { method: method.toUpperCase(), headers, body });
   } catch (cause) {
     throw new AuthplaneError(0, { error: 'unavailable', message: 'Authplane could not be reached' }, { cause });
   }

@@ -22,7 +22,7 @@ export interface WebStorageLike {
 }
 
 /**
- * Keeps the refresh token in a Web Storage area under `key`. Anything script on the origin can read
+ * Keeps the refresh token in a Web Storage area under `key`. Any script on the origin can read
  * it there (XSS); prefer memory or a server-side session where that matters.
  */
 export function webStorage(area: WebStorageLike, key = 'authplane.refreshToken'): RefreshTokenStorage {

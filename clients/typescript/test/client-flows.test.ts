@@ -172,6 +172,11 @@ describe('@authplane/client against the server', () => {
 
     const missing = await c.orgs.get('00000000-0000-4000-8000-000000000000').catch((e) => e);
     expect([403, 404]).toContain(missing.status);
+    // a caller-supplied id cannot step to another route
+    await expect(c.apiKeys.delete('..')).rejects.toThrow(TypeError);
+    const sneaky = await c.orgs.get('../sessions').catch((e) => e);
+    expect(sneaky).toBeInstanceOf(AuthplaneError);
+    expect([400, 404]).toContain(sneaky.status);
   });
 
   it('tenant option sends X-Tenant-ID: users of another tenant are separate', async () => {
