@@ -58,7 +58,9 @@ export async function send<M extends Method, P extends PathsWith<M>>(t: Transpor
   const url = buildUrl(t.baseUrl, path as string, o.params, o.query); // a bad parameter is the caller's TypeError
   let res: Response;
   try {
-    res = await t.fetch(url, { method: method.toUpperCase(), headers, body });
+    // Bearer tokens only: the login cookies the server also sets are never sent back, so a cookie can
+    // neither ride along as a second credential nor make a cross-site request count as signed in.
+    res = await t.fetch(url, { method: method.toUpperCase(), headers, body, credentials: 'omit' });
   } catch (cause) {
     throw new AuthplaneError(0, { error: 'unavailable', message: 'Authplane could not be reached' }, { cause });
   }
