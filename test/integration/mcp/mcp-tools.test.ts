@@ -70,7 +70,7 @@ describe(`MCP tools over real HTTP with the SDK client (${BACKEND})`, () => {
   it('list_organizations, check_permission and list_permissions use the org services and the /authorize engine', async () => {
     const u = await register(t.app);
     const org = await call(t.app, { method: 'POST', url: '/auth/orgs', token: u.accessToken, json: { name: 'Acme' } });
-    expect(org.statusCode, org.body).toBe(201);
+    expect(org.statusCode, org.body).toBe(200);
     const c = await open(u.accessToken);
     const orgs = structured(await c.callTool({ name: 'list_organizations', arguments: {} }));
     expect(orgs).toEqual((await call(t.app, { method: 'GET', url: '/auth/orgs', token: u.accessToken })).data);
