@@ -18,6 +18,7 @@ import { mfaModule } from './mfa/index.js';
 import { orgsModule } from './orgs/index.js';
 import { authzModule } from './authz/index.js';
 import { mcpModule } from './mcp/index.js';
+import { webhooksModule } from './webhooks/index.js';
 
 /**
  * The capability modules, in registration order. Each is an encapsulated plugin owning its routes,
@@ -33,7 +34,7 @@ export const MODULES: ModuleDef[] = [
   passkeysModule,
   oauthModule,
   rateLimitModule,
-  apiKeysModule, adminModule,
+  apiKeysModule, adminModule, webhooksModule,
   mfaModule,
   orgsModule, authzModule,
   mcpModule,
