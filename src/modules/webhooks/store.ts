@@ -43,6 +43,7 @@ export interface ClaimedDelivery {
   endpoint_id: string;
   attempts: number;
   give_up_at: Date;
+  created_at: Date;
   payload: string;
   url: string;
   secret_box: string;
@@ -139,7 +140,7 @@ export const webhookStore = {
        UPDATE webhook_deliveries d SET next_attempt_at = $2, claim_id = $4, attempts = d.attempts + 1, updated_at = $1
          FROM due, webhook_events e, webhook_endpoints w
         WHERE d.id = due.id AND e.id = d.event_id AND w.id = d.endpoint_id
-       RETURNING d.id, d.tenant_id, d.event_id, d.endpoint_id, d.attempts, d.give_up_at, e.payload, w.url, w.secret_box,
+       RETURNING d.id, d.tenant_id, d.event_id, d.endpoint_id, d.attempts, d.give_up_at, d.created_at, e.payload, w.url, w.secret_box,
                  w.previous_secret_box, w.previous_secret_until`,
       [o.now, o.leaseUntil, o.limit, o.claimId]);
     return rows;
@@ -161,9 +162,14 @@ export const webhookStore = {
   async markHealthy(tx: Tx, endpointId: string): Promise<void> {
     await tx.query('UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL', [endpointId]);
   },
-  /** Starts (or continues) the failure streak; pauses the endpoint once it has lasted `pauseAfterMs`. True if it was paused now. */
-  async markFailing(tx: Tx, endpointId: string, now: Date, pauseAfterMs: number): Promise<boolean> {
-    await tx.query('UPDATE webhook_endpoints SET failing_since = $2 WHERE id = $1 AND failing_since IS NULL', [endpointId, now]);
+  /**
+   * Starts (or continues) the failure streak; pauses the endpoint once it has lasted `pauseAfterMs`. The streak
+   * starts when the first event it failed to take was written (`since`), not at the failed attempt: an endpoint
+   * whose delivery exhausted a retry window as long as the pause threshold has failed for that whole time.
+   * True if it was paused now.
+   */
+  async markFailing(tx: Tx, endpointId: string, since: Date, now: Date, pauseAfterMs: number): Promise<boolean> {
+    await tx.query('UPDATE webhook_endpoints SET failing_since = $2 WHERE id = $1 AND failing_since IS NULL', [endpointId, since]);
     const r = await tx.query(
       `UPDATE webhook_endpoints SET status = 'paused', paused_reason = 'failing', updated_at = $2
         WHERE id = $1 AND status = 'active' AND failing_since <= $2::timestamptz - ($3::text || ' milliseconds')::interval`,

@@ -77,8 +77,10 @@ export function createWebhookWorker(deps: {
       out = { ok: false, status: null, body: null, error: 'internal error while sending' };
     }
     const now = clock.now();
-    const next = new Date(now.getTime() + retryDelayMs(c.attempts));
-    const outcome = out.ok ? 'succeeded' : next > new Date(c.give_up_at) ? 'failed' : 'retrying';
+    const giveUpAt = new Date(c.give_up_at);
+    // Retries run until the window has closed: the last one is due at give_up_at itself, and a failure from then on is final.
+    const next = new Date(Math.min(now.getTime() + retryDelayMs(c.attempts), giveUpAt.getTime()));
+    const outcome = out.ok ? 'succeeded' : now >= giveUpAt ? 'failed' : 'retrying';
     await sql.tx(c.tenant_id, async (tx) => {
       const recorded = await webhookStore.recordAttempt(tx, {
         id: c.id, claimId, status: outcome === 'retrying' ? 'pending' : outcome, next: outcome === 'retrying' ? next : null, now,
@@ -86,7 +88,7 @@ export function createWebhookWorker(deps: {
       });
       if (!recorded) return;
       if (out.ok) await webhookStore.markHealthy(tx, c.endpoint_id);
-      else if (await webhookStore.markFailing(tx, c.endpoint_id, now, options.pauseAfterMs)) {
+      else if (await webhookStore.markFailing(tx, c.endpoint_id, new Date(c.created_at), now, options.pauseAfterMs)) {
         log.warn({ tenantId: c.tenant_id, endpointId: c.endpoint_id }, 'webhook endpoint paused after failing for too long');
       }
     });
