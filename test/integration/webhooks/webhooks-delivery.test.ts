@@ -122,19 +122,19 @@ describe('delivery', () => {
   it('is not lost when the instance that committed it dies before delivering: another instance delivers it', async () => {
     const ep = await createEndpoint();
     rx.received.length = 0;
-    // Instance C commits an event and is killed before its worker runs.
-    const c = await t.second();
-    const id = await c.deps.sql.tx(tenantId, (tx) => c.deps.services.webhooks.emit(tx, tenantId, 'user.updated', { killed: true }));
-    await c.app.close();
-    await c.deps.close();
-    // Instance D claims another event and dies mid-delivery (the claim is committed, the outcome never recorded).
-    const id2 = await emit({ claimedThenKilled: true });
-    const claimed = await t.deps.sql.tx(ALL_TENANTS, (tx) => webhookStore.claimDue(tx, { now: t.clock.now(), leaseUntil: new Date(t.clock.nowMs() + 60_000), limit: 1, claimId: crypto.randomUUID() }));
+    // Instance B commits two events; its worker claims one and B dies mid-delivery (the claim is committed,
+    // the outcome never recorded); the other it never got to.
+    const id = await b.deps.sql.tx(tenantId, (tx) => b.deps.services.webhooks.emit(tx, tenantId, 'user.updated', { killed: true }));
+    const id2 = await b.deps.sql.tx(tenantId, (tx) => b.deps.services.webhooks.emit(tx, tenantId, 'user.updated', { claimedThenKilled: true }));
+    const claimed = await b.deps.sql.tx(ALL_TENANTS, (tx) => webhookStore.claimDue(tx, { now: t.clock.now(), leaseUntil: new Date(t.clock.nowMs() + 60_000), limit: 1, claimId: crypto.randomUUID() }));
     expect(claimed).toHaveLength(1);
-    expect(await b.deps.services.webhooks.worker.runOnce()).toBe(1); // the unclaimed one
+    await b.app.close();
+    await b.deps.close();
+    expect(await worker().runOnce()).toBe(1); // the one nobody claimed
     t.clock.advance(61_000); // the dead worker's lease runs out
-    expect(await b.deps.services.webhooks.worker.runOnce()).toBe(1);
+    expect(await worker().runOnce()).toBe(1);
     expect(new Set(rx.received.map((m) => m.id))).toEqual(new Set([id, id2]));
+    expect(rx.received).toHaveLength(2);
     await A('DELETE', `${hooks()}/${ep.id}`);
   });
 
