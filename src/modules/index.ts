@@ -34,8 +34,9 @@ export const MODULES: ModuleDef[] = [
   passkeysModule,
   oauthModule,
   rateLimitModule,
-  apiKeysModule, adminModule, webhooksModule,
+  apiKeysModule, adminModule,
   mfaModule,
   orgsModule, authzModule,
   mcpModule,
+  webhooksModule,
 ];
