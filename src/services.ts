@@ -97,7 +97,7 @@ export async function createServices(base: BaseDeps, o: { webhookTransport?: Web
   const hooks: Hooks = {};
   const rateLimit = createRateLimitService({ config, sql, kv, clock, audit, log: base.log });
   subscriptions.push(await rateLimit.start());
-  hooks.throttle = createAccountThrottle({ kv, clock, audit, limit: config.rateLimits.account });
+  hooks.throttle = createAccountThrottle({ kv, clock, audit, limit: config.rateLimits.account, sql, events });
 
   const signingKeys = await createSigningKeys({ sql, kv, clock, alg: config.jwtAlg, authSecret: base.authSecret, jwtSecret: config.jwtSecret });
   const tokens = createAccessTokens({ keys: signingKeys, clock, issuer: config.publicUrl });

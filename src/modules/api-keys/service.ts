@@ -199,6 +199,8 @@ export function createApiKeyService(deps: { sql: Sql; kv: Kv; clock: Clock; log:
         const inserted = await apiKeyStore.insert(tx, {
           tenantId: tenant.id, userId, ...DEFAULT_KEY, hash: fresh.hash, prefix: fresh.prefix, orgId: null, isDefault: true, now, expiresAt: null,
         });
+        if (revoked) await events?.emit(tx, tenant.id, 'api_key.revoked', { userId: revoked.userId, keyId: revoked.id, name: revoked.name, scopes: revoked.scopes, orgId: revoked.orgId });
+        await events?.emit(tx, tenant.id, 'api_key.created', { userId: inserted.userId, keyId: inserted.id, name: inserted.name, scopes: inserted.scopes, orgId: inserted.orgId });
         return { key: inserted, old: revoked };
       });
       if (old) await verifier.invalidate({ keyId: old.id });

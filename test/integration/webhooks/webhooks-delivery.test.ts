@@ -87,6 +87,38 @@ describe('delivery', () => {
     await A('DELETE', `${hooks()}/${ep.id}`);
   });
 
+  it('the services emit their events in the transaction of the change: org, API key, invite, policy, session revocation', async () => {
+    const ep = await createEndpoint();
+    rx.received.length = 0;
+    const u = await register(t.app);
+    const U = (method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, json?: unknown) => call(t.app, { method, url, json, token: u.accessToken });
+    const org = await U('POST', '/auth/orgs', { name: 'Hooks Inc' });
+    expect(org.statusCode, org.body).toBe(201);
+    const key = await U('POST', '/auth/api-keys', { name: 'ci', scopes: ['user:read'] });
+    expect(key.statusCode, key.body).toBe(201);
+    expect((await U('DELETE', `/auth/api-keys/${key.data.id}`)).statusCode).toBe(204);
+    const inv = await U('POST', `/auth/orgs/${org.data.id}/invites`, { email: 'invitee@example.com', roles: ['member'] });
+    expect(inv.statusCode, inv.body).toBe(201);
+    const pol = await U('POST', `/auth/orgs/${org.data.id}/policies`, { name: 'no-deletes', effect: 'deny', actions: ['assets:delete'] });
+    expect(pol.statusCode, pol.body).toBe(201);
+    expect((await U('POST', '/auth/logout')).statusCode).toBe(204);
+    // A request refused midway writes no event: the org name is invalid, nothing commits.
+    expect((await call(t.app, { method: 'POST', url: '/auth/orgs', json: { name: '' }, token: u.accessToken })).statusCode).toBeGreaterThanOrEqual(400);
+    await worker().runOnce();
+    const got = rx.received.map((m) => verify(ep.secret, m));
+    const types = got.map((e) => e.type);
+    for (const type of ['user.created', 'session.created', 'api_key.created', 'org.created', 'api_key.revoked', 'invite.created', 'policy.changed', 'session.revoked']) {
+      expect(types, type).toContain(type);
+    }
+    expect(types.filter((x) => x === 'org.created')).toHaveLength(1);
+    expect(got.find((e) => e.type === 'api_key.revoked').data).toMatchObject({ userId: u.userId, keyId: key.data.id, name: 'ci' });
+    expect(got.find((e) => e.type === 'session.revoked').data).toMatchObject({ userId: u.userId, allSessions: false });
+    // No secret in any payload: not the API key, not the invite token, not the refresh token.
+    const all = rx.received.map((m) => m.body).join('\n');
+    for (const secret of [key.data.key, inv.data.token, u.refreshToken, u.body.apiKey]) expect(all).not.toContain(secret);
+    await A('DELETE', `${hooks()}/${ep.id}`);
+  });
+
   it('is retried with backoff after the receiver fails twice, then succeeds (same webhook-id every time)', async () => {
     const ep = await createEndpoint();
     rx.received.length = 0;
