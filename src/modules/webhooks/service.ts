@@ -77,7 +77,7 @@ export function createWebhookService(deps: {
      * event id (the webhook-id), or null when nobody subscribes.
      */
     async emit(tx: Tx, tenantId: string, type: WebhookEventType, data: Record<string, unknown>): Promise<string | null> {
-      const endpoints = await webhookStore.subscribers(tx, type);
+      const endpoints = await webhookStore.subscribers(tx, tenantId, type);
       if (endpoints.length === 0) return null;
       const now = clock.now();
       const id = `msg_${randomUUID().replace(/-/g, '')}`;

@@ -96,10 +96,13 @@ export const webhookStore = {
     return (await tx.query('DELETE FROM webhook_endpoints WHERE id = $1', [id])).rowCount > 0;
   },
 
-  /** Ids of the tenant's active endpoints subscribed to `type` (directly or by '*'). */
-  async subscribers(tx: Tx, type: string): Promise<string[]> {
+  /**
+   * Ids of the tenant's active endpoints subscribed to `type` (directly or by '*'). The tenant is named as well
+   * as scoped: a caller in the cross-tenant scope must still reach only this tenant's endpoints.
+   */
+  async subscribers(tx: Tx, tenantId: string, type: string): Promise<string[]> {
     const { rows } = await tx.query<{ id: string }>(
-      `SELECT id FROM webhook_endpoints WHERE status = 'active' AND (event_types @> ARRAY[$1]::text[] OR event_types @> ARRAY['*']::text[])`, [type]);
+      `SELECT id FROM webhook_endpoints WHERE tenant_id = $1 AND status = 'active' AND (event_types @> ARRAY[$2]::text[] OR event_types @> ARRAY['*']::text[])`, [tenantId, type]);
     return rows.map((r) => r.id);
   },
   async insertEvent(tx: Tx, e: { id: string; tenantId: string; type: string; payload: string; now: Date }): Promise<void> {

@@ -344,7 +344,12 @@ describe('admin routes', () => {
     const own = await t.deps.sql.tx(tenantId, async (tx) => (await tx.query('SELECT id FROM webhook_deliveries')).rows.length);
     expect(own).toBeGreaterThan(0);
     await expect(t.deps.sql.tx(otherTenantId, (tx) => webhookStore.insertEvent(tx, { id: 'msg_forged', tenantId, type: 'user.updated', payload: '{}', now: new Date() }))).rejects.toThrow();
-    // Emitting for this tenant from the other tenant's transaction is refused too (the policy's WITH CHECK).
+    // An event of this tenant, even emitted from a cross-tenant transaction, goes to this tenant's endpoints only.
+    const theirs = await A('POST', hooks(otherTenantId), { url: rx.url, eventTypes: ['*'] });
+    expect(theirs.statusCode, theirs.body).toBe(201);
+    await t.deps.sql.tx(ALL_TENANTS, (tx) => t.deps.services.webhooks.emit(tx, tenantId, 'user.updated', { scope: 'all' }));
+    expect((await A('GET', `${hooks(otherTenantId)}/${theirs.data.id}/deliveries`)).data.total).toBe(0);
+    await A('DELETE', `${hooks(otherTenantId)}/${theirs.data.id}`);
     await A('PATCH', `${hooks()}/${ep.id}`, { paused: true });
     await worker().runOnce();
     await A('DELETE', `${hooks()}/${ep.id}`);
