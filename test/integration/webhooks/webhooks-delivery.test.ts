@@ -50,7 +50,7 @@ const pause = (id: string) => A('PATCH', `${hooks()}/${id}`, { paused: true });
 
 beforeAll(async () => {
   t = await createTestApp({
-    env: { WEBHOOK_ALLOW_PRIVATE: 'true', WEBHOOK_RETRY_WINDOW_SECONDS: String(RETRY_WINDOW_S), WEBHOOK_PAUSE_AFTER_SECONDS: String(PAUSE_AFTER_S), WEBHOOK_TIMEOUT_MS: '2000' },
+    env: { RATE_LIMIT_ACCOUNT: '2/900', WEBHOOK_ALLOW_PRIVATE: 'true', WEBHOOK_RETRY_WINDOW_SECONDS: String(RETRY_WINDOW_S), WEBHOOK_PAUSE_AFTER_SECONDS: String(PAUSE_AFTER_S), WEBHOOK_TIMEOUT_MS: '2000' },
     webhookTransport: fence.transport,
   });
   admin = await t.deps.adminKeys.create({ name: 'ops', expiresInDays: 30 });
@@ -87,7 +87,7 @@ describe('delivery', () => {
     await A('DELETE', `${hooks()}/${ep.id}`);
   });
 
-  it('the services emit their events in the transaction of the change: org, API key, invite, policy, session revocation', async () => {
+  it('the services emit their events in the transaction of the change: org, API key, invite, policy, session revocation, account lockout', async () => {
     const ep = await createEndpoint();
     rx.received.length = 0;
     const u = await register(t.app);
@@ -102,17 +102,23 @@ describe('delivery', () => {
     const pol = await U('POST', `/auth/orgs/${org.data.id}/policies`, { name: 'no-deletes', effect: 'deny', actions: ['assets:delete'] });
     expect(pol.statusCode, pol.body).toBe(201);
     expect((await U('POST', '/auth/logout')).statusCode).toBe(204);
+    // Two wrong passwords fill the account's window (RATE_LIMIT_ACCOUNT=2/900 here): the third attempt is locked out.
+    const wrong = () => call(t.app, { method: 'POST', url: '/auth/login', json: { email: u.email, password: 'wrong horse battery staple' } });
+    expect((await wrong()).statusCode).toBe(401);
+    expect((await wrong()).statusCode).toBe(401);
+    expect((await wrong()).statusCode).toBe(429);
     // A request refused midway writes no event: the org name is invalid, nothing commits.
     expect((await call(t.app, { method: 'POST', url: '/auth/orgs', json: { name: '' }, token: u.accessToken })).statusCode).toBeGreaterThanOrEqual(400);
     await worker().runOnce();
     const got = rx.received.map((m) => verify(ep.secret, m));
     const types = got.map((e) => e.type);
-    for (const type of ['user.created', 'session.created', 'api_key.created', 'org.created', 'api_key.revoked', 'invite.created', 'policy.changed', 'session.revoked']) {
+    for (const type of ['user.created', 'session.created', 'api_key.created', 'org.created', 'api_key.revoked', 'invite.created', 'policy.changed', 'session.revoked', 'user.locked_out']) {
       expect(types, type).toContain(type);
     }
     expect(types.filter((x) => x === 'org.created')).toHaveLength(1);
     expect(got.find((e) => e.type === 'api_key.revoked').data).toMatchObject({ userId: u.userId, keyId: key.data.id, name: 'ci' });
     expect(got.find((e) => e.type === 'session.revoked').data).toMatchObject({ userId: u.userId, allSessions: false });
+    expect(got.find((e) => e.type === 'user.locked_out').data).toMatchObject({ userId: u.userId, reason: 'password_attempts' });
     // No secret in any payload: not the API key, not the invite token, not the refresh token.
     const all = rx.received.map((m) => m.body).join('\n');
     for (const secret of [key.data.key, inv.data.token, u.refreshToken, u.body.apiKey]) expect(all).not.toContain(secret);
