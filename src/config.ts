@@ -16,6 +16,10 @@ const wholeNumber = (min: number, max: number, fallback: number) => z.preprocess
     .transform((v) => (v === undefined ? fallback : Number(v)))
     .pipe(z.number().int().min(min, `must be a whole number from ${min} to ${max}`).max(max, `must be a whole number from ${min} to ${max}`)));
 
+/** `true` or `false`, nothing else (z.coerce.boolean() would turn "false" into true). */
+const booleanFlag = (fallback: boolean) => z.preprocess(emptyToUndefined,
+  z.enum(['true', 'false'], { message: 'must be true or false' }).optional().transform((v) => (v === undefined ? fallback : v === 'true')));
+
 /** The default argon2 pool size: every core but one (at least one). */
 export function defaultHashConcurrency(): number {
   return Math.max(1, availableParallelism() - 1);
@@ -106,6 +110,13 @@ const EnvSchema = z
     // load generator or proxy; behind a proxy every connection comes from the proxy's address.
     MAX_CONNECTIONS: wholeNumber(0, 1_000_000, defaultMaxConnections()),
     MAX_CONNECTIONS_PER_ADDRESS: wholeNumber(0, 1_000_000, 256),
+    // Webhooks (src/modules/webhooks). The durations are settings so tests (and cautious operators) can shrink them.
+    WEBHOOK_ALLOW_PRIVATE: booleanFlag(false),
+    WEBHOOK_WORKER: booleanFlag(true),
+    WEBHOOK_POLL_MS: wholeNumber(10, 600_000, 1000),
+    WEBHOOK_TIMEOUT_MS: wholeNumber(100, 60_000, 5000),
+    WEBHOOK_RETRY_WINDOW_SECONDS: wholeNumber(1, 7 * 86_400, 86_400),
+    WEBHOOK_PAUSE_AFTER_SECONDS: wholeNumber(1, 30 * 86_400, 86_400),
   })
   .superRefine((env, ctx) => {
     const issue = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
@@ -163,6 +174,8 @@ export interface Config {
   rateLimits: { credential: RateLimitSetting; default: RateLimitSetting; account: RateLimitSetting };
   /** Slow-client bounds and connection caps of the listening server (src/http/connection-limits.ts); 0 = no cap. */
   connections: ConnectionLimits;
+  /** Webhook delivery: SSRF allowance, the poller, the attempt timeout, the retry window and the pause threshold. */
+  webhooks: { allowPrivate: boolean; worker: boolean; pollMs: number; timeoutMs: number; retryWindowMs: number; pauseAfterMs: number };
   /** True when no DATABASE_URL is set: PGlite (and, without REDIS_URL, the in-process store). */
   embedded: boolean;
 }
@@ -229,6 +242,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       requestTimeoutMs: e.HTTP_REQUEST_TIMEOUT_MS,
       maxConnections: e.MAX_CONNECTIONS,
       maxConnectionsPerAddress: e.MAX_CONNECTIONS_PER_ADDRESS,
+    }),
+    webhooks: Object.freeze({
+      allowPrivate: e.WEBHOOK_ALLOW_PRIVATE,
+      worker: e.WEBHOOK_WORKER,
+      pollMs: e.WEBHOOK_POLL_MS,
+      timeoutMs: e.WEBHOOK_TIMEOUT_MS,
+      retryWindowMs: e.WEBHOOK_RETRY_WINDOW_SECONDS * 1000,
+      pauseAfterMs: e.WEBHOOK_PAUSE_AFTER_SECONDS * 1000,
     }),
     embedded: !e.DATABASE_URL,
   });

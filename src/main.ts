@@ -117,6 +117,8 @@ async function serve(config: Readonly<Config>): Promise<void> {
     release();
     fail(`cannot listen on ${config.host}:${config.port}: ${(err as Error).message}`);
   }
+  // Only the server delivers webhooks (not the one-shot CLI commands); WEBHOOK_WORKER=false turns it off here too.
+  deps.services.webhooks.start();
   injectTestFault();
 }
 

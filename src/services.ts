@@ -31,6 +31,7 @@ import { createAdminService, type AdminService } from './modules/admin/service.j
 import { createSessionRevocations } from './modules/sessions/revocations.js';
 import { createSessionCheckCache, SESSION_CHECK_MAX, SESSION_CHECK_TTL_MS } from './modules/sessions/check-cache.js';
 import { createMcpService, type McpService } from './modules/mcp/service.js';
+import { createWebhookService, type WebhookService, type WebhookTransport } from './modules/webhooks/service.js';
 
 /**
  * The capability services shared by routes, MCP tools and the CLI. Each capability adds its service
@@ -72,6 +73,8 @@ export interface Services {
   admin: AdminService;
   /** The MCP endpoint: bearer check (static token or cached access token) and tools (src/modules/mcp). */
   mcp: McpService;
+  /** Webhook endpoints, the event outbox (`emit`) and the delivery worker (src/modules/webhooks). */
+  webhooks: WebhookService;
 }
 
 /** Hooks later capabilities plug into the sign-in path (filled below as they are created). */
@@ -83,14 +86,18 @@ interface Hooks {
   orgAdmin?: OrgAdminLookup;
 }
 
-export async function createServices(base: BaseDeps): Promise<{ services: Services; authenticators: Authenticators }> {
+export async function createServices(base: BaseDeps, o: { webhookTransport?: WebhookTransport } = {}): Promise<{ services: Services; authenticators: Authenticators }> {
   const { config, sql, kv, clock, audit, tenants } = base;
+  // Created first: every service that changes something emits its event through it (`events`).
+  // TODO(metrics): pass onAttempt here to count deliveries by outcome (the one hook point for webhook metrics).
+  const webhooks = createWebhookService({ sql, clock, log: base.log, audit, authSecret: base.authSecret, settings: config.webhooks, transport: o.webhookTransport });
+  const events = webhooks;
   const subscriptions: Unsubscribe[] = [];
   subscriptions.push(await tenants.start());
   const hooks: Hooks = {};
   const rateLimit = createRateLimitService({ config, sql, kv, clock, audit, log: base.log });
   subscriptions.push(await rateLimit.start());
-  hooks.throttle = createAccountThrottle({ kv, clock, audit, limit: config.rateLimits.account });
+  hooks.throttle = createAccountThrottle({ kv, clock, audit, limit: config.rateLimits.account, sql, events });
 
   const signingKeys = await createSigningKeys({ sql, kv, clock, alg: config.jwtAlg, authSecret: base.authSecret, jwtSecret: config.jwtSecret });
   const tokens = createAccessTokens({ keys: signingKeys, clock, issuer: config.publicUrl });
@@ -100,14 +107,14 @@ export async function createServices(base: BaseDeps): Promise<{ services: Servic
   // Bearer checks are answered from memory for a few seconds; every revocation drops them everywhere.
   const checkCache = createSessionCheckCache({ ttlMs: SESSION_CHECK_TTL_MS, max: SESSION_CHECK_MAX, now: () => clock.nowMs(), generation: sessionRevocations.generation });
   subscriptions.push(await sessionRevocations.subscribe((r) => checkCache.drop(r)));
-  const sessions = createSessionService({ sql, clock, store: sessionRevocations.wrap(createSessionStore(kv), { checkCache }), tokens, tenants, audit });
-  const users = createUserService({ sql, kv, clock, sessions });
+  const sessions = createSessionService({ sql, clock, store: sessionRevocations.wrap(createSessionStore(kv), { checkCache }), tokens, tenants, audit, events });
+  const users = createUserService({ sql, kv, clock, sessions, events });
   subscriptions.push(await users.start());
   const signIn = createSignIn({ sql, clock, sessions, audit, hooks });
   const hasher = await createPasswordHasher({ concurrency: config.argon2MaxConcurrency, dummyQueue: config.argon2DummyQueue, perClient: config.argon2QueuePerClient });
-  const password = createPasswordService({ sql, clock, hasher, signIn, audit, hooks });
+  const password = createPasswordService({ sql, clock, hasher, signIn, audit, hooks, events });
 
-  const apiKeys = createApiKeyService({ sql, kv, clock, log: base.log, audit });
+  const apiKeys = createApiKeyService({ sql, kv, clock, log: base.log, audit, events });
   subscriptions.push(await apiKeys.start());
   hooks.signupKeys = apiKeys;
   // Proving an unverified address by an emailed link claims the account (src/modules/users/claim.ts);
@@ -116,22 +123,22 @@ export async function createServices(base: BaseDeps): Promise<{ services: Servic
 
   const mailer = createMailer({ smtpUrl: config.smtpUrl, from: config.smtpFrom, dataDir: config.dataDir, log: base.log });
   const linkDeps = { config, sql, clock, audit, mailer, tokens: createOneTimeTokens({ sql, kv, clock }) };
-  const emailVerification = createEmailVerificationService({ ...linkDeps, claim });
-  const passwordReset = createPasswordResetService({ ...linkDeps, hasher, password, sessions, claim, throttle: hooks.throttle });
-  const passwordChange = createPasswordChangeService({ sql, clock, hasher, password, sessions, audit });
-  const magicLink = createMagicLinkService({ ...linkDeps, signIn, claim });
+  const emailVerification = createEmailVerificationService({ ...linkDeps, claim, events });
+  const passwordReset = createPasswordResetService({ ...linkDeps, hasher, password, sessions, claim, throttle: hooks.throttle, events });
+  const passwordChange = createPasswordChangeService({ sql, clock, hasher, password, sessions, audit, events });
+  const magicLink = createMagicLinkService({ ...linkDeps, signIn, claim, events });
   const crossDomain = createCrossDomainService({ sql, clock, keys: signingKeys, sessions, audit, issuer: config.publicUrl });
-  const solana = createSolanaService({ sql, clock, audit, signIn, publicUrl: config.publicUrl });
+  const solana = createSolanaService({ sql, clock, audit, signIn, publicUrl: config.publicUrl, events });
   const passkeys = createPasskeyService({ sql, kv, clock, audit, signIn, publicUrl: config.publicUrl, authSecret: base.authSecret });
   const oauth = createOAuthService({
     sql, kv, clock, audit, signIn, sessions, tenants, authSecret: base.authSecret, provider: config.oauthGoogle,
-    callbackUrl: `${config.publicUrl}${config.basePath}/oauth/google/callback`,
+    callbackUrl: `${config.publicUrl}${config.basePath}/oauth/google/callback`, events,
   });
-  const mfa = createMfaService({ sql, kv, clock, authSecret: base.authSecret, audit, sessions, signIn, hooks });
+  const mfa = createMfaService({ sql, kv, clock, authSecret: base.authSecret, audit, sessions, signIn, hooks, events });
   hooks.secondFactor = mfa.secondFactor;
   const authzCache = createAuthzCache({ sql, kv, clock, log: base.log });
   subscriptions.push(await authzCache.start());
-  const orgs = createOrgServices({ config, sql, clock, audit, cache: authzCache, sessions, mailer });
+  const orgs = createOrgServices({ config, sql, clock, audit, cache: authzCache, sessions, mailer, events });
   hooks.orgAdmin = { isOrgAdmin: orgs.isOrgAdmin };
   const authz = createAuthzService({ cache: authzCache, clock });
   const admin = createAdminService({ sql, tenants, audit, users, apiKeys });
@@ -140,9 +147,10 @@ export async function createServices(base: BaseDeps): Promise<{ services: Servic
 
   const services: Services = {
     signingKeys, tokens, sessions, users, signIn, hasher, password, mailer, solana, passkeys, oauth, rateLimit, mfa,
-    emailVerification, passwordReset, passwordChange, magicLink, crossDomain, orgs, authz, apiKeys, admin, mcp,
+    emailVerification, passwordReset, passwordChange, magicLink, crossDomain, orgs, authz, apiKeys, admin, mcp, webhooks,
     rotateSigningKey: () => signingKeys.rotate(),
     async stop() {
+      await webhooks.stop();
       await mailer.drain();
       mailer.close();
       await signingKeys.stop();
