@@ -73,8 +73,10 @@ cleanup() {
   local rc=$?
   trap - EXIT INT TERM
   {
+    track_anonymous_volumes
     compose down -v
-    podman rm -f -t 1 "${PROJECT}_app_1" "${PROJECT}_postgres_1" "${PROJECT}_redis_1" "${PROJECT}-nosecret"
+    podman rm -f -v -t 1 "${PROJECT}_app_1" "${PROJECT}_postgres_1" "${PROJECT}_redis_1" "${PROJECT}-nosecret"
+    sort -u "$RUN/anonymous-volumes" 2> /dev/null | xargs -r podman volume rm -f
     podman volume ls -q --filter "label=io.podman.compose.project=$PROJECT" | xargs -r podman volume rm -f
     podman network rm -f "${PROJECT}_default"
   } >> "$LOG" 2>&1
@@ -83,6 +85,15 @@ cleanup() {
   fi
   rm -rf "$RUN"
   exit "$rc"
+}
+# The image's VOLUME /var/lib/authplane gives each app container an anonymous volume, which compose down
+# (podman rm) leaves behind: note them while the containers exist, remove them at the end.
+track_anonymous_volumes() {
+  local c
+  for c in "${PROJECT}_app_1" "${PROJECT}_postgres_1" "${PROJECT}_redis_1"; do
+    podman inspect --format '{{range .Mounts}}{{if eq .Type "volume"}}{{println .Name}}{{end}}{{end}}' "$c" 2> /dev/null
+  done | grep -E '^[0-9a-f]{64}$' >> "$RUN/anonymous-volumes"
+  return 0
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -205,9 +216,12 @@ no_maps_or_secrets() {
 check 'the image has no source maps, sources, tests or secrets (files, env)' no_maps_or_secrets
 refuses_without_secret_image() {
   local out rc
-  out=$(podman run --name "${PROJECT}-nosecret" --network none -e DATABASE_URL=postgres://authplane:x@127.0.0.1:9/authplane "$APP_IMAGE" 2>&1 | grep -v 'level=error msg="unable to get systemd'); rc=${PIPESTATUS[0]}
-  podman rm -f "${PROJECT}-nosecret" > /dev/null 2>&1
-  [ "$rc" -ne 0 ] && printf '%s' "$out" | grep -q 'AUTH_SECRET is required when DATABASE_URL is set' || { echo "exit $rc: $out"; return 1; }
+  podman run --name "${PROJECT}-nosecret" --network none -e DATABASE_URL=postgres://authplane:x@127.0.0.1:9/authplane \
+    "$APP_IMAGE" > /dev/null 2>> "$LOG"
+  rc=$(podman inspect --format '{{.State.ExitCode}}' "${PROJECT}-nosecret" 2>> "$LOG")
+  out=$(podman logs "${PROJECT}-nosecret" 2>&1)
+  podman rm -f -v "${PROJECT}-nosecret" > /dev/null 2>&1
+  [ "$rc" = 2 ] && printf '%s' "$out" | grep -q 'AUTH_SECRET is required when DATABASE_URL is set' || { echo "exit $rc: $out"; return 1; }
 }
 check 'the app refuses to start without AUTH_SECRET (exit 2, documented message)' refuses_without_secret_image
 refuses_without_secret_compose() {
@@ -264,6 +278,12 @@ expect() { # status method path [body] [bearer]
 health() { expect 200 GET /auth/health && jq -e '.status == "ok"' "$JSON" > /dev/null || { cat "$JSON"; return 1; }; }
 check 'GET /auth/health → 200 {"status":"ok"}' health
 check 'GET /auth/ready → 200 (Postgres and Redis reachable)' expect 200 GET /auth/ready
+docs_served() {
+  expect 200 GET /auth/openapi.json && jq -e '.openapi and (.paths | length > 50)' "$JSON" > /dev/null || { echo 'openapi.json incomplete'; return 1; }
+  expect 200 GET /auth/discovery && jq -e --arg u "$BASE_URL" '.jwksUri == ($u + "/.well-known/jwks.json")' "$JSON" > /dev/null \
+    || { echo "discovery: $(head -c 300 "$JSON")"; return 1; }
+}
+check 'GET /auth/openapi.json and /auth/discovery (links on PUBLIC_URL) are served' docs_served
 # Healthy as Docker judges it: one of --retries=3 consecutive runs passes within its 3 s timeout.
 image_healthcheck() {
   [ "$(podman inspect --format '{{.Config.Healthcheck.Test}}' "$APP")" != '[]' ] || { echo 'the container has no health check'; return 1; }
@@ -320,6 +340,7 @@ check 'the app container runs as non-root (uid and every process)' non_root
 
 # compose down + up keeps users and sessions (named volumes)
 persist() {
+  track_anonymous_volumes
   compose down >> "$LOG" 2>&1 || { echo 'compose down failed'; return 1; }
   [ -z "$(podman ps -aq --filter "label=io.podman.compose.project=$PROJECT")" ] || { echo 'containers left after down'; return 1; }
   stack_up || return 1
