@@ -1,3 +1,4 @@
+import { apiKeyValidations } from '../metrics/registry.js';
 import type { Logger } from 'pino';
 import type { Sql, Tx } from '../../db/sql.js';
 import type { Kv } from '../../kv/kv.js';
@@ -100,6 +101,7 @@ export function createApiKeyService(deps: { sql: Sql; kv: Kv; clock: Clock; log:
     /** POST /api-key/validate: a live key of `tenant` → its facts; anything else → {valid: false}, alike. */
     async validate(tenant: Tenant, key: string): Promise<ValidationResult> {
       const v = await verifier.check(key);
+      apiKeyValidations.labels(!v || v.principal.tenantId !== tenant.id ? 'invalid' : 'valid').inc();
       if (!v || v.principal.tenantId !== tenant.id) return { valid: false };
       const p = v.principal;
       verifier.touch(p);
