@@ -112,14 +112,15 @@ describe('GET /metrics', () => {
     for (const secret of [PASSWORD, token, user.email, user.userId]) expect(text).not.toContain(secret);
   });
 
-  it('labels routes by pattern: 1,000 distinct ids and 1,000 unknown URLs add no series', async () => {
+  it('labels routes by pattern: 1,000 distinct ids and 334 unknown URLs add no series', async () => {
     const headers = { authorization: `Bearer ${user.accessToken}` };
+    // 1,000 distinct org ids on one route pattern; every third request also to an unknown URL (an id, an email, a token).
     const burst = async (n: number) => {
       for (let i = 0; i < n; i += 25) {
-        await Promise.all(Array.from({ length: Math.min(25, n - i) }, async () => {
+        await Promise.all(Array.from({ length: Math.min(25, n - i) }, async (_, j) => {
           const id = randomUUID();
           await t.app.inject({ method: 'GET', url: `/auth/orgs/${id}`, headers });
-          await t.app.inject({ method: 'GET', url: `/auth/no-such-route/${id}/${encodeURIComponent(newEmail())}?token=${id}` });
+          if ((i + j) % 3 === 0) await t.app.inject({ method: 'GET', url: `/auth/no-such-route/${id}/${encodeURIComponent(newEmail())}?token=${id}` });
         }));
       }
     };
@@ -132,7 +133,7 @@ describe('GET /metrics', () => {
     const orgRoute = [...after.s.keys()].find((k) => k.startsWith('authplane_http_requests_total{route="/auth/orgs/:org_id",method="GET"'));
     expect(orgRoute).toBeDefined();
     const unmatched = 'authplane_http_requests_total{route="unmatched",method="GET",status_class="4xx"}';
-    expect(value(after.s, unmatched) - value(before.s, unmatched)).toBe(1000);
+    expect(value(after.s, unmatched) - value(before.s, unmatched)).toBe(334);
     expect(after.text).not.toMatch(/no-such-route|@example\.com/);
   });
 });
