@@ -70,7 +70,7 @@ export const httpDuration = histogram('authplane_http_request_duration_seconds',
 
 // ---- Sign-in, MFA, limits, keys (counted from audit events, src/modules/metrics/audit-metrics.ts) ----
 export const signInAttempts = counter('authplane_signin_attempts_total',
-  'Sign-in attempts by method (password, magic_link, passkey, solana, oauth, cross_domain, mfa, other) and outcome (success, failure, denied, mfa_required).',
+  'Sign-in attempts by method (password, magic_link, passkey, solana, oauth, other) and outcome (success, failure, denied, error, mfa_required).',
   ['method', 'outcome']);
 export const mfaChallenges = counter('authplane_mfa_challenges_total',
   'Second-factor challenges by event: issued (sign-in or step-up asked for a code), completed, failed.', ['event']);
