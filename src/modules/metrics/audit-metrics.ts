@@ -1,5 +1,4 @@
-import type { Counter } from 'prom-client';
-import { lockouts, mfaChallenges, signInAttempts } from './registry.js';
+import { lockouts, mfaChallenges, signInAttempts, type CounterFamily } from './registry.js';
 
 /** What `countAuditEvent` reads of an audit event (src/modules/audit/service.ts AuditEvent). */
 interface CountedEvent {
@@ -11,14 +10,8 @@ interface CountedEvent {
 const SIGN_IN_METHODS = new Set(['password', 'magic_link', 'passkey', 'solana', 'oauth']);
 const MFA_FLOWS = new Set(['mfa.login', 'mfa.challenge.complete', 'mfa.step_up']);
 
-/** Labelled children, made once: these counters see every sign-in. */
-const children = new Map<string, Counter.Internal>();
-function child(c: Counter<string>, ...values: string[]): Counter.Internal {
-  const key = `${c === signInAttempts ? 's' : c === mfaChallenges ? 'm' : 'l'}|${values.join('|')}`;
-  let x = children.get(key);
-  if (x === undefined) children.set(key, (x = c.labels(...values)));
-  return x;
-}
+/** The family's series (each family keeps its children: a lookup by the joined label values). */
+const child = (c: CounterFamily, ...values: string[]) => c.labels(...values);
 
 const methodOf = (e: CountedEvent, fallback = 'other'): string => {
   const m = e.metadata?.method;

@@ -1,7 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import type { Counter, Histogram } from 'prom-client';
 import { routeConfigOf } from '../../http/route-config.js';
-import { httpDuration, httpRequests } from './registry.js';
+import { httpDuration, httpRequests, type CounterChild, type HistogramChild } from './registry.js';
 
 /** The route label of a request no route matched (404s, and methods no route has): one series, whatever the URL. */
 export const UNMATCHED_ROUTE = 'unmatched';
@@ -12,8 +11,8 @@ const STATUS_CLASSES = ['1xx', '1xx', '2xx', '3xx', '4xx', '5xx'];
 
 /** The labelled children of one (route, method): the latency histogram and one counter per status class. */
 interface Series {
-  duration: Histogram.Internal<string>;
-  counts: (Counter.Internal | undefined)[];
+  duration: HistogramChild;
+  counts: (CounterChild | undefined)[];
   route: string;
   method: string;
 }

@@ -1,7 +1,6 @@
 import { context, SpanKind, SpanStatusCode, trace, type Attributes } from '@opentelemetry/api';
-import type { Histogram } from 'prom-client';
 import { tracer, tracingSwitch } from '../tracing/tracing.js';
-import { dbQueryDuration, metricsSwitch, redisCommandDuration } from './registry.js';
+import { dbQueryDuration, metricsSwitch, redisCommandDuration, type HistogramChild } from './registry.js';
 
 /**
  * Latency metrics and spans of store calls, made by hand at our own db/kv wrappers (src/db/pg.ts,
@@ -12,7 +11,7 @@ import { dbQueryDuration, metricsSwitch, redisCommandDuration } from './registry
  */
 export const observing = (): boolean => metricsSwitch.on || tracingSwitch.on;
 
-type Child = Histogram.Internal<string>;
+type Child = HistogramChild;
 
 /** The error's class and code for a span status: never its message (a driver may quote a value). */
 function errorLabel(err: unknown): string {
