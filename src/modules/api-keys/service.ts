@@ -1,4 +1,3 @@
-import { apiKeyValidations } from '../metrics/registry.js';
 import type { Logger } from 'pino';
 import type { Sql, Tx } from '../../db/sql.js';
 import type { Kv } from '../../kv/kv.js';
@@ -11,6 +10,7 @@ import { newApiKey } from './keys.js';
 import { isValidScope, MAX_SCOPES, reservedScopes, uncoveredScopes } from './scopes.js';
 import { apiKeyStore, type ApiKey } from './store.js';
 import { createApiKeyVerifier } from './verify.js';
+import { apiKeyValidations } from '../metrics/registry.js';
 
 /** Live keys one user may hold at once. */
 export const MAX_KEYS_PER_USER = 50;

@@ -159,7 +159,7 @@ export async function createPasswordHasher(opts: {
       waits.push(waited);
       argon2Wait.observe(waited / 1000);
       try {
-        return await (tracingSwitch.on ? traceHash(o.dummy ? 'verify' : o.kind, waited, fn) : fn());
+        return await (tracingSwitch.on ? traceHash(o.kind, waited, fn) : fn());
       } finally {
         latencies.push(performance.now() - enqueued);
         release(client);
@@ -175,9 +175,6 @@ export async function createPasswordHasher(opts: {
     }
   }
 
-  // authplane_argon2_pool_size / _running / _queue_length, read at scrape time; removed by `close`.
-  const removeReading = hashPools.add(() => ({ size: opts.concurrency, running, waiting: waiting.length }));
-
   const dummyHash = await argon2.hash('authplane-dummy-password-for-unknown-accounts', params);
   // One verification's time, so that a timed dummy has something to wait before any job has run.
   {
@@ -185,6 +182,9 @@ export async function createPasswordHasher(opts: {
     await argon2.verify(dummyHash, 'warm-up').catch(() => false);
     latencies.push(performance.now() - t0);
   }
+
+  // authplane_argon2_pool_size / _running / _queue_length, read at scrape time; removed by `close`.
+  const removeReading = hashPools.add(() => ({ size: opts.concurrency, running, waiting: waiting.length }));
 
   return {
     params,
