@@ -68,7 +68,7 @@ export async function buildApp(config: Readonly<Config>, opts: BuildOptions = {}
   registerRouteConfig(app);
   // Operations (README "Operations"): the request span first, so every later hook and the handler run in its context.
   if (config.tracing.endpoint) {
-    startTracing({ endpoint: config.tracing.endpoint, serviceName: config.tracing.serviceName });
+    await startTracing({ endpoint: config.tracing.endpoint, serviceName: config.tracing.serviceName });
     registerRequestTracing(app);
   }
   if (config.metrics.port !== undefined) {

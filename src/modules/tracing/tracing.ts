@@ -1,8 +1,7 @@
 import { trace, type Attributes, type AttributeValue, type Tracer } from '@opentelemetry/api';
-import { W3CTraceContextPropagator, type ExportResult } from '@opentelemetry/core';
-import { NodeSDK } from '@opentelemetry/sdk-node';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { BatchSpanProcessor, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace-base';
+import type { ExportResult } from '@opentelemetry/core';
+import type { NodeSDK } from '@opentelemetry/sdk-node';
+import type { BatchSpanProcessor, ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { isSecretKey, REDACTED, redactString } from '../../lib/redact.js';
 
 /**
@@ -26,8 +25,17 @@ export interface TracingOptions {
   flushDelayMs?: number;
 }
 
-/** Starts the SDK once per process (later calls do nothing) and turns the span helpers on. */
-export function startTracing(o: TracingOptions): void {
+/**
+ * Starts the SDK once per process (later calls do nothing) and turns the span helpers on. The SDK and the
+ * exporter are loaded here, not at import: they weigh ~30 MB of heap and seconds of start-up, paid only
+ * by deployments that trace.
+ */
+export async function startTracing(o: TracingOptions): Promise<void> {
+  if (sdk) return;
+  const [{ NodeSDK }, { OTLPTraceExporter }, { BatchSpanProcessor }, { W3CTraceContextPropagator }] = await Promise.all([
+    import('@opentelemetry/sdk-node'), import('@opentelemetry/exporter-trace-otlp-http'),
+    import('@opentelemetry/sdk-trace-base'), import('@opentelemetry/core'),
+  ]);
   if (sdk) return;
   processor = new BatchSpanProcessor(new RedactingExporter(new OTLPTraceExporter({ url: `${o.endpoint.replace(/\/+$/, '')}/v1/traces` })),
     { scheduledDelayMillis: o.flushDelayMs ?? 2000 });
