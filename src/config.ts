@@ -117,6 +117,14 @@ const EnvSchema = z
     WEBHOOK_TIMEOUT_MS: wholeNumber(100, 60_000, 5000),
     WEBHOOK_RETRY_WINDOW_SECONDS: wholeNumber(1, 7 * 86_400, 86_400),
     WEBHOOK_PAUSE_AFTER_SECONDS: wholeNumber(1, 30 * 86_400, 86_400),
+    // Operations (src/modules/metrics, src/modules/tracing): both off unless set. The metrics listener is
+    // separate from the API's and binds to loopback by default, so /metrics is never public by accident.
+    METRICS_PORT: z.preprocess(emptyToUndefined, z.string().regex(/^\s*\d{1,5}\s*$/, 'must be a port number from 0 to 65535').optional()
+      .transform((v) => (v === undefined ? undefined : Number(v)))
+      .pipe(z.number().int().min(0).max(65535, 'must be a port number from 0 to 65535').optional())),
+    METRICS_HOST: z.preprocess(emptyToUndefined, z.string().min(1).default('127.0.0.1')),
+    OTEL_EXPORTER_OTLP_ENDPOINT: z.preprocess(emptyToUndefined, z.url({ protocol: /^https?$/, message: 'must be an http:// or https:// URL (the collector\'s OTLP/HTTP base, e.g. http://127.0.0.1:4318)' }).optional()),
+    OTEL_SERVICE_NAME: z.preprocess(emptyToUndefined, z.string().regex(/^[A-Za-z0-9_.:-]{1,100}$/, 'must be 1 to 100 characters from A-Z a-z 0-9 _ . : -').default('authplane')),
   })
   .superRefine((env, ctx) => {
     const issue = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
@@ -135,6 +143,7 @@ const EnvSchema = z
     if (env.HTTP_HEADERS_TIMEOUT_MS > env.HTTP_REQUEST_TIMEOUT_MS) {
       issue('HTTP_HEADERS_TIMEOUT_MS', `must not be more than HTTP_REQUEST_TIMEOUT_MS (${env.HTTP_REQUEST_TIMEOUT_MS}): the request timeout covers the headers too`);
     }
+    if (env.METRICS_PORT !== undefined && env.METRICS_PORT !== 0 && env.METRICS_PORT === env.PORT) issue('METRICS_PORT', `must differ from PORT (${env.PORT}): metrics have their own listener`);
     const tp = env.TRUST_PROXY.trim();
     if (tp.toLowerCase() === 'true') issue('TRUST_PROXY', 'true is refused: name the hop count (e.g. 1) or the proxies (comma-separated IPs/CIDRs)');
     else if (tp !== 'false' && !/^\d+$/.test(tp) && !tp.split(',').every((p) => isCidrOrIp(p.trim()))) {
@@ -176,6 +185,10 @@ export interface Config {
   connections: ConnectionLimits;
   /** Webhook delivery: SSRF allowance, the poller, the attempt timeout, the retry window and the pause threshold. */
   webhooks: { allowPrivate: boolean; worker: boolean; pollMs: number; timeoutMs: number; retryWindowMs: number; pauseAfterMs: number };
+  /** METRICS_PORT / METRICS_HOST: the Prometheus listener (src/modules/metrics); `port` undefined = off. */
+  metrics: { port?: number; host: string };
+  /** OTEL_EXPORTER_OTLP_ENDPOINT / OTEL_SERVICE_NAME: OTLP traces (src/modules/tracing); `endpoint` undefined = off. */
+  tracing: { endpoint?: string; serviceName: string };
   /** True when no DATABASE_URL is set: PGlite (and, without REDIS_URL, the in-process store). */
   embedded: boolean;
 }
@@ -251,6 +264,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       retryWindowMs: e.WEBHOOK_RETRY_WINDOW_SECONDS * 1000,
       pauseAfterMs: e.WEBHOOK_PAUSE_AFTER_SECONDS * 1000,
     }),
+    metrics: Object.freeze({ port: e.METRICS_PORT, host: e.METRICS_HOST }),
+    tracing: Object.freeze({ endpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: e.OTEL_SERVICE_NAME }),
     embedded: !e.DATABASE_URL,
   });
 }

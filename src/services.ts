@@ -32,6 +32,7 @@ import { createSessionRevocations } from './modules/sessions/revocations.js';
 import { createSessionCheckCache, SESSION_CHECK_MAX, SESSION_CHECK_TTL_MS } from './modules/sessions/check-cache.js';
 import { createMcpService, type McpService } from './modules/mcp/service.js';
 import { createWebhookService, type WebhookService, type WebhookTransport } from './modules/webhooks/service.js';
+import { bearerCache } from './modules/metrics/registry.js';
 
 /**
  * The capability services shared by routes, MCP tools and the CLI. Each capability adds its service
@@ -155,14 +156,26 @@ export async function createServices(base: BaseDeps, o: { webhookTransport?: Web
       mailer.close();
       await signingKeys.stop();
       await apiKeys.settled();
+      hasher.close();
       await Promise.all(subscriptions.map((u) => u().catch(() => {})));
     },
   };
+  const bearerHit = { access_token: bearerCache.labels('access_token', 'hit'), api_key: bearerCache.labels('api_key', 'hit') };
+  const bearerMiss = { access_token: bearerCache.labels('access_token', 'miss'), api_key: bearerCache.labels('api_key', 'miss') };
   const authenticators: Authenticators = {
     accessToken: (token, o) => sessions.authenticate(token, o.viaCookie, { fresh: o.fresh }),
-    accessTokenCached: (token, o) => sessions.authenticateCached(token, o.viaCookie, { fresh: o.fresh }),
+    accessTokenCached: (token, o) => {
+      const p = sessions.authenticateCached(token, o.viaCookie, { fresh: o.fresh });
+      // A fresh check (state-changing routes) reads the stores on purpose: not a cache miss.
+      if (!o.fresh) (p === undefined ? bearerMiss.access_token : bearerHit.access_token).inc();
+      return p;
+    },
     apiKey: (key) => apiKeys.authenticate(key),
-    apiKeyCached: (key) => apiKeys.authenticateCached(key),
+    apiKeyCached: (key) => {
+      const p = apiKeys.authenticateCached(key);
+      (p === undefined ? bearerMiss.api_key : bearerHit.api_key).inc();
+      return p;
+    },
     adminKey: (key) => base.adminKeys.verify(key),
   };
   return { services, authenticators };

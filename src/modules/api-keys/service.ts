@@ -11,6 +11,7 @@ import { isValidScope, MAX_SCOPES, reservedScopes, uncoveredScopes } from './sco
 import { apiKeyStore, type ApiKey } from './store.js';
 import { createApiKeyVerifier } from './verify.js';
 import type { Events } from '../webhooks/events.js';
+import { apiKeyValidations } from '../metrics/registry.js';
 
 /** Live keys one user may hold at once. */
 export const MAX_KEYS_PER_USER = 50;
@@ -101,6 +102,7 @@ export function createApiKeyService(deps: { sql: Sql; kv: Kv; clock: Clock; log:
     /** POST /api-key/validate: a live key of `tenant` → its facts; anything else → {valid: false}, alike. */
     async validate(tenant: Tenant, key: string): Promise<ValidationResult> {
       const v = await verifier.check(key);
+      apiKeyValidations.labels(!v || v.principal.tenantId !== tenant.id ? 'invalid' : 'valid').inc();
       if (!v || v.principal.tenantId !== tenant.id) return { valid: false };
       const p = v.principal;
       verifier.touch(p);
