@@ -25,7 +25,7 @@ export const accountDeletionRoutes: FastifyPluginAsync<{ deps: Deps }> = async (
     schema: {
       operationId: 'deleteUser', tags: ['Sessions'], summary: 'Delete the signed-in user\'s account.',
       description: `Needs an access token (API keys get 403) and, for an account with a password, currentPassword in a JSON body (400 when missing, 401 invalid_credentials when wrong). Sensitive: a user with MFA and no recent step-up gets 401 totp_required first. 204 on success. ${DELETION_EFFECT}`,
-      body: DeleteAccountBody.optional(),
+      body: DeleteAccountBody.nullish(),
       response: { 204: z.undefined(), ...errorResponses(400, 401, 403, 409, 413, 415, 429, 503) },
     },
   }, async (req, reply) => {

@@ -49,7 +49,7 @@ export async function startAccountApp(o: { smtp?: boolean } = {}) {
     await t.deps.services.mailer.drain();
     const end = Date.now() + 10_000;
     for (;;) {
-      const mail = smtp.messages.slice(after).find((m) => m.to.includes(to));
+      const mail = smtp.messages.slice(after).find((m) => m.to.some((a) => a.toLowerCase() === to.toLowerCase()));
       if (mail) {
         const link = /https?:\/\/[^\s"<>]+[?&]token=[A-Za-z0-9_-]{43}/.exec(mail.decoded)?.[0];
         expect(link, mail.decoded).toBeDefined();
