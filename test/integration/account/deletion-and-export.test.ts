@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { call } from '../../helpers/app.js';
-import { enableMfa, nextCode } from '../mfa/mfa-helpers.js';
+import { enableMfa, loginWithMfa, nextCode } from '../mfa/mfa-helpers.js';
 import { PASSWORD, startAccountApp, type Account } from './helpers.js';
 
 /**
- * Deleting an account (issue 15): every credential dead on every instance at once (two app instances on
+ * Deleting an account and exporting its data (issue 15): every credential dead on every instance at once (two app instances on
  * shared stores), personal data gone from every table, the audit chain still verifying, the last-owner
  * rule, the TOTP gate and password re-entry, bad input and hostile clients, and the admin-plane route.
  */
@@ -205,5 +205,60 @@ describe('DELETE /auth/user', () => {
     const audit = (await s.t.deps.audit.list({ tenantId: s.other.id, action: 'user.delete', limit: 5 })).items;
     expect(audit[0]).toMatchObject({ target: v.userId, actor_type: 'admin_key' });
     expect((await s.t.deps.audit.verify()).breaks).toEqual([]);
+  });
+});
+
+describe('GET /auth/user/export', () => {
+  it('holds every listed part, and no secret, token or hash', async () => {
+    const u = await s.register();
+    const wallet = '7EcDhSYGxXyscszYEp35KHN8vvw3svAuLKTzXwCFLtV';
+    await owner('INSERT INTO wallet_identities (tenant_id, user_id, public_key) VALUES ($1, $2, $3)', [s.defaultId, u.userId, wallet]);
+    await owner(`INSERT INTO passkey_credentials (tenant_id, user_id, credential_id, public_key, device_type, backed_up, name, created_at) VALUES ($1, $2, 'cred-export-1', '\\x0102'::bytea, 'singleDevice', false, 'Desk key', now())`, [s.defaultId, u.userId]);
+    await owner(`INSERT INTO federated_identities (tenant_id, user_id, issuer, subject, email, created_at) VALUES ($1, $2, 'https://issuer.example', 'sub-export-1', $3, now())`, [s.defaultId, u.userId, u.email]);
+    const org = await call(s.t.app, { method: 'POST', url: '/auth/orgs', token: u.accessToken, json: { name: 'Export Org' } });
+    const readKey = await call(s.t.app, { method: 'POST', url: '/auth/api-keys', token: u.accessToken, json: { name: 'reader', scopes: ['user:read'] } });
+    const orgsKey = await call(s.t.app, { method: 'POST', url: '/auth/api-keys', token: u.accessToken, json: { name: 'orgs only', scopes: ['orgs:read'] } });
+    const { secret, recoveryCodes } = await enableMfa(s.t, u.accessToken);
+    const second = await loginWithMfa(s.t, u.email, secret); // enabling MFA ended the other sessions; a new one
+
+    const res = await call(s.t.app, { method: 'GET', url: '/auth/user/export', token: u.accessToken });
+    expect(res.statusCode, res.body).toBe(200);
+    const x = res.data;
+    expect(x.profile).toMatchObject({ id: u.userId, tenantId: s.defaultId, email: u.email, emailVerified: false, hasPassword: true });
+    expect(x.sessions).toHaveLength(2);
+    expect(x.sessions.filter((e: { current: boolean }) => e.current)).toHaveLength(1);
+    expect(x.apiKeys.map((k: { name: string }) => k.name)).toEqual(expect.arrayContaining(['reader', 'orgs only']));
+    expect(x.apiKeys.every((k: { prefix: string }) => /^ck_.{8}$/.test(k.prefix))).toBe(true);
+    expect(x.memberships).toEqual([{ orgId: org.data.id, orgName: 'Export Org', roles: ['owner'] }]);
+    expect(x.passkeys).toMatchObject([{ name: 'Desk key', deviceType: 'singleDevice' }]);
+    expect(x.wallets).toMatchObject([{ publicKey: wallet }]);
+    expect(x.federatedIdentities).toMatchObject([{ issuer: 'https://issuer.example', subject: 'sub-export-1', email: u.email }]);
+    expect(x.mfa).toMatchObject({ enabled: true, recoveryCodesRemaining: 10 });
+    const actions = x.auditEvents.map((e: { action: string }) => e.action);
+    expect(actions).toEqual(expect.arrayContaining(['user.signup', 'api_key.create', 'mfa.enable']));
+    expect(x.auditEvents.every((e: { actor: { id: string | null }; target: string | null }) => e.actor.id === u.userId || e.target === u.userId)).toBe(true);
+
+    // no secret, token or hash of any kind
+    const text = res.body;
+    const hash = (await owner('SELECT password_hash FROM users WHERE id = $1', [u.userId])).rows[0] as { password_hash: string };
+    for (const secretValue of [hash.password_hash, '$argon2', u.apiKey!, readKey.data.apiKey, orgsKey.data.apiKey, u.accessToken, u.refreshToken, second.accessToken, second.refreshToken, secret, ...recoveryCodes]) {
+      expect(text.includes(secretValue), `export holds ${secretValue.slice(0, 12)}…`).toBe(false);
+    }
+    expect(text).not.toMatch(/"(passwordHash|password_hash|secret|secretSealed|tokenHash|token_hash|keyHash|hash|prevHash|refreshToken|accessToken|apiKey)"\s*:/);
+
+    // an API key with user:read may export; one without it may not; no credential, another tenant: refused
+    expect((await call(s.t.app, { method: 'GET', url: '/auth/user/export', headers: { 'x-api-key': readKey.data.apiKey } })).statusCode).toBe(200);
+    expect((await call(s.t.app, { method: 'GET', url: '/auth/user/export', headers: { 'x-api-key': orgsKey.data.apiKey } })).statusCode).toBe(403);
+    expect((await call(s.t.app, { method: 'GET', url: '/auth/user/export' })).statusCode).toBe(401);
+    expect((await call(s.t.app, { method: 'GET', url: '/auth/user/export', token: u.accessToken, headers: { 'x-tenant-id': s.other.id } })).statusCode).toBe(403);
+    const bad = await call(s.t.app, { method: 'GET', url: '/auth/user/export?userId=00000000-0000-4000-8000-000000000000', token: u.accessToken });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.data.error).toBe('validation_failed');
+    // another user's export never holds this user's data
+    const other = await s.register();
+    const theirs = await call(s.t.app, { method: 'GET', url: '/auth/user/export', token: other.accessToken });
+    expect(theirs.statusCode).toBe(200);
+    expect(theirs.body).not.toContain(u.userId);
+    expect(theirs.body).not.toContain(u.email);
   });
 });
