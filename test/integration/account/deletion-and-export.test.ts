@@ -199,6 +199,8 @@ describe('DELETE /auth/user', () => {
     expect(await statusWithin(() => call(b, { method: 'GET', url: '/auth/user', token: v.accessToken }), 401)).toBe(401);
     expect(await tablesHolding(v.email)).toEqual([]);
     expect(await auditActionsHolding(v.email)).toEqual([]);
+    const listed = await call(s.t.app, { method: 'GET', url: `/auth/admin/users?tenantId=${s.other.id}`, token: adminKey });
+    expect(listed.data.items.find((i: { id: string }) => i.id === v.userId)).toMatchObject({ email: null, name: null, disabled: true, deletedAt: expect.any(String) });
     const revive = await call(s.t.app, { method: 'PATCH', url: `/auth/admin/users/${v.userId}`, token: adminKey, json: { disabled: false } });
     expect(revive.statusCode).toBe(409);
     expect((await call(s.t.app, { method: 'PATCH', url: `/auth/admin/users/${v.userId}`, token: adminKey, json: { email: s.address() } })).statusCode).toBe(409);

@@ -97,6 +97,19 @@ describe('email change', () => {
     expect((await s.storedEmail(u.userId)).email).toBe(u.email);
   });
 
+  it('the old address gets at most 5 notices in 15 minutes, however many new addresses are asked for; the answer never changes', async () => {
+    const u = await s.register();
+    const mark = s.smtp!.messages.length;
+    for (let i = 0; i < 6; i++) {
+      const res = await requestChange(u.accessToken, { newEmail: s.address('flood'), currentPassword: PASSWORD });
+      expect(res.statusCode).toBe(202);
+      expect(res.data).toEqual(GENERIC);
+    }
+    await s.t.deps.services.mailer.drain();
+    await new Promise((r) => setTimeout(r, 200));
+    expect(s.smtp!.messages.slice(mark).filter((m) => m.to.includes(u.email))).toHaveLength(5);
+  });
+
   it('an address held by another account: the same 202, a link is mailed, and confirming fails 409 with nothing changed', async () => {
     const holder = await s.register();
     const u = await s.register();
