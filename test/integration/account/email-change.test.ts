@@ -223,6 +223,17 @@ describe('email change', () => {
   });
 });
 
+describe('discovery', () => {
+  it('GET /auth/discovery describes email change, account deletion and data export', async () => {
+    const res = await call(s.t.app, { method: 'GET', url: '/auth/discovery' });
+    const c = res.data.capabilities;
+    expect(c.emailChange).toMatchObject({ request: { method: 'POST', path: '/auth/email/change' }, confirm: { path: '/auth/email/change/confirm' }, cancel: { path: '/auth/email/change/cancel' } });
+    expect(c.accountDeletion).toMatchObject({ deleteOwn: { method: 'DELETE', path: '/auth/user' }, adminDelete: { method: 'DELETE', path: '/auth/admin/users/{id}' } });
+    expect(c.dataExport).toMatchObject({ export: { method: 'GET', path: '/auth/user/export' } });
+    expect(c.admin.users.changeEmail).toMatchObject({ method: 'PATCH', body: { email: 'string' } });
+  });
+});
+
 describe('email change races (zero survivors)', () => {
   const TRIALS = 8;
   it(`double confirm: exactly one of two concurrent confirms wins (${TRIALS} trials)`, async () => {
