@@ -125,7 +125,7 @@ describe('email change', () => {
     expect((await s.emailOf(u.accessToken)).status).toBe(200);
   });
 
-  it('an expired confirm link → 401 "expired"; the redirectUrl, when allowed, carries the token', async () => {
+  it('an expired confirm link (1 h) or cancel link (72 h) → 401 "expired"; the redirectUrl, when allowed, carries the token', async () => {
     const u = await s.register();
     const { confirmToken, toNew } = await changeTokens(u, s.address('exp'), { redirectUrl: REDIRECT });
     expect(toNew.link.startsWith(`${REDIRECT}?token=`)).toBe(true);
@@ -134,6 +134,13 @@ describe('email change', () => {
     expect(res.statusCode).toBe(401);
     expect(res.data.message).toContain('expired');
     expect((await s.storedEmail(u.userId)).email).toBe(u.email);
+    // the cancel link lives 72 hours, then it is expired too
+    const v = await s.register();
+    const { cancelToken } = await changeTokens(v, s.address('exp72'));
+    s.t.clock.advance(72 * 60 * 60_000 + 1_000);
+    const late = await cancel(cancelToken);
+    expect(late.statusCode).toBe(401);
+    expect(late.data.message).toContain('expired');
   });
 
   it('hostile clients: another tenant, a made-up token, another user\'s cancel token used as a confirm token, API keys', async () => {
