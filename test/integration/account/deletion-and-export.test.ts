@@ -78,10 +78,10 @@ describe('DELETE /auth/user', () => {
     // Personal data in every place the account can have it.
     await owner('UPDATE users SET name = $2 WHERE id = $1', [u.userId, name]);
     const org = await call(s.t.app, { method: 'POST', url: '/auth/orgs', token: u.accessToken, json: { name: 'Acme Holdings' } });
-    expect(org.statusCode, org.body).toBe(201);
+    expect([200, 201], org.body).toContain(org.statusCode);
     const theirs = await call(s.t.app, { method: 'POST', url: '/auth/orgs', token: heir.accessToken, json: { name: 'Heir Org' } });
     const invite = await call(s.t.app, { method: 'POST', url: `/auth/orgs/${theirs.data.id}/invites`, token: heir.accessToken, json: { email: u.email, roles: ['member'] } });
-    expect(invite.statusCode, invite.body).toBe(201);
+    expect([200, 201], invite.body).toContain(invite.statusCode);
     await owner(`INSERT INTO org_members (tenant_id, org_id, user_id, roles, created_at, updated_at) VALUES ($1, $2, $3, '{member}', now(), now())`, [s.defaultId, theirs.data.id, u.userId]);
     await owner('INSERT INTO wallet_identities (tenant_id, user_id, public_key) VALUES ($1, $2, $3)', [s.defaultId, u.userId, WALLET]);
     await owner(`INSERT INTO solana_nonces (tenant_id, public_key, nonce, message, purpose, user_id, created_at, expires_at) VALUES ($1, $2, 'nonce-zyxwv-1', 'sign in', 'link', $3, now(), now() + interval '5 minutes')`, [s.defaultId, WALLET, u.userId]);
