@@ -16,7 +16,7 @@ beforeAll(async () => {
   s = await startAccountApp();
   b = (await s.t.second()).app;
   adminKey = (await s.t.deps.adminKeys.create({ name: 'deletion', expiresInDays: 1 })).key;
-});
+}, 240_000); // two app instances start here
 afterAll(async () => { await s?.close(); });
 
 const del = (app: FastifyInstance, token: string | undefined, json?: unknown, headers: Record<string, string> = {}) =>

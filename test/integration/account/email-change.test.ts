@@ -9,7 +9,7 @@ import { GENERIC, PASSWORD, REDIRECT, startAccountApp, type Account } from './he
  * confirmation, taken addresses, expired/used/foreign tokens, bad input, and the confirm/cancel races.
  */
 let s: Awaited<ReturnType<typeof startAccountApp>>;
-beforeAll(async () => { s = await startAccountApp({ smtp: true }); });
+beforeAll(async () => { s = await startAccountApp({ smtp: true }); }, 240_000);
 afterAll(async () => { await s?.close(); });
 
 const requestChange = (token: string | undefined, json: unknown, headers: Record<string, string> = {}) =>

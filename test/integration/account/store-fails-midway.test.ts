@@ -38,7 +38,7 @@ beforeAll(async () => {
   const base = await createStores({ now: () => Date.now() });
   stores = { ...base, kv: failingEnds(base.kv) };
   t = await createTestApp({ stores });
-});
+}, 240_000); // two embedded databases start here; slow on a loaded CI machine
 afterAll(async () => { await t?.close(); await stores?.drop(); });
 
 describe(`the session store failing in the middle (${BACKEND})`, () => {
