@@ -33,6 +33,9 @@ import { createSessionCheckCache, SESSION_CHECK_MAX, SESSION_CHECK_TTL_MS } from
 import { createMcpService, type McpService } from './modules/mcp/service.js';
 import { createWebhookService, type WebhookService, type WebhookTransport } from './modules/webhooks/service.js';
 import { bearerCache } from './modules/metrics/registry.js';
+import { createEmailChangeService, type EmailChangeService } from './modules/email-change/service.js';
+import { createAccountDeletionService, type AccountDeletionService } from './modules/account-deletion/service.js';
+import { createDataExportService, type DataExportService } from './modules/data-export/service.js';
 
 /**
  * The capability services shared by routes, MCP tools and the CLI. Each capability adds its service
@@ -76,6 +79,12 @@ export interface Services {
   mcp: McpService;
   /** Webhook endpoints, the event outbox (`emit`) and the delivery worker (src/modules/webhooks). */
   webhooks: WebhookService;
+  /** Changing a signed-in user's address: link to the new one, cancel link to the old one (src/modules/email-change). */
+  emailChange: EmailChangeService;
+  /** Deleting an account, by the user or an operator: erasure to a pseudonymous tombstone (src/modules/account-deletion). */
+  accountDeletion: AccountDeletionService;
+  /** The user's own data as JSON (src/modules/data-export). */
+  dataExport: DataExportService;
 }
 
 /** Hooks later capabilities plug into the sign-in path (filled below as they are created). */
@@ -128,6 +137,7 @@ export async function createServices(base: BaseDeps, o: { webhookTransport?: Web
   const passwordReset = createPasswordResetService({ ...linkDeps, hasher, password, sessions, claim, throttle: hooks.throttle, events });
   const passwordChange = createPasswordChangeService({ sql, clock, hasher, password, sessions, audit, events });
   const magicLink = createMagicLinkService({ ...linkDeps, signIn, claim, events });
+  const emailChange = createEmailChangeService({ ...linkDeps, hasher, sessions, onAddressChanged: (userId) => apiKeys.invalidateUser(userId), events });
   const crossDomain = createCrossDomainService({ sql, clock, keys: signingKeys, sessions, audit, issuer: config.publicUrl });
   const solana = createSolanaService({ sql, clock, audit, signIn, publicUrl: config.publicUrl, events });
   const passkeys = createPasskeyService({ sql, kv, clock, audit, signIn, publicUrl: config.publicUrl, authSecret: base.authSecret });
@@ -142,13 +152,21 @@ export async function createServices(base: BaseDeps, o: { webhookTransport?: Web
   const orgs = createOrgServices({ config, sql, clock, audit, cache: authzCache, sessions, mailer, events });
   hooks.orgAdmin = { isOrgAdmin: orgs.isOrgAdmin };
   const authz = createAuthzService({ cache: authzCache, clock });
-  const admin = createAdminService({ sql, tenants, audit, users, apiKeys });
-  const mcp = createMcpService({ config, clock, log: base.log, audit, sessions, users, apiKeys, orgs, authz, mfa, admin, revocations: sessionRevocations });
+  const accountDeletion = createAccountDeletionService({
+    sql, clock, hasher, sessions, audit,
+    invalidateKeys: (userId) => apiKeys.invalidateUser(userId),
+    invalidateOrg: (tenantId, orgId) => authzCache.invalidate(tenantId, orgId),
+    events,
+  });
+  const dataExport = createDataExportService({ sql, clock, sessions });
+  const admin = createAdminService({ sql, tenants, audit, users, apiKeys, emailChange });
+  const mcp = createMcpService({ config, clock, log: base.log, audit, sessions, users, apiKeys, orgs, authz, mfa, admin, dataExport, revocations: sessionRevocations });
   subscriptions.push(await mcp.start());
 
   const services: Services = {
     signingKeys, tokens, sessions, users, signIn, hasher, password, mailer, solana, passkeys, oauth, rateLimit, mfa,
     emailVerification, passwordReset, passwordChange, magicLink, crossDomain, orgs, authz, apiKeys, admin, mcp, webhooks,
+    emailChange, accountDeletion, dataExport,
     rotateSigningKey: () => signingKeys.rotate(),
     async stop() {
       await webhooks.stop();

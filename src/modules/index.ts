@@ -19,6 +19,9 @@ import { orgsModule } from './orgs/index.js';
 import { authzModule } from './authz/index.js';
 import { mcpModule } from './mcp/index.js';
 import { webhooksModule } from './webhooks/index.js';
+import { emailChangeModule } from './email-change/index.js';
+import { accountDeletionModule } from './account-deletion/index.js';
+import { dataExportModule } from './data-export/index.js';
 
 /**
  * The capability modules, in registration order. Each is an encapsulated plugin owning its routes,
@@ -39,4 +42,5 @@ export const MODULES: ModuleDef[] = [
   orgsModule, authzModule,
   mcpModule,
   webhooksModule,
+  emailChangeModule, accountDeletionModule, dataExportModule,
 ];
