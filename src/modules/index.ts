@@ -18,6 +18,7 @@ import { mfaModule } from './mfa/index.js';
 import { orgsModule } from './orgs/index.js';
 import { authzModule } from './authz/index.js';
 import { mcpModule } from './mcp/index.js';
+import { uiModule } from './ui/index.js';
 
 /**
  * The capability modules, in registration order. Each is an encapsulated plugin owning its routes,
@@ -37,4 +38,5 @@ export const MODULES: ModuleDef[] = [
   mfaModule,
   orgsModule, authzModule,
   mcpModule,
+  uiModule,
 ];
