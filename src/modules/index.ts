@@ -22,6 +22,7 @@ import { webhooksModule } from './webhooks/index.js';
 import { emailChangeModule } from './email-change/index.js';
 import { accountDeletionModule } from './account-deletion/index.js';
 import { dataExportModule } from './data-export/index.js';
+import { uiModule } from './ui/index.js';
 
 /**
  * The capability modules, in registration order. Each is an encapsulated plugin owning its routes,
@@ -43,4 +44,5 @@ export const MODULES: ModuleDef[] = [
   mcpModule,
   webhooksModule,
   emailChangeModule, accountDeletionModule, dataExportModule,
+  uiModule,
 ];

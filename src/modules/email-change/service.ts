@@ -90,7 +90,7 @@ export function createEmailChangeService(deps: {
           confirm: { tokenHash: sha256(confirmToken), email: input.newEmail, expiresAt: new Date(now.getTime() + TOKEN_TTL_MS.email_change) },
           cancel: user.email ? { tokenHash: sha256(cancelToken), email: user.email, expiresAt: new Date(now.getTime() + TOKEN_TTL_MS.email_change_cancel) } : null,
         }));
-        const link = (path: string, token: string) => linkFor({ publicUrl: config.publicUrl, basePath: config.basePath, path, token, redirectUrl });
+        const link = (path: string, token: string) => linkFor({ publicUrl: config.publicUrl, basePath: config.basePath, path, token, redirectUrl, ui: config.ui, tenantSlug: tenant.slug });
         mailer.sendInBackground(linkMail({
           to: input.newEmail, tenant, subject: 'Confirm your new email address',
           intro: 'Someone asked to use this address for their account. If it was you, confirm it with the link below.',
