@@ -31,6 +31,9 @@ import { createAdminService, type AdminService } from './modules/admin/service.j
 import { createSessionRevocations } from './modules/sessions/revocations.js';
 import { createSessionCheckCache, SESSION_CHECK_MAX, SESSION_CHECK_TTL_MS } from './modules/sessions/check-cache.js';
 import { createMcpService, type McpService } from './modules/mcp/service.js';
+import { createEmailChangeService, type EmailChangeService } from './modules/email-change/service.js';
+import { createAccountDeletionService, type AccountDeletionService } from './modules/account-deletion/service.js';
+import { createDataExportService, type DataExportService } from './modules/data-export/service.js';
 
 /**
  * The capability services shared by routes, MCP tools and the CLI. Each capability adds its service
@@ -72,6 +75,12 @@ export interface Services {
   admin: AdminService;
   /** The MCP endpoint: bearer check (static token or cached access token) and tools (src/modules/mcp). */
   mcp: McpService;
+  /** Changing a signed-in user's address: link to the new one, cancel link to the old one (src/modules/email-change). */
+  emailChange: EmailChangeService;
+  /** Deleting an account, by the user or an operator: erasure to a pseudonymous tombstone (src/modules/account-deletion). */
+  accountDeletion: AccountDeletionService;
+  /** The user's own data as JSON (src/modules/data-export). */
+  dataExport: DataExportService;
 }
 
 /** Hooks later capabilities plug into the sign-in path (filled below as they are created). */
@@ -116,6 +125,7 @@ export async function createServices(base: BaseDeps): Promise<{ services: Servic
 
   const mailer = createMailer({ smtpUrl: config.smtpUrl, from: config.smtpFrom, dataDir: config.dataDir, log: base.log });
   const linkDeps = { config, sql, clock, audit, mailer, tokens: createOneTimeTokens({ sql, kv, clock }) };
+  const emailChange = createEmailChangeService({ ...linkDeps, hasher, sessions, onAddressChanged: (userId) => apiKeys.invalidateUser(userId) });
   const emailVerification = createEmailVerificationService({ ...linkDeps, claim });
   const passwordReset = createPasswordResetService({ ...linkDeps, hasher, password, sessions, claim, throttle: hooks.throttle });
   const passwordChange = createPasswordChangeService({ sql, clock, hasher, password, sessions, audit });
@@ -134,13 +144,20 @@ export async function createServices(base: BaseDeps): Promise<{ services: Servic
   const orgs = createOrgServices({ config, sql, clock, audit, cache: authzCache, sessions, mailer });
   hooks.orgAdmin = { isOrgAdmin: orgs.isOrgAdmin };
   const authz = createAuthzService({ cache: authzCache, clock });
-  const admin = createAdminService({ sql, tenants, audit, users, apiKeys });
+  const accountDeletion = createAccountDeletionService({
+    sql, clock, hasher, sessions, audit,
+    invalidateKeys: (userId) => apiKeys.invalidateUser(userId),
+    invalidateOrg: (tenantId, orgId) => authzCache.invalidate(tenantId, orgId),
+  });
+  const dataExport = createDataExportService({ sql, clock, sessions });
+  const admin = createAdminService({ sql, tenants, audit, users, apiKeys, emailChange });
   const mcp = createMcpService({ config, clock, log: base.log, audit, sessions, users, apiKeys, orgs, authz, mfa, admin, revocations: sessionRevocations });
   subscriptions.push(await mcp.start());
 
   const services: Services = {
     signingKeys, tokens, sessions, users, signIn, hasher, password, mailer, solana, passkeys, oauth, rateLimit, mfa,
     emailVerification, passwordReset, passwordChange, magicLink, crossDomain, orgs, authz, apiKeys, admin, mcp,
+    emailChange, accountDeletion, dataExport,
     rotateSigningKey: () => signingKeys.rotate(),
     async stop() {
       await mailer.drain();

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { TenantSettings, TenantSlug, type Tenant } from '../tenants/schemas.js';
 import type { User } from '../users/store.js';
+import { Email } from '../users/schemas.js';
 import type { AuditRow } from '../audit/store.js';
 
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
@@ -89,8 +90,9 @@ export const UsersQuery = z.object({
 }).strict();
 
 export const UpdateUserBody = z.object({
-  disabled: z.boolean().describe('true: the user can no longer sign in, and every session and API key of theirs stops working at once'),
-}).strict().meta({ id: 'AdminUpdateUserBody' });
+  disabled: z.boolean().optional().describe('true: the user can no longer sign in, and every session and API key of theirs stops working at once'),
+  email: Email.optional().describe('a new address, set as verified (the operator vouches for it); every session of the user ends; 409 email_taken when another account of the tenant holds it'),
+}).strict().refine((b) => b.disabled !== undefined || b.email !== undefined, { message: 'give disabled and/or email' }).meta({ id: 'AdminUpdateUserBody' });
 
 /** An opaque audit cursor: base64url of a positive row sequence number. */
 export const decodeCursor = (c: string): number | null => {
