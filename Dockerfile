@@ -9,6 +9,8 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build
+# The hosted pages read their CSS and scripts next to the compiled module (src/modules/ui/assets.ts).
+RUN cp -r src/modules/ui/assets dist/modules/ui/assets
 
 # --- runtime: production dependencies only ---------------------------------------------------------
 FROM node:20-bookworm-slim AS runtime

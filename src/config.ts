@@ -86,6 +86,9 @@ const EnvSchema = z
     OAUTH_GOOGLE_CLIENT_ID: optionalString,
     OAUTH_GOOGLE_CLIENT_SECRET: optionalString,
     OAUTH_GOOGLE_ISSUER: z.preprocess(emptyToUndefined, z.url({ protocol: /^https?$/, message: 'must be an http:// or https:// URL' }).default('https://accounts.google.com')),
+    // Hosted pages (src/modules/ui): on by default; UI_PATH defaults to AUTH_BASE_PATH + "/ui".
+    UI_ENABLED: z.preprocess(emptyToUndefined, z.enum(['true', 'false'], { message: 'must be true or false' }).default('true')),
+    UI_PATH: z.preprocess(emptyToUndefined, z.string().regex(/^\/[A-Za-z0-9/_-]*[A-Za-z0-9_-]$/, 'must start with "/" and not end with "/"').optional()),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     // One core is left to the event loop: with every core hashing, bearer checks and other cheap routes
     // wait behind logins (bench/login.bench.ts: p99 ×5–25 with 4 hashes on 2 cores, ≈×1–2 with 1).
@@ -153,6 +156,8 @@ export interface Config {
   /** The tools the static MCP_TOKEN may call (MCP_SERVICE_TOOLS; a subset of SERVICE_TOOLS in src/modules/mcp/tool-names.ts). */
   mcpServiceTools: readonly string[];
   oauthGoogle: { clientId?: string; clientSecret?: string; issuer: string };
+  /** Hosted pages (src/modules/ui): UI_ENABLED, UI_PATH (default AUTH_BASE_PATH + "/ui"). */
+  ui: { enabled: boolean; path: string };
   logLevel: string;
   argon2MaxConcurrency: number;
   /** Dummy verifications (unknown accounts) that may wait in the hash pool's queue; the rest are timed, not run. */
@@ -219,6 +224,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     mcpToken: e.MCP_TOKEN,
     mcpServiceTools: Object.freeze([...new Set(e.MCP_SERVICE_TOOLS.split(',').map((x) => x.trim()))]),
     oauthGoogle: { clientId: e.OAUTH_GOOGLE_CLIENT_ID, clientSecret: e.OAUTH_GOOGLE_CLIENT_SECRET, issuer: e.OAUTH_GOOGLE_ISSUER },
+    ui: Object.freeze({ enabled: e.UI_ENABLED === 'true', path: e.UI_PATH ?? `${e.AUTH_BASE_PATH}/ui` }),
     logLevel: e.LOG_LEVEL,
     argon2MaxConcurrency: e.ARGON2_MAX_CONCURRENCY,
     argon2DummyQueue: e.ARGON2_DUMMY_QUEUE,

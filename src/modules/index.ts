@@ -21,6 +21,7 @@ import { mcpModule } from './mcp/index.js';
 import { emailChangeModule } from './email-change/index.js';
 import { accountDeletionModule } from './account-deletion/index.js';
 import { dataExportModule } from './data-export/index.js';
+import { uiModule } from './ui/index.js';
 
 /**
  * The capability modules, in registration order. Each is an encapsulated plugin owning its routes,
@@ -41,4 +42,5 @@ export const MODULES: ModuleDef[] = [
   orgsModule, authzModule,
   mcpModule,
   emailChangeModule, accountDeletionModule, dataExportModule,
+  uiModule,
 ];

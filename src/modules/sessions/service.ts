@@ -259,6 +259,13 @@ export function createSessionService(deps: { sql: Sql; clock: Clock; store: Sess
 
     endAllIn,
 
+    /** Logout: ends the principal's session and revokes its access token at once, audited (REST and pages). */
+    async logout(p: SessionPrincipal, ctx: AuditContext): Promise<void> {
+      await this.revoke(p.tenantId, p.userId, p.sessionId);
+      await this.revokeAccessToken(p);
+      await audit.record({ tenantId: p.tenantId, actor: { type: 'user', id: p.userId }, action: 'session.logout', target: p.sessionId, outcome: 'success', ...ctx });
+    },
+
     /** `endAllIn` in a transaction of its own ("sign out everywhere"); returns how many sessions ended. */
     async revokeAll(tenantId: string, userId: string, opts: { except?: string; ifEpoch?: number } = {}): Promise<number> {
       return sql.tx(tenantId, (tx) => endAllIn(tx, tenantId, userId, opts));
