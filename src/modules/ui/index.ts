@@ -6,6 +6,7 @@ import { csrfKey } from './security.js';
 import type { UiContext } from './page.js';
 import { pageRouter, type PageRouter } from './router.js';
 import { sessionPages } from './pages/session.js';
+import { accountPages } from './account/index.js';
 
 /** A group of pages: registers its routes on the router (see README.md in this folder). */
 export type PageGroup = (r: PageRouter, ui: UiContext) => void;
@@ -13,6 +14,7 @@ export type PageGroup = (r: PageRouter, ui: UiContext) => void;
 /** The page groups, in registration order; add one line per group. */
 export const PAGE_GROUPS: PageGroup[] = [
   sessionPages,
+  accountPages,
 ];
 
 /**
