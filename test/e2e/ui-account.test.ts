@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import type { BrowserContext, CDPSession, Page } from 'playwright-core';
 import { call, createTestApp, type TestApp } from '../helpers/app.js';
 import { chromiumMissing, launchChromium, screenshot, seriousA11yViolations } from '../helpers/chromium.js';
-import { login, register, type SignedIn } from '../helpers/identity.js';
+import { login, newEmail, PASSWORD, type SignedIn } from '../helpers/identity.js';
 import { totpAt } from '../../src/modules/mfa/totp.js';
 
 /**
@@ -42,7 +42,15 @@ describe.skipIf(missing !== null)('the account page in Chromium', () => {
     await screenshot(page, 'account', name);
   }
   /** The text of the first element matching `selector`, once it is there. */
-  const text = async (selector: string) => (await page.locator(selector).first().waitFor(), (await page.locator(selector).first().textContent())!.trim());
+  const text = async (selector: string) => {
+    try {
+      await page.locator(selector).first().waitFor({ timeout: 15_000 });
+    } catch (err) {
+      await screenshot(page, 'account', 'failure');
+      throw new Error(`${selector} not on ${page.url()}: ${(await page.textContent('main'))?.slice(0, 300)}`, { cause: err });
+    }
+    return (await page.locator(selector).first().textContent())!.trim();
+  };
   const count = (selector: string) => page.locator(selector).count();
   const code = () => totpAt(totpSecret, t.clock.nowMs() / 1000);
   const apiStatus = async (credential: string) => (await fetch(`${origin}/auth/user`, { headers: { authorization: `Bearer ${credential}` } })).status;
@@ -54,18 +62,26 @@ describe.skipIf(missing !== null)('the account page in Chromium', () => {
     const def = await t.deps.tenants.defaultTenant();
     await t.deps.tenants.update(def.id, { settings: { allowedOrigins: [origin] } });
     await t.app.listen({ port, host: '127.0.0.1' });
-    user = await register(t.app);
     browser = await launchChromium();
     context = browser.context;
     page = context.pages()[0] ?? await context.newPage();
     await page.setViewportSize({ width: 1000, height: 900 });
+    page.on('request', (r) => { if (r.method() === 'POST') void r.allHeaders().then((h) => console.log('POST', r.url(), h.origin, h['sec-fetch-site'])); });
     cdp = await context.newCDPSession(page);
     await cdp.send('WebAuthn.enable');
     ({ authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
       options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true },
     }));
-    // Signed in as the sign-in page leaves a browser: the DESIGN §3 access cookie of a fresh session.
-    await context.addCookies([{ name: '__Host-ap_access', value: user.accessToken, url: origin, secure: true, httpOnly: true, sameSite: 'Lax' }]);
+    // Registered from this browser: the response sets the DESIGN §3 cookies, as after the sign-up page.
+    // Any page of the UI: its CSP lets a script fetch this origin (the API's own CSP does not).
+    await page.goto(`${origin}/auth/ui/account`);
+    const email = newEmail('account-ui');
+    const reg = await page.evaluate(async (b) => {
+      const r = await fetch('/auth/register', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(b) });
+      return { status: r.status, data: await r.json() };
+    }, { email, password: PASSWORD });
+    expect(reg.status, JSON.stringify(reg.data)).toBe(201);
+    user = { email, password: PASSWORD, userId: reg.data.user.id, accessToken: reg.data.tokens.accessToken, refreshToken: reg.data.tokens.refreshToken, cookies: [], body: reg.data };
   }, 120_000);
 
   afterAll(async () => {
