@@ -86,7 +86,7 @@ export function createInviteService(deps: { sql: Sql; clock: Clock; audit: Audit
         });
         return { invite: i, org: a.org };
       }));
-      const link = linkFor({ publicUrl: config.publicUrl, basePath: config.basePath, path: '/invites/accept', token, redirectUrl });
+      const link = linkFor({ publicUrl: config.publicUrl, basePath: config.basePath, path: '/invites/accept', token, redirectUrl, ui: config.ui, tenantSlug: c.tenant.slug });
       mailer.sendInBackground(inviteMail({ to: invite.email, org, link, token }));
       await record(c, 'invite.create', invite.id, { orgId, email: invite.email, roles: invite.roles });
       return { ...invite, status: 'pending', token };

@@ -6,6 +6,9 @@ import { csrfKey } from './security.js';
 import type { UiContext } from './page.js';
 import { pageRouter, type PageRouter } from './router.js';
 import { sessionPages } from './pages/session.js';
+import { signInPages } from './pages/sign-in.js';
+import { linkPages } from './pages/links.js';
+import { totpPages } from './pages/totp.js';
 import { accountPages } from './account/index.js';
 
 /** A group of pages: registers its routes on the router (see README.md in this folder). */
@@ -14,6 +17,9 @@ export type PageGroup = (r: PageRouter, ui: UiContext) => void;
 /** The page groups, in registration order; add one line per group. */
 export const PAGE_GROUPS: PageGroup[] = [
   sessionPages,
+  signInPages,
+  linkPages,
+  totpPages,
   accountPages,
 ];
 

@@ -267,7 +267,7 @@ describe('ML-04 / PWD-08 link delivery', () => {
     for (const headers of [{ host: 'evil.example' }, { 'x-forwarded-host': 'evil.example', 'x-forwarded-proto': 'https' }] as Record<string, string>[]) {
       const token = await linkToken(u.email, headers);
       const link = linkIn(outbox(u.email).at(-1)!.text);
-      expect(link.startsWith(`${TEST_PUBLIC_URL}/auth/instant-link/verify?token=`)).toBe(true);
+      expect(link.startsWith(`${TEST_PUBLIC_URL}/auth/ui/magic-link/verify?token=`)).toBe(true);
       expect(outbox(u.email).at(-1)!.html).not.toContain('evil.example');
       expect(token).toHaveLength(43);
     }

@@ -8,6 +8,8 @@ import type { Page } from '../page.js';
 
 export interface FieldOptions {
   name: string;
+  /** the element id (default `f-<name>`): set it when two forms on a page share a field name */
+  id?: string;
   label: string;
   type?: 'text' | 'email' | 'password';
   value?: string;
@@ -23,7 +25,7 @@ export interface FieldOptions {
 
 /** A labelled input with its hint and error. */
 export function field(o: FieldOptions): Html {
-  const id = `f-${o.name}`;
+  const id = `f-${o.id ?? o.name}`;
   const described = [o.hint ? `${id}-hint` : '', o.error ? `${id}-error` : ''].filter(Boolean).join(' ');
   return html`<div class="field">
 <label for="${id}">${o.label}</label>
