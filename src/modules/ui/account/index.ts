@@ -1,4 +1,5 @@
 import type { PageGroup } from '../index.js';
+import { confirmRoutes } from './confirm-routes.js';
 import { credentialRoutes } from './credential-routes.js';
 import { profileRoutes } from './profile-routes.js';
 import { securityRoutes } from './security-routes.js';
@@ -12,4 +13,5 @@ export const accountPages: PageGroup = (r, ui) => {
   profileRoutes(r, ui);
   securityRoutes(r, ui);
   credentialRoutes(r, ui);
+  confirmRoutes(r, ui);
 };

@@ -23,6 +23,7 @@ export const DONE = {
   'session-ended': (m: AccountMessages) => m.sessions.ended,
   'key-revoked': (m: AccountMessages) => m.apiKeys.revoked,
   'wallet-unlinked': (m: AccountMessages) => m.linked.unlinked,
+  'confirmed': (m: AccountMessages) => m.confirm.done,
 } as const;
 export type Done = keyof typeof DONE;
 
@@ -51,8 +52,10 @@ export const back = (p: Page, sub: string, done?: Done): FastifyReply => p.redir
 /**
  * The TOTP gate of the REST route a form stands for (DESIGN §4), applied by the same rule
  * (src/http/step-up.ts → mfa/step-up-rule.ts) to the page's session: a user with MFA whose session has not
- * stepped up in the last 5 minutes is sent to the gate page, which steps the session up and brings the
- * browser back here, where the form is sent again.
+ * stepped up in the last 5 minutes is sent to the account's confirm page, which steps the session up with a
+ * code (as POST /mfa/verify) and brings the browser back to the section, where the form is sent again.
+ * (The app gate page /totp completes a challenge for one repeated request with a header, which a plain
+ * form cannot send, and returns only to the tenant's redirectUrls.)
  */
 export async function passGate(p: Page, s: SessionPrincipal, returnTo: string): Promise<void> {
   p.req.auth = s;
@@ -64,8 +67,8 @@ export async function passGate(p: Page, s: SessionPrincipal, returnTo: string): 
   }
 }
 
-/** The gate page for this browser, returning to an account section. */
-export const gateUrl = (p: Page, returnTo: string): string => p.url('/totp', { return: p.url(ACCOUNT + returnTo) });
+/** The confirm page for this browser, returning to an account section. */
+export const gateUrl = (p: Page, returnTo: string): string => p.url(`${ACCOUNT}/confirm`, { return: returnTo || '/' });
 
 /** A form failure a person can fix: the field it belongs to and the sentence to show there. */
 export interface FieldFailure {

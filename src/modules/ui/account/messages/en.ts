@@ -86,7 +86,7 @@ export const accountEn = {
     added: 'Passkey added.',
     failed: 'The passkey was not added. Try again.',
     remove: 'Remove',
-    removeLabel: 'Remove passkey {name}',
+    removeLabel: '(passkey {name})',
     removed: 'Passkey removed.',
     lastOne: 'This passkey is the only way to sign in to your account. Add a password or another passkey first.',
     created: 'Added',
@@ -105,7 +105,7 @@ export const accountEn = {
     device: 'Browser',
     unknown: 'Unknown',
     end: 'End session',
-    endLabel: 'End the session started {when}',
+    endLabel: '(signed in {when})',
     ended: 'The session has ended.',
     endAll: 'Sign out everywhere',
     endAllIntro: 'Ends every session, including this one.',
@@ -132,7 +132,7 @@ export const accountEn = {
     never: 'Never',
     lastUsed: 'Last used',
     revoke: 'Revoke',
-    revokeLabel: 'Revoke key {name}',
+    revokeLabel: '(key {name})',
     revoked: 'The key has been revoked.',
   },
   linked: {
@@ -164,7 +164,15 @@ export const accountEn = {
     signInLink: 'Go to the sign-in page',
     unavailable: 'This is not available on this server yet.',
   },
-  stepUp: 'This change needs your authenticator code first.',
+  confirm: {
+    heading: 'Confirm it is you',
+    intro: 'This change needs a fresh code from your authenticator app. After that, changes are allowed for 5 minutes.',
+    code: 'Authentication code',
+    codeHint: '6 digits from your authenticator app',
+    submit: 'Confirm',
+    done: 'Confirmed. Send the form again to finish.',
+    invalid: 'That code is not correct, or it was already used. Try the next code.',
+  },
 };
 
 export type AccountMessages = typeof accountEn;

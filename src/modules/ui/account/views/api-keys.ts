@@ -22,7 +22,7 @@ export function apiKeysPage(v: AccountView, keys: ApiKeyModel[]): Html {
   ${keys.length === 0 ? html`<p>${m.none}</p>` : html`<ul class="items" id="key-list">${each(keys, (k) => html`<li data-key="${k.id}">
     <div class="item-main"><strong>${k.name}</strong> <code>${k.prefix}…</code>
       <span class="muted">${m.scopes}: ${k.scopes.join(' ')} · ${m.created} ${when(k.createdAt)} · ${m.expiresAt}: ${k.expiresAt ? when(k.expiresAt) : m.never} · ${m.lastUsed}: ${k.lastUsedAt ? when(k.lastUsedAt) : m.never}</span></div>
-    ${form(v, { form: 'api-key-revoke', action: `/api-keys/${k.id}/revoke`, className: 'item-action', body: html`<button type="submit" class="secondary small" aria-label="${fill(m.revokeLabel, { name: k.name })}">${m.revoke}</button>` })}
+    ${form(v, { form: 'api-key-revoke', action: `/api-keys/${k.id}/revoke`, className: 'item-action', body: html`<button type="submit" class="secondary small">${m.revoke}<span class="vh"> ${fill(m.revokeLabel, { name: k.name })}</span></button>` })}
   </li>`)}</ul>`}
 </section>
 <section class="card" aria-labelledby="create-key-h">

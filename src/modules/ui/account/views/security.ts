@@ -48,7 +48,7 @@ function passkeysCard(v: AccountView, passkeys: SecurityModel['passkeys']): Html
   ${passkeys.length === 0 ? html`<p>${m.none}</p>` : html`<ul class="items" id="passkey-list">${each(passkeys, (p) => html`<li>
     <div class="item-main"><strong>${p.name ?? m.unnamed}</strong>
       <span class="muted">${p.backedUp ? m.synced : m.device} · ${m.created} ${when(p.createdAt)} · ${m.lastUsed} ${p.lastUsedAt ? when(p.lastUsedAt) : m.never}</span></div>
-    ${form(v, { form: 'passkey-remove', action: `/passkeys/${p.id}/remove`, className: 'item-action', body: html`<button type="submit" class="secondary small" aria-label="${fill(m.removeLabel, { name: p.name ?? m.unnamed })}">${m.remove}</button>` })}
+    ${form(v, { form: 'passkey-remove', action: `/passkeys/${p.id}/remove`, className: 'item-action', body: html`<button type="submit" class="secondary small">${m.remove}<span class="vh"> ${fill(m.removeLabel, { name: p.name ?? m.unnamed })}</span></button>` })}
   </li>`)}</ul>`}
   <div id="passkey-add" data-needs-js hidden>
     ${field(v, { form: 'passkey-add', name: 'name', label: m.name, hint: m.nameHint, type: 'text', autocomplete: 'off' })}

@@ -29,7 +29,7 @@ export function sessionsPage(v: AccountView, sessions: SessionModel[]): Html {
   <ul class="items" id="session-list">${each(sessions, (s) => html`<li data-session="${s.id}">
     <div class="item-main"><strong>${browserOf(s.userAgent) ?? m.unknown}</strong>${s.current ? html` <span class="badge ok">${m.current}</span>` : ''}
       <span class="muted">${m.started} ${when(s.createdAt)} · ${m.method}: ${s.method} · ${m.address}: ${s.ip ?? m.unknown}</span></div>
-    ${form(v, { form: 'session-end', action: `/sessions/${s.id}/end`, className: 'item-action', body: html`<button type="submit" class="secondary small" aria-label="${fill(m.endLabel, { when: when(s.createdAt) })}">${m.end}</button>` })}
+    ${form(v, { form: 'session-end', action: `/sessions/${s.id}/end`, className: 'item-action', body: html`<button type="submit" class="secondary small">${m.end}<span class="vh"> ${fill(m.endLabel, { when: when(s.createdAt) })}</span></button>` })}
   </li>`)}</ul>
 </section>
 <section class="card" aria-labelledby="endall-h">
