@@ -69,6 +69,9 @@ export function pageRouter(app: FastifyInstance, ui: UiContext): PageRouter {
   app.addHook('onSend', (req, reply, payload, done) => {
     const page = (req as WithPage)[PAGE];
     reply.header('content-security-policy', pageCsp(page?.nonce ?? newNonce(), page?.formTargets));
+    // Not the API's no-referrer: under it Chromium sends `Origin: null` with a same-origin form POST, and
+    // the CSRF check needs the real origin. same-origin still sends nothing to other sites.
+    reply.header('referrer-policy', 'same-origin');
     done(null, payload);
   });
 

@@ -31,12 +31,13 @@ function serviceErrors(err: AppError): Errors {
   return out;
 }
 
-interface SignInView { email?: string; errors?: Errors; notice?: string; status?: number }
+interface SignInView { email?: string; errors?: Errors; notice?: string; status?: number; redirectUri?: string }
 
 function signInPage(p: Page, v: SignInView = {}) {
   const tenant = p.tenantOrThrow;
   const t = p.t.signIn;
-  const redirect = redirectTarget(p, givenRedirect(p));
+  // Validated again here: a view may be rendered from a GET (query) or a refused POST (form field).
+  const redirect = redirectTarget(p, v.redirectUri ?? givenRedirect(p));
   const keep = { redirect_uri: redirect.uri };
   const base = p.deps.config.basePath;
   const e = v.errors ?? {};
@@ -90,12 +91,12 @@ export const signInPages: PageGroup = (r, ui) => {
     const redirectUri = redirectTarget(p, givenRedirect(p, body)).uri;
     const parsed = LoginBody.safeParse({ email: body.email ?? '', password: body.password ?? '' });
     const errors = schemaErrors(parsed);
-    if (!parsed.success || errors) return signInPage(p, { email: body.email, errors: errors ?? {}, status: 400 });
+    if (!parsed.success || errors) return signInPage(p, { email: body.email, errors: errors ?? {}, status: 400, redirectUri });
     try {
       return finishSignIn(p, await s.password.login(p.tenantOrThrow, parsed.data, p.ctx), redirectUri);
     } catch (err) {
       // The API's one generic answer for a wrong email or password (no account enumeration).
-      if (err instanceof AppError && err.code === 'invalid_credentials') return signInPage(p, { email: body.email, notice: p.t.signIn.invalid, status: 401 });
+      if (err instanceof AppError && err.code === 'invalid_credentials') return signInPage(p, { email: body.email, notice: p.t.signIn.invalid, status: 401, redirectUri });
       throw err;
     }
   });
@@ -117,9 +118,9 @@ export const signInPages: PageGroup = (r, ui) => {
   });
 
   r.post('/magic-link', { form: 'magic-link', rateLimit: 'credential' }, async (p, body) => {
-    redirectTarget(p, givenRedirect(p, body));
+    const redirectUri = redirectTarget(p, givenRedirect(p, body)).uri;
     const parsed = EmailLinkRequest.safeParse({ email: body.email ?? '' });
-    if (!parsed.success) return signInPage(p, { errors: { magicEmail: schemaErrors(parsed)!.email ?? p.t.common.required }, status: 400 });
+    if (!parsed.success) return signInPage(p, { errors: { magicEmail: schemaErrors(parsed)!.email ?? p.t.common.required }, status: 400, redirectUri });
     await s.magicLink.request(p.tenantOrThrow, { email: parsed.data.email }, p.ctx);
     return messagePage(p, { title: p.t.mail.title, text: p.t.mail.sent });
   });
@@ -129,11 +130,11 @@ export const signInPages: PageGroup = (r, ui) => {
     let json: unknown = null;
     try { json = JSON.parse(body.credential ?? ''); } catch { /* refused below */ }
     const parsed = AuthenticationCredential.safeParse(json);
-    if (!parsed.success) return signInPage(p, { notice: p.t.signIn.passkeyFailed, status: 400 });
+    if (!parsed.success) return signInPage(p, { notice: p.t.signIn.passkeyFailed, status: 400, redirectUri });
     try {
       return finishSignIn(p, await s.passkeys.verifyLogin(p.tenantOrThrow, parsed.data, p.ctx), redirectUri);
     } catch (err) {
-      if (err instanceof AppError && err.status === 401) return signInPage(p, { notice: p.t.signIn.passkeyFailed, status: 401 });
+      if (err instanceof AppError && err.status === 401) return signInPage(p, { notice: p.t.signIn.passkeyFailed, status: 401, redirectUri });
       throw err;
     }
   });
@@ -141,11 +142,11 @@ export const signInPages: PageGroup = (r, ui) => {
   r.post('/wallet', { form: 'wallet', rateLimit: 'credential' }, async (p, body) => {
     const redirectUri = redirectTarget(p, givenRedirect(p, body)).uri;
     const parsed = SolanaSignInBody.safeParse({ publicKey: body.publicKey ?? '', signature: body.signature ?? '' });
-    if (!parsed.success) return signInPage(p, { notice: p.t.signIn.walletFailed, status: 400 });
+    if (!parsed.success) return signInPage(p, { notice: p.t.signIn.walletFailed, status: 400, redirectUri });
     try {
       return finishSignIn(p, await s.solana.signIn(p.tenantOrThrow, parsed.data, p.ctx), redirectUri);
     } catch (err) {
-      if (err instanceof AppError && err.status === 401) return signInPage(p, { notice: p.t.signIn.walletFailed, status: 401 });
+      if (err instanceof AppError && err.status === 401) return signInPage(p, { notice: p.t.signIn.walletFailed, status: 401, redirectUri });
       throw err;
     }
   });
@@ -156,15 +157,15 @@ export const signInPages: PageGroup = (r, ui) => {
     const redirectUri = redirectTarget(p, givenRedirect(p, body)).uri;
     const input = { email: body.email ?? '', password: body.password ?? '', ...(body.name?.trim() ? { name: body.name } : {}) };
     const parsed = RegisterBody.safeParse(input);
-    if (!parsed.success) return signUpPage(p, { ...input, errors: schemaErrors(parsed)!, status: 400 });
+    if (!parsed.success) return signUpPage(p, { ...input, redirectUri, errors: schemaErrors(parsed)!, status: 400 });
     try {
       return finishSignIn(p, await s.password.register(p.tenantOrThrow, parsed.data, p.ctx), redirectUri);
     } catch (err) {
       if (!(err instanceof AppError)) throw err;
       // DESIGN §7: register answers email_taken (the API does too); limited by the same rate limits.
-      if (err.code === 'email_taken') return signUpPage(p, { ...input, errors: { email: p.t.signUp.taken }, status: 409 });
-      if (err.code === 'validation_failed') return signUpPage(p, { ...input, errors: serviceErrors(err), status: 400 });
-      if (err.code === 'forbidden') return signUpPage(p, { ...input, errors: { form: p.t.signUp.closed }, status: 403 });
+      if (err.code === 'email_taken') return signUpPage(p, { ...input, redirectUri, errors: { email: p.t.signUp.taken }, status: 409 });
+      if (err.code === 'validation_failed') return signUpPage(p, { ...input, redirectUri, errors: serviceErrors(err), status: 400 });
+      if (err.code === 'forbidden') return signUpPage(p, { ...input, redirectUri, errors: { form: p.t.signUp.closed }, status: 403 });
       throw err;
     }
   });
@@ -179,10 +180,10 @@ export const signInPages: PageGroup = (r, ui) => {
   });
 };
 
-function signUpPage(p: Page, v: { email?: string; name?: string; errors?: Errors; status?: number } = {}) {
+function signUpPage(p: Page, v: { email?: string; name?: string; errors?: Errors; status?: number; redirectUri?: string } = {}) {
   const tenant = p.tenantOrThrow;
   const t = p.t.signUp;
-  const redirect = redirectTarget(p, givenRedirect(p));
+  const redirect = redirectTarget(p, v.redirectUri ?? givenRedirect(p));
   const e = v.errors ?? {};
   return p.render({
     title: t.title,

@@ -15,7 +15,7 @@ export function layout(p: Page, o: { title: string; body: Html; scripts?: AssetN
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
+<meta name="referrer" content="same-origin">
 <title>${o.title} · ${name}</title>
 <link rel="stylesheet" href="${p.asset('ui.css')}">
 ${brand ? html`<style nonce="${p.nonce}">${brand.css}</style>` : ''}
