@@ -66,7 +66,6 @@ describe.skipIf(missing !== null)('the account page in Chromium', () => {
     context = browser.context;
     page = context.pages()[0] ?? await context.newPage();
     await page.setViewportSize({ width: 1000, height: 900 });
-    page.on('request', (r) => { if (r.method() === 'POST') void r.allHeaders().then((h) => console.log('POST', r.url(), h.origin, h['sec-fetch-site'])); });
     cdp = await context.newCDPSession(page);
     await cdp.send('WebAuthn.enable');
     ({ authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
@@ -190,12 +189,13 @@ describe.skipIf(missing !== null)('the account page in Chromium', () => {
     await page.fill('#account-delete-confirm', 'DELETE');
     await page.fill('#account-delete-currentPassword', user.password);
     await page.click('form[action$="/delete"] button');
-    // The gate page: a fresh code steps the session up and brings the browser back.
-    await page.waitForURL(/\/auth\/ui\/totp/);
-    await look('gate');
-    await page.fill('input[name=code]', code());
-    await page.click('main form button[type=submit]');
-    await page.waitForURL(/\/auth\/ui\/account\/data/);
+    // The gate: a fresh code steps the session up and brings the browser back to the form.
+    await page.waitForURL(/\/auth\/ui\/account\/confirm/);
+    await look('confirm');
+    await page.fill('#account-confirm-code', code());
+    await page.click('form[action$="/confirm"] button[type=submit]');
+    await page.waitForURL(/\/auth\/ui\/account\/data\?done=confirmed/);
+    expect(await text('[role=status]')).toBe('Confirmed. Send the form again to finish.');
     await page.fill('#account-delete-confirm', 'DELETE');
     await page.fill('#account-delete-currentPassword', user.password);
     await page.click('form[action$="/delete"] button');

@@ -60,7 +60,7 @@ describe('account page forms against a hostile client', () => {
     t = await createTestApp();
     [u1, u2] = await Promise.all([register(t.app), register(t.app)]);
     b1 = new Browser(t, u1);
-  }, 60_000);
+  }, 120_000);
   afterAll(async () => t?.close());
 
   const keysOf = async (u: SignedIn) => (await call(t.app, { method: 'GET', url: '/auth/api-keys', token: u.accessToken })).data.items as { id: string; name: string }[];
@@ -146,10 +146,15 @@ describe('account page forms against a hostile client', () => {
     const token = await b.token(`${UI}/api-keys`, `${UI}/api-keys`);
     const gated = await b.post(`${UI}/api-keys`, { _csrf: token, name: 'gated', scopes: '*' });
     expect(gated.statusCode).toBe(303);
-    expect(gated.headers.location).toMatch(/^\/auth\/ui\/totp\?/);
+    expect(gated.headers.location).toBe('/auth/ui/account/confirm?return=%2Fapi-keys');
     expect((await keysOf(u)).length).toBe(1);
-    // The session steps up (as the gate page does); the same form then acts.
-    expect((await call(t.app, { method: 'POST', url: '/auth/mfa/verify', token: u.accessToken, json: { code: code() } })).statusCode).toBe(200);
+    // The confirm page: a wrong code is refused; a foreign return is ignored (no open redirect); a right code
+    // steps the session up and goes back to the section, where the same form then acts.
+    const confirm = await b.token(`${UI}/confirm?return=%2Fapi-keys`, `${UI}/confirm`);
+    expect((await b.post(`${UI}/confirm`, { _csrf: confirm, return: '/api-keys', code: '000000' })).statusCode).toBe(401);
+    const stepped = await b.post(`${UI}/confirm`, { _csrf: confirm, return: '//evil.example/x', code: code() });
+    expect(stepped.statusCode).toBe(303);
+    expect(stepped.headers.location).toBe('/auth/ui/account?done=confirmed');
     const again = await b.post(`${UI}/api-keys`, { _csrf: token, name: 'gated', scopes: '*' });
     expect(again.statusCode, again.body).toBe(201);
     expect((await keysOf(u)).length).toBe(2);
