@@ -34,6 +34,11 @@ export class Page {
   readonly nonce: string;
   /** origins added to this response's CSP form-action (a validated redirect_uri a form may end at) */
   readonly formTargets: string[] = [];
+  /**
+   * This response's Referrer-Policy. Pages with forms need `same-origin` (under `no-referrer` Chromium
+   * sends `Origin: null` with their POSTs); a response whose URL carries a token keeps `no-referrer`.
+   */
+  referrerPolicy: 'same-origin' | 'no-referrer' = 'same-origin';
 
   constructor(readonly req: FastifyRequest, readonly reply: FastifyReply, readonly ui: UiContext, readonly tenant: Tenant | null) {
     this.lang = pickLanguage(req.headers['accept-language']);

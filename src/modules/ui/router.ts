@@ -71,7 +71,7 @@ export function pageRouter(app: FastifyInstance, ui: UiContext): PageRouter {
     reply.header('content-security-policy', pageCsp(page?.nonce ?? newNonce(), page?.formTargets));
     // Not the API's no-referrer: under it Chromium sends `Origin: null` with a same-origin form POST, and
     // the CSRF check needs the real origin. same-origin still sends nothing to other sites.
-    reply.header('referrer-policy', 'same-origin');
+    reply.header('referrer-policy', page?.referrerPolicy ?? 'same-origin');
     done(null, payload);
   });
 

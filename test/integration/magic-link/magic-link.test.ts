@@ -342,7 +342,7 @@ describe('ML-04 / PWD-08 link delivery', () => {
     expect(mail.subject).toContain(name);
     expect(mail.subject).not.toMatch(/[\r\n]/);
     expect(mail.html).not.toContain('<script>');
-    expect(mail.html).toMatch(/<a href="http:\/\/localhost:3999\/auth\/instant-link\/verify\?token=[A-Za-z0-9_-]{43}">/);
+    expect(mail.html).toMatch(/<a href="http:\/\/localhost:3999\/auth\/ui\/magic-link\/verify\?tenant=ml-html-[^&"]+&amp;token=[A-Za-z0-9_-]{43}">/);
   });
 });
 

@@ -60,6 +60,8 @@ function landing(r: PageRouter, l: Landing): void {
   r.get(path, (p) => {
     const q = (p.req.query as Record<string, unknown>).token;
     if (q !== undefined) {
+      // This URL holds the token: nothing may pass it on as a referrer.
+      p.referrerPolicy = 'no-referrer';
       if (typeof q === 'string' && LinkToken.safeParse(q).success) {
         p.reply.setCookie(name, q, { path: '/', httpOnly: true, secure: true, sameSite: 'lax', maxAge: COOKIE_SECONDS });
       }
