@@ -151,7 +151,7 @@ export async function createServices(base: BaseDeps): Promise<{ services: Servic
   });
   const dataExport = createDataExportService({ sql, clock, sessions });
   const admin = createAdminService({ sql, tenants, audit, users, apiKeys, emailChange });
-  const mcp = createMcpService({ config, clock, log: base.log, audit, sessions, users, apiKeys, orgs, authz, mfa, admin, revocations: sessionRevocations });
+  const mcp = createMcpService({ config, clock, log: base.log, audit, sessions, users, apiKeys, orgs, authz, mfa, admin, dataExport, revocations: sessionRevocations });
   subscriptions.push(await mcp.start());
 
   const services: Services = {

@@ -24,6 +24,13 @@ export function errorResponses(...statuses: number[]): Record<number, typeof Err
   return out;
 }
 
+/**
+ * The body of a Cedros operation that deletes something: the Cedros spec declares 200 for these (routes
+ * outside it answer 204 with no body).
+ */
+export const Deleted = z.object({ deleted: z.literal(true) }).meta({ id: 'Deleted' });
+export const DELETED = { deleted: true } as const;
+
 /** The codes a status may carry (for docs). */
 export const codesFor = (status: number): ErrorCode[] => (Object.keys(ERRORS) as ErrorCode[]).filter((c) => ERRORS[c] === status);
 

@@ -44,7 +44,7 @@ async function nextMail(to: string, after: number): Promise<{ mail: SmtpMail; to
 
 async function register(email = address()) {
   const res = await call(t.app, { method: 'POST', url: '/auth/register', json: { email, password: PASSWORD } });
-  expect(res.statusCode, res.body).toBe(201);
+  expect(res.statusCode, res.body).toBe(200);
   return { email, accessToken: res.data.tokens.accessToken as string };
 }
 
@@ -53,7 +53,7 @@ describe('email flows through a real SMTP server', () => {
     const email = address();
     const mark = smtp.messages.length;
     const res = await call(t.app, { method: 'POST', url: '/auth/instant-link', json: { email } });
-    expect(res.statusCode).toBe(202);
+    expect(res.statusCode).toBe(200);
     const { mail, link, token } = await nextMail(email, mark);
     expect(mail.to).toEqual([email]);
     expect(mail.from).toBe('no-reply@authplane.test');
@@ -88,8 +88,46 @@ describe('email flows through a real SMTP server', () => {
     const { token } = await nextMail(u.email, mark);
     const res = await call(t.app, { method: 'POST', url: '/auth/email/verify', json: { token }, token: u.accessToken });
     expect(res.statusCode, res.body).toBe(200);
-    expect((await call(t.app, { method: 'GET', url: '/auth/user', token: u.accessToken })).data.user.emailVerified).toBe(true);
+    expect((await call(t.app, { method: 'GET', url: '/auth/user', token: u.accessToken })).data.emailVerified).toBe(true);
     expect((await call(t.app, { method: 'POST', url: '/auth/email/verify', json: { token } })).statusCode).toBe(401);
+  });
+
+  it('resend while signed in: an access token and no body mail the link to the caller\'s own address', async () => {
+    const email = address();
+    const reg = await call(t.app, { method: 'POST', url: '/auth/register', json: { email, password: PASSWORD } });
+    expect(reg.statusCode, reg.body).toBe(200);
+    const accessToken = reg.data.tokens.accessToken as string;
+    const request = (o: { json?: unknown; token?: string; headers?: Record<string, string> }) =>
+      call(t.app, { method: 'POST', url: '/auth/email/verify/request', ...o });
+
+    // Refusals first; none of them sends anything.
+    const mark = smtp.messages.length;
+    const anonymous = await request({});
+    expect(anonymous.statusCode, anonymous.body).toBe(400);
+    expect(anonymous.data).toMatchObject({ error: 'validation_failed', details: [{ path: 'email' }] });
+    const other = address();
+    const foreign = await request({ token: accessToken, json: { email: other } });
+    expect(foreign.statusCode, foreign.body).toBe(400);
+    expect(foreign.data.error).toBe('validation_failed');
+    expect((await request({ token: accessToken, json: { emial: email } })).statusCode).toBe(400);
+    const byKey = await request({ headers: { 'x-api-key': reg.data.apiKey } });
+    expect(byKey.statusCode, byKey.body).toBe(403);
+    await t.deps.services.mailer.drain();
+    expect(smtp.messages.slice(mark), 'no mail for a refused request').toEqual([]);
+
+    const res = await request({ token: accessToken });
+    expect(res.statusCode, res.body).toBe(202);
+    const { mail, token } = await nextMail(email, mark);
+    expect(mail.to).toEqual([email]);
+    const verified = await call(t.app, { method: 'POST', url: '/auth/email/verify', json: { token }, token: accessToken });
+    expect(verified.statusCode, verified.body).toBe(200);
+    expect(verified.data.accountClaimed).toBe(false);
+    expect((await call(t.app, { method: 'GET', url: '/auth/user', token: accessToken })).data.emailVerified).toBe(true);
+
+    // Once verified there is nothing to resend; the signed-in caller is told so (it is their own account).
+    const again = await request({ token: accessToken, json: { email: email.toUpperCase() } });
+    expect(again.statusCode, again.body).toBe(409);
+    expect(again.data.error).toBe('conflict');
   });
 
   it('an unknown address gets the same answer and no message', async () => {
@@ -115,7 +153,7 @@ describe('a failing SMTP server', () => {
       const def = await t2.deps.tenants.defaultTenant();
       await t2.deps.tenants.update(def.id, { settings: RAISED });
       const res = await call(t2.app, { method: 'POST', url: '/auth/instant-link', json: { email: address() } });
-      expect(res.statusCode).toBe(202);
+      expect(res.statusCode).toBe(200);
       await t2.deps.services.mailer.drain();
       const logs = t2.logs.join('\n');
       expect(logs).toMatch(/mail delivery failed/);

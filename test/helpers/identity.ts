@@ -32,12 +32,12 @@ export interface SignedIn {
 
 const tenantHeaders = (tenant?: string): Record<string, string> => (tenant ? { 'x-tenant-id': tenant } : {});
 
-/** POST /auth/register; expects 201. */
+/** POST /auth/register; expects 200 (the Cedros status). */
 export async function register(app: TestApp['app'], o: { email?: string; password?: string; tenant?: string } = {}): Promise<SignedIn> {
   const email = o.email ?? newEmail();
   const password = o.password ?? PASSWORD;
   const res = await call(app, { method: 'POST', url: '/auth/register', json: { email, password }, headers: tenantHeaders(o.tenant) });
-  expect(res.statusCode, res.body).toBe(201);
+  expect(res.statusCode, res.body).toBe(200);
   return { email, password, userId: res.data.user.id, accessToken: res.data.tokens.accessToken, refreshToken: res.data.tokens.refreshToken, cookies: setCookies(res), body: res.data };
 }
 

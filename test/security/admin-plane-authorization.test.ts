@@ -16,7 +16,7 @@ beforeAll(async () => {
   t = await createTestApp();
   admin = await t.deps.adminKeys.create({ name: 'matrix', expiresInDays: 30 });
   const res = await call(t.app, { method: 'POST', url: '/auth/register', json: { email: 'owner@example.com', password: 'correct horse battery staple' } });
-  expect(res.statusCode, res.body).toBe(201);
+  expect(res.statusCode, res.body).toBe(200);
   user = { id: res.data.user.id, token: res.data.tokens.accessToken, apiKey: res.data.apiKey };
   tenantId = (await t.deps.tenants.create({ slug: 'matrix-t', name: 'Matrix' })).id;
 });

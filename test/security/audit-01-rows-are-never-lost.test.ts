@@ -25,7 +25,7 @@ afterAll(async () => { await t?.close(); });
 let n = 0;
 async function signUp() {
   const res = await call(t.app, { method: 'POST', url: '/auth/register', json: { email: `au${++n}-${process.pid}@example.com`, password: 'correct horse battery staple' } });
-  expect(res.statusCode, res.body).toBe(201);
+  expect(res.statusCode, res.body).toBe(200);
   return { userId: res.data.user.id as string, accessToken: res.data.tokens.accessToken as string };
 }
 const rows = async (action: string) => (await t.deps.audit.list({ tenantId, action, limit: 200 })).items;

@@ -28,7 +28,8 @@ describe('concurrent proofs of one address claim the account once', () => {
     for (let i = 0; i < TRIALS; i++) registrants.push(await register(address()));
     for (const r of registrants) {
       for (const url of ['/auth/email/verify/request', '/auth/password/forgot', '/auth/instant-link']) {
-        expect((await post(url, { email: r.email })).statusCode).toBe(202);
+        // The Cedros instant link answers 200; the other two keep their 202.
+        expect((await post(url, { email: r.email })).statusCode).toBe(url === '/auth/instant-link' ? 200 : 202);
       }
     }
     await drain();

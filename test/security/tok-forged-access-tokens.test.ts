@@ -55,7 +55,7 @@ describe('the baseline', () => {
     const good = forge({ alg: 'EdDSA', kid, typ: 'at+jwt' }, accessPayload(t, parts(u1.accessToken).payload), key);
     const res = await getUser(t.app, good);
     expect(res.statusCode, res.body).toBe(200);
-    expect(res.data.user.id).toBe(u1.userId);
+    expect(res.data.id).toBe(u1.userId);
   });
 });
 

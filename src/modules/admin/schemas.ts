@@ -73,6 +73,7 @@ export const AdminUser = z.object({
   createdAt: z.iso.datetime(),
   updatedAt: z.iso.datetime(),
   lastLoginAt: z.iso.datetime().nullable(),
+  deletedAt: z.iso.datetime().nullable().describe('set when the account was deleted: the row is a pseudonymous tombstone (no personal data)'),
 }).meta({ id: 'AdminUser' });
 
 export const AdminUserList = z.object({ items: z.array(AdminUser), total: z.number().int(), limit: z.number().int(), offset: z.number().int() })
@@ -81,6 +82,7 @@ export const AdminUserList = z.object({ items: z.array(AdminUser), total: z.numb
 export const toAdminUser = (u: User): z.infer<typeof AdminUser> => ({
   id: u.id, tenantId: u.tenantId, email: u.email, name: u.name, emailVerified: u.emailVerified, disabled: u.disabled,
   createdAt: u.createdAt.toISOString(), updatedAt: u.updatedAt.toISOString(), lastLoginAt: u.lastLoginAt?.toISOString() ?? null,
+  deletedAt: u.deletedAt?.toISOString() ?? null,
 });
 
 export const UsersQuery = z.object({

@@ -31,7 +31,7 @@ export function createAdminService(deps: {
   /** The tenant, read from Postgres (not the cache); null if unknown. */
   const getTenant = (id: string): Promise<Tenant | null> => sql.tx(null, (tx) => tenantStore.byId(tx, id));
 
-  return {
+  const api = {
     listTenants: (limit: number, offset: number) => tenants.list(limit, offset),
     getTenant,
 
@@ -92,7 +92,7 @@ export function createAdminService(deps: {
         if (!r) return null;
         await record(admin, ctx, { tenantId: found.tenantId, action: 'user.email_change', target: userId, metadata: { sessionsEnded: r.sessionsEnded } });
       }
-      if (patch.disabled !== undefined) return this.setUserDisabled(admin, userId, patch.disabled, ctx);
+      if (patch.disabled !== undefined) return api.setUserDisabled(admin, userId, patch.disabled, ctx);
       const user = await sql.tx(found.tenantId, (tx) => userStore.byId(tx, userId));
       return user ? publicUser(user) : null;
     },
@@ -102,4 +102,5 @@ export function createAdminService(deps: {
       return audit.list(filter);
     },
   };
+  return api;
 }

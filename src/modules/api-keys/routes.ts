@@ -8,7 +8,7 @@ import { errorResponses, IdParam } from '../../http/schemas.js';
 import { isUserPrincipal, type UserPrincipal } from '../../http/principal.js';
 import type { IssuedApiKey } from './service.js';
 import {
-  ApiKeyInfo, ApiKeyList, CreateApiKeyBody, CreatedApiKey, EmptyBody, SHOWN_ONCE, toApiKeyInfo,
+  ApiKeyInfo, ApiKeyList, DefaultApiKeyInfo, toDefaultApiKeyInfo, CreateApiKeyBody, CreatedApiKey, EmptyBody, SHOWN_ONCE, toApiKeyInfo,
   ValidateApiKeyBody, ValidateApiKeyResponse,
 } from './schemas.js';
 
@@ -30,12 +30,12 @@ export const apiKeyRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, { de
     schema: {
       operationId: 'getDefaultApiKey', tags: TAGS, summary: 'The signed-in user\'s default API key, masked (prefix and metadata only).',
       description: 'The full key is shown only when it is issued (sign-up AuthResponse.apiKey or POST /user/api-key/regenerate). 404 when the user has no default key.',
-      response: { 200: ApiKeyInfo, ...errorResponses(400, 401, 403, 404, 429, 503) },
+      response: { 200: DefaultApiKeyInfo, ...errorResponses(400, 401, 403, 404, 429, 503) },
     },
   }, async (req) => {
     const key = await keys.getDefault(user(req));
     if (!key) throw new AppError('not_found', 'You have no default API key; POST /user/api-key/regenerate creates one.');
-    return toApiKeyInfo(key);
+    return toDefaultApiKeyInfo(key);
   });
 
   r.post('/user/api-key/regenerate', {

@@ -31,6 +31,19 @@ export const ApiKeyInfo = z.object({
   lastUsedAt: z.iso.datetime().nullable().describe('recorded at most once a minute'),
 }).meta({ id: 'ApiKey' });
 
+/**
+ * GET /user/api-key answers Cedros ApiKeyResponse, which types lastUsedAt as a date-time string: there it is
+ * left out until the key is first used, instead of null.
+ */
+export const DefaultApiKeyInfo = ApiKeyInfo.extend({
+  lastUsedAt: z.iso.datetime().optional().describe('recorded at most once a minute; absent until the key is first used'),
+}).meta({ id: 'DefaultApiKey' });
+
+export const toDefaultApiKeyInfo = (k: ApiKey): z.infer<typeof DefaultApiKeyInfo> => {
+  const { lastUsedAt, ...rest } = toApiKeyInfo(k);
+  return lastUsedAt === null ? rest : { ...rest, lastUsedAt };
+};
+
 export const CreatedApiKey = ApiKeyInfo.extend({
   apiKey: z.string().describe('the full key (ck_…): shown in this response only; store it now'),
   message: z.string(),

@@ -6,7 +6,7 @@ import { PasskeyBody } from '../passkeys/schemas.js';
 const iso = z.iso.datetime();
 
 /** Everything Authplane holds about the caller, as an allow-list: no secret, hash or sealed value can appear. */
-export const UserExport = z.object({
+export const UserExportObject = z.object({
   exportedAt: iso,
   profile: z.object({
     id: z.uuid(), tenantId: z.uuid(), email: z.string().nullable(), name: z.string().nullable(), emailVerified: z.boolean(),
@@ -24,6 +24,9 @@ export const UserExport = z.object({
     target: z.string().nullable(), outcome: z.string(), ip: z.string().nullable(), userAgent: z.string().nullable(),
     requestId: z.string().nullable(), metadata: z.record(z.string(), z.unknown()),
   })).describe('the user\'s own events (as actor or target), newest first, at most 1000; values were redacted when written'),
-}).meta({ id: 'UserExport' });
+});
+
+/** The same shape as an OpenAPI component (the MCP tool lists the plain object: its root must be an object schema). */
+export const UserExport = UserExportObject.meta({ id: 'UserExport' });
 
 export type UserExport = z.infer<typeof UserExport>;

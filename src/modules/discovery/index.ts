@@ -2,13 +2,25 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Deps } from '../../deps.js';
+import type { Config } from '../../config.js';
 import type { DiscoveryFragment, ModuleDef } from '../module.js';
+import { oauthConfigured } from '../oauth/index.js';
 
+const AuthMethod = z.object({
+  id: z.string(),
+  name: z.string(),
+  endpoints: z.record(z.string(), z.string()).describe('what to call, as "METHOD /path"'),
+}).meta({ id: 'AuthMethod' });
+
+/** Cedros AuthConfigResponse (version, basePath, authMethods, apiKeyUsage, links) plus our own parts. */
 const Discovery = z.object({
   service: z.literal('authplane'),
   version: z.string(),
   issuer: z.string(),
   basePath: z.string(),
+  authMethods: z.array(AuthMethod).describe('one entry per sign-in method enabled on this server'),
+  apiKeyUsage: z.object({ header: z.string(), alternative: z.string(), prefix: z.string(), description: z.string() }),
+  links: z.object({ openapi: z.string(), jwks: z.string(), docs: z.string() }),
   openapi: z.string(),
   jwksUri: z.string(),
   tenancy: z.record(z.string(), z.unknown()),
@@ -17,7 +29,22 @@ const Discovery = z.object({
   capabilities: z.record(z.string(), z.unknown()),
 }).meta({ id: 'Discovery' });
 
-export const VERSION = '0.1.0';
+export const VERSION = '0.2.0';
+
+/** The sign-in methods this server has on, each with the calls that make it up (Cedros authMethods). */
+export function authMethods(config: Readonly<Config>): z.infer<typeof AuthMethod>[] {
+  const b = config.basePath;
+  const methods: z.infer<typeof AuthMethod>[] = [
+    { id: 'password', name: 'Email and password', endpoints: { register: `POST ${b}/register`, login: `POST ${b}/login`, mfa: `POST ${b}/login/mfa`, forgot: `POST ${b}/password/forgot`, reset: `POST ${b}/password/reset` } },
+    { id: 'instant_link', name: 'Email link (magic link)', endpoints: { request: `POST ${b}/instant-link`, verify: `POST ${b}/instant-link/verify` } },
+    { id: 'solana', name: 'Solana wallet (Sign In With Solana)', endpoints: { challenge: `POST ${b}/solana/challenge`, signIn: `POST ${b}/solana` } },
+    { id: 'passkey', name: 'Passkey (WebAuthn)', endpoints: { options: `POST ${b}/passkeys/login/options`, verify: `POST ${b}/passkeys/login/verify` } },
+  ];
+  if (oauthConfigured(config)) {
+    methods.push({ id: 'google', name: 'Google / OpenID Connect', endpoints: { start: `GET ${b}/oauth/google?redirect_uri=…`, exchange: `POST ${b}/oauth/exchange` } });
+  }
+  return methods;
+}
 
 /** Builds the agent-facing description: how to pick a tenant, send credentials, read errors, and each capability. */
 export function buildDiscovery(deps: Deps, fragments: Record<string, DiscoveryFragment>) {
@@ -28,6 +55,14 @@ export function buildDiscovery(deps: Deps, fragments: Record<string, DiscoveryFr
     version: VERSION,
     issuer: config.publicUrl,
     basePath: config.basePath,
+    authMethods: authMethods(config),
+    apiKeyUsage: {
+      header: 'X-API-Key: ck_…',
+      alternative: 'Authorization: Bearer ck_…',
+      prefix: 'ck_',
+      description: 'A user API key acts as its user, limited by its scopes. Send it in one of the two headers, never both. Validate a key for a resource server with POST ' + `${config.basePath}/api-key/validate {"apiKey"}.`,
+    },
+    links: { openapi: `${base}/openapi.json`, jwks: `${config.publicUrl}/.well-known/jwks.json`, docs: `${base}/discovery` },
     openapi: `${base}/openapi.json`,
     jwksUri: `${config.publicUrl}/.well-known/jwks.json`,
     tenancy: {
@@ -60,7 +95,7 @@ const plugin: FastifyPluginAsync<{ deps: Deps; fragments: Record<string, Discove
   });
   r.get('/openapi.json', {
     config: { auth: 'public', rateLimit: 'none' },
-    schema: { operationId: 'openapi', tags: ['Discovery'], summary: 'This OpenAPI 3 document.', hide: true },
+    schema: { operationId: 'openapi', tags: ['Discovery'], summary: 'This OpenAPI 3 document (200, application/json).' },
   }, async (_req, reply) => {
     reply.header('cache-control', 'public, max-age=60');
     return openapi();

@@ -74,7 +74,11 @@ export function createEmailChangeService(deps: {
         throw new AppError('validation_failed', 'Invalid request: newEmail is already the address of this account.', { details: [{ path: 'body.newEmail', message: 'is already the address of this account' }] });
       }
       let outcome = 'sent';
-      if (await tokens.mayMail(tenant.id, 'email_change', input.newEmail)) {
+      // Both mailboxes are capped: the new one (like every link flow) and the old one, so that a session
+      // holder cannot flood the owner with notices by asking for many different addresses.
+      const mayMailNew = await tokens.mayMail(tenant.id, 'email_change', input.newEmail);
+      const mayMailOld = user.email ? await tokens.mayMail(tenant.id, 'email_change_cancel', user.email) : true;
+      if (mayMailNew && mayMailOld) {
         const confirmToken = randomToken(32);
         const cancelToken = randomToken(32);
         const now = clock.now();

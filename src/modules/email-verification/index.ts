@@ -5,7 +5,7 @@ export const emailVerificationModule: ModuleDef = {
   name: 'emailVerification',
   plugin: emailVerificationRoutes,
   discovery: (config) => ({
-    request: { method: 'POST', path: `${config.basePath}/email/verify/request`, body: { email: 'string', redirectUrl: 'string? (one of the tenant redirectUrls)' }, returns: '202 {message} — the same for every address' },
+    request: { method: 'POST', path: `${config.basePath}/email/verify/request`, body: { email: 'string', redirectUrl: 'string? (one of the tenant redirectUrls)' }, returns: '202 {message} — the same for every address; with an access token and no body, the link goes to the caller\'s own address (409 when already verified)' },
     verify: {
       method: 'POST', path: `${config.basePath}/email/verify`, body: { token: 'the ?token= value of the emailed link' },
       auth: 'optional: the access token of the same account keeps its password and other factors; without it the account is claimed (every factor removed, sessions ended)',

@@ -3,8 +3,12 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Deps } from '../../deps.js';
 import { auditContext } from '../../http/audit-context.js';
+import { AppError } from '../../http/errors.js';
 import { errorResponses } from '../../http/schemas.js';
 import { EmailLinkRequest, EmailLinkToken, MailAccepted } from '../one-time-tokens/schemas.js';
+
+/** Signed in, the address is the caller's own: `email` may be left out (and may only name that address). */
+const VerifyRequestBody = EmailLinkRequest.partial({ email: true }).meta({ id: 'EmailVerifyRequestBody' });
 
 const EmailVerified = z.object({
   verified: z.literal(true),
@@ -18,14 +22,25 @@ export const emailVerificationRoutes: FastifyPluginAsync<{ deps: Deps }> = async
   const service = deps.services.emailVerification;
 
   r.post('/email/verify/request', {
-    config: { auth: 'public', rateLimit: 'credential' },
+    // A session is optional: signed in, the link goes to the caller's own address (resend).
+    config: { auth: 'optional', apiKeys: false, rateLimit: 'credential' },
     schema: {
       operationId: 'requestEmailVerification', tags: ['Email'], summary: 'Mail a link that confirms an address.',
-      description: 'Always 202 with the same body, whether or not the address has an (unverified) account; the mail leaves in the background. The link carries a single-use token valid 15 minutes: POST it to /email/verify. At most 5 mails per address in 15 minutes.',
-      body: EmailLinkRequest,
-      response: { 202: MailAccepted, ...errorResponses(400, 404, 413, 415, 429, 503) },
+      description: 'Without a session: {email}; always 202 with the same body, whether or not the address has an (unverified) account; the mail leaves in the background. '
+        + 'With an access token (Bearer or cookie) the body may be left out: the link goes to the signed-in user\'s own address (202), 409 conflict when it is already verified, 400 when the account has no email or `email` names another address. '
+        + 'The link carries a single-use token valid 15 minutes: POST it to /email/verify. At most 5 mails per address in 15 minutes. API keys are refused (403).',
+      body: VerifyRequestBody.nullish(),
+      response: { 202: MailAccepted, ...errorResponses(400, 401, 403, 404, 409, 413, 415, 429, 503) },
     },
-  }, async (req, reply) => reply.code(202).send(await service.request(req.tenant!, req.body, auditContext(req))));
+  }, async (req, reply) => {
+    const ctx = auditContext(req);
+    const body = req.body ?? {};
+    if (req.auth?.kind === 'session') {
+      return reply.code(202).send(await service.requestForSelf(req.tenant!, req.auth.userId, body, ctx));
+    }
+    if (!body.email) throw new AppError('validation_failed', 'Send {"email": "…"}, or call with your access token to mail your own address.', { details: [{ path: 'email', message: 'is required' }] });
+    return reply.code(202).send(await service.request(req.tenant!, { ...body, email: body.email }, ctx));
+  });
 
   r.post('/email/verify', {
     // A session is optional and decides the outcome: only a live session of the same account keeps its factors.

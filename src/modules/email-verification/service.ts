@@ -30,6 +30,11 @@ const IGNORE = 'If you did not sign up for this account, someone else entered yo
   + 'passkeys, authenticator app, wallet, API keys, sessions) is removed, and you sign in with a sign-in link or by resetting the password. '
   + 'If you signed up yourself, open the link where you are signed in to keep your password; opened anywhere else, it removes it the same way.';
 
+const VERIFY_MAIL = {
+  subject: 'Confirm your email address', intro: 'Confirm that this address is yours.', action: 'Confirm your email address',
+  ignore: IGNORE,
+};
+
 /**
  * Email verification: mail a single-use link to an unverified address; using it marks the address verified
  * through the account claim (src/modules/users/claim.ts): without a session of the same account, the
@@ -49,10 +54,30 @@ export function createEmailVerificationService(deps: LinkDeps & { sql: Sql; cloc
         recipient: ok ? { to: user!.email!, userId: user!.id } : null,
         refusal: !user ? 'no_account' : user.disabled ? 'disabled' : 'already_verified',
         path: '/email/verify',
-        mail: {
-          subject: 'Confirm your email address', intro: 'Confirm that this address is yours.', action: 'Confirm your email address',
-          ignore: IGNORE,
-        },
+        mail: VERIFY_MAIL,
+        auditAction: 'email.verify_request',
+      });
+    },
+
+    /**
+     * Resend for a signed-in user: mails the link to the user's own address. Unlike the anonymous request,
+     * the caller learns the outcome (it is their own account): 409 when already verified, 400 when the
+     * account has no email or `email` names another address.
+     */
+    async requestForSelf(tenant: Tenant, userId: string, input: { email?: string; redirectUrl?: string }, ctx: AuditContext): Promise<typeof MAIL_ACCEPTED> {
+      const redirectUrl = allowedRedirect(tenant, input.redirectUrl);
+      const user = await sql.tx(tenant.id, (tx) => userStore.byId(tx, userId));
+      if (!user || user.disabled) throw new AppError('invalid_token', 'The account is no longer active.');
+      if (!user.email) throw new AppError('validation_failed', 'This account has no email address to verify.');
+      if (input.email !== undefined && input.email.toLowerCase() !== user.email.toLowerCase()) {
+        throw new AppError('validation_failed', 'Signed in, the link goes to your own address: leave out email or send that address.', { details: [{ path: 'email', message: 'is not the signed-in user\'s address' }] });
+      }
+      if (user.emailVerified) throw new AppError('conflict', 'The address is already verified.');
+      return deliverLink(deps, {
+        tenant, purpose: 'email_verification', email: user.email, redirectUrl, ctx,
+        recipient: { to: user.email, userId: user.id },
+        path: '/email/verify',
+        mail: VERIFY_MAIL,
         auditAction: 'email.verify_request',
       });
     },

@@ -17,11 +17,11 @@ export const magicLinkRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, {
     config: { auth: 'public', rateLimit: 'credential' },
     schema: {
       operationId: 'requestInstantLink', tags: ['Passwordless'], summary: 'Mail a sign-in link (magic link).',
-      description: 'Always 202 with the same body, whether or not the address has an account. An unknown address gets a sign-up link when the tenant allows it (magicLinkSignup); the account is created when the link is used. The link carries a single-use token valid 15 minutes: POST it to /instant-link/verify. A new request retires the previous link. At most 5 mails per address in 15 minutes.',
+      description: 'Always 200 (the Cedros spec declares 200) with the same body, whether or not the address has an account. An unknown address gets a sign-up link when the tenant allows it (magicLinkSignup); the account is created when the link is used. The link carries a single-use token valid 15 minutes: POST it to /instant-link/verify. A new request retires the previous link. At most 5 mails per address in 15 minutes.',
       body: EmailLinkRequest,
-      response: { 202: MailAccepted, ...errorResponses(400, 404, 413, 415, 429, 503) },
+      response: { 200: MailAccepted, ...errorResponses(400, 404, 413, 415, 429, 503) },
     },
-  }, async (req, reply) => reply.code(202).send(await service.request(req.tenant!, req.body, auditContext(req))));
+  }, async (req, reply) => reply.code(200).send(await service.request(req.tenant!, req.body, auditContext(req))));
 
   r.post('/instant-link/verify', {
     config: { auth: 'public', rateLimit: 'credential' },

@@ -25,7 +25,7 @@ export const NoArguments = z.object({}).strict();
 export const WhoamiOutput = z.object({
   principal: z.enum(['user', 'mcp_service']).describe('user: an access token; mcp_service: the deployment\'s static MCP_TOKEN'),
   tenant: z.object({ id: z.uuid(), slug: z.string() }),
-  user: plain(UserBody).optional(),
+  user: plain(UserBody).optional().describe('the object GET /auth/user answers (Cedros UserResponse: id, email, emailVerified, solanaPublicKey when a wallet is linked, createdAt, and our extras)'),
   sessionId: z.uuid().optional(),
   orgId: z.uuid().nullable().optional().describe('the token\'s active organization'),
   roles: z.array(z.string()).optional().describe('the token\'s roles in its active organization'),

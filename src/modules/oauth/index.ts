@@ -1,12 +1,16 @@
+import type { Config } from '../../config.js';
 import type { ModuleDef } from '../module.js';
 import { oauthRoutes } from './routes.js';
+
+/** OAuth sign-in is on when both client credentials are set (else its routes answer 404). */
+export const oauthConfigured = (config: Readonly<Config>): boolean => !!(config.oauthGoogle.clientId && config.oauthGoogle.clientSecret);
 
 export const oauthModule: ModuleDef = {
   name: 'oauth',
   plugin: oauthRoutes,
   discovery: (config) => ({
     summary: 'Sign in with Google, or any OpenID Connect provider set by OAUTH_GOOGLE_ISSUER (authorization code + PKCE S256, state, nonce). amr ["fed"].',
-    enabled: !!(config.oauthGoogle.clientId && config.oauthGoogle.clientSecret),
+    enabled: oauthConfigured(config),
     issuer: config.oauthGoogle.issuer,
     flow: [
       `Browser: navigate to ${config.basePath}/oauth/google?redirect_uri=<exactly one of the tenant's redirectUrls>[&tenant=<slug>] → 302 to the provider`,

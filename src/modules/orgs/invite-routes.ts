@@ -27,14 +27,14 @@ export const inviteRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, { de
     schema: {
       operationId: 'createOrgInvite', tags: TAGS, summary: 'Invite an email address with roles (needs invites:write).',
       description: `Mails the invitee a link (PUBLIC_URL, or \`redirectUrl\` when it is one of the tenant's redirectUrls) and returns the token once. Single use, 7 days, bound to the email. A new invite for the same address replaces the open one. Only owners invite owners; other roles only by someone holding all their permissions. ${ADMIN_LEVEL_NOTE}`,
-      params: OrgIdParam, body: CreateInviteBody, response: { 201: CreatedInvite, ...errorResponses(...WRITE_ERRORS) },
+      params: OrgIdParam, body: CreateInviteBody, response: { 200: CreatedInvite, ...errorResponses(...WRITE_ERRORS) },
     },
   }, async (req, reply) => {
     const c = callerOf(req);
     const o = await clearAdminGrant(req, await deps.services.orgs.grantsAdminLevel(c, req.params.org_id, req.body.roles));
     const invite = await svc().create(c, req.params.org_id, req.body, o);
     reply.header('cache-control', 'no-store');
-    return reply.code(201).send({ ...inviteView(invite), token: invite.token });
+    return reply.code(200).send({ ...inviteView(invite), token: invite.token });
   });
 
   r.delete('/orgs/:org_id/invites/:invite_id', {

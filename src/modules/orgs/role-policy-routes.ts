@@ -31,11 +31,11 @@ export const rolePolicyRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, 
     schema: {
       operationId: 'createOrgRole', tags: TAGS, summary: 'Create a custom role (needs roles:write).',
       description: `Permissions are \`resource:action\` patterns with \`*\` wildcards. Names are unique per org (case-insensitive) and differ from the built-ins. A role may only carry permissions the caller holds. ${ADMIN_LEVEL_NOTE}`,
-      params: OrgIdParam, body: CreateRoleBody, response: { 201: RoleBody, ...errorResponses(...WRITE_ERRORS) },
+      params: OrgIdParam, body: CreateRoleBody, response: { 200: RoleBody, ...errorResponses(...WRITE_ERRORS) },
     },
   }, async (req, reply) => {
     const o = await clearAdminGrant(req, isAdminLevel(req.body.permissions));
-    return reply.code(201).send(await roles().create(callerOf(req), req.params.org_id, req.body, o));
+    return reply.code(200).send(await roles().create(callerOf(req), req.params.org_id, req.body, o));
   });
 
   r.patch('/orgs/:org_id/roles/:role_id', {
@@ -74,9 +74,9 @@ export const rolePolicyRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, 
     schema: {
       operationId: 'createOrgPolicy', tags: TAGS, summary: 'Create an ABAC policy (needs policies:write).',
       description: 'Condition tree: {"and":[…]}, {"or":[…]}, {"not":c}, {"<eq|ne|gt|gte|lt|lte|in>":[a,b]}; operands are JSON literals or {"var":"subject.id|subject.email|subject.roles|subject.attributes.<k>|resource.type|resource.id|resource.attributes.<k>|env.time|env.ip"}. Validated on write (400 with the path of each problem). Actions on the org\'s own resources (org, members, roles, policies, invites) are decided by roles only and cannot be named. A policy may only name actions the caller holds.',
-      params: OrgIdParam, body: CreatePolicyBody, response: { 201: PolicyBody, ...errorResponses(...WRITE_ERRORS) },
+      params: OrgIdParam, body: CreatePolicyBody, response: { 200: PolicyBody, ...errorResponses(...WRITE_ERRORS) },
     },
-  }, async (req, reply) => reply.code(201).send(policyView(await policies().create(callerOf(req), req.params.org_id, req.body))));
+  }, async (req, reply) => reply.code(200).send(policyView(await policies().create(callerOf(req), req.params.org_id, req.body))));
 
   r.delete('/orgs/:org_id/policies/:policy_id', {
     config: { auth: 'user', scope: 'orgs:write' },

@@ -3,7 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Deps } from '../../deps.js';
 import { ACCESS_COOKIE } from '../../http/credentials.js';
-import { errorResponses, Paging } from '../../http/schemas.js';
+import { Deleted, DELETED, errorResponses, Paging } from '../../http/schemas.js';
 import { requireStepUp } from '../../http/step-up.js';
 import { toUserBody } from '../users/schemas.js';
 import {
@@ -49,9 +49,9 @@ export const orgRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, { deps 
     schema: {
       operationId: 'createOrg', tags: TAGS, summary: 'Create an organization; the caller becomes its owner.',
       description: 'An API key bound to an organization acts only inside it and gets 403 here.',
-      body: CreateOrgBody, response: { 201: OrgBody, ...errorResponses(...WRITE_ERRORS) },
+      body: CreateOrgBody, response: { 200: OrgBody, ...errorResponses(...WRITE_ERRORS) },
     },
-  }, async (req, reply) => reply.code(201).send(orgView(await svc().create(callerOf(req), req.body))));
+  }, async (req, reply) => reply.code(200).send(orgView(await svc().create(callerOf(req), req.body))));
 
   r.get('/orgs/:org_id', {
     config: { auth: 'user', scope: 'orgs:read' },
@@ -74,11 +74,11 @@ export const orgRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, { deps 
     config: { auth: 'user', scope: 'orgs:write', stepUp: true },
     schema: {
       operationId: 'deleteOrg', tags: TAGS, summary: 'Delete an organization with its members, roles, policies and invites (owners; TOTP step-up when MFA is on).',
-      params: OrgIdParam, response: { 204: z.undefined(), ...errorResponses(...WRITE_ERRORS) },
+      params: OrgIdParam, response: { 200: Deleted, ...errorResponses(...WRITE_ERRORS) },
     },
-  }, async (req, reply) => {
+  }, async (req) => {
     await svc().delete(callerOf(req), req.params.org_id);
-    return reply.code(204).send();
+    return DELETED;
   });
 
   r.post('/orgs/:org_id/switch', {
@@ -125,10 +125,10 @@ export const orgRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, { deps 
     schema: {
       operationId: 'removeOrgMember', tags: TAGS, summary: 'Remove a member (needs members:delete), or leave (your own user id).',
       description: 'The last active owner can neither leave nor be removed (409; disabled owners do not count).',
-      params: MemberParams, response: { 204: z.undefined(), ...errorResponses(...WRITE_ERRORS) },
+      params: MemberParams, response: { 200: Deleted, ...errorResponses(...WRITE_ERRORS) },
     },
-  }, async (req, reply) => {
+  }, async (req) => {
     await svc().removeMember(callerOf(req), req.params.org_id, req.params.user_id);
-    return reply.code(204).send();
+    return DELETED;
   });
 };

@@ -12,7 +12,7 @@ export const passwordModule: ModuleDef = {
       register: {
         method: 'POST', path: `${b}/register`,
         body: { email: 'string (an email address)', password: `string (${PASSWORD_MIN}–${PASSWORD_MAX} characters)`, name: 'string? (≤ 200)' },
-        returns: '201 AuthResponse {user, tokens:{accessToken, refreshToken, expiresIn}, isNewUser:true, apiKey?} and the browser cookies; 409 email_taken when the email is registered in this tenant.',
+        returns: '200 AuthResponse {user, tokens:{accessToken, refreshToken, expiresIn}, isNewUser:true, apiKey?} and the browser cookies; 409 email_taken when the email is registered in this tenant.',
       },
       login: {
         method: 'POST', path: `${b}/login`,

@@ -40,11 +40,11 @@ export const passwordRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, { 
     config: { auth: 'public', rateLimit: 'credential' },
     schema: {
       operationId: 'register', tags: ['Password'], summary: 'Create a user with email and password and sign in.',
-      description: 'Returns AuthResponse (201) with tokens, sets the browser cookies, and includes a new API key (shown once) when the tenant issues one on sign-up. 409 email_taken when the email is registered in this tenant.',
+      description: 'Returns AuthResponse (200, as the Cedros spec declares) with tokens, sets the browser cookies, and includes a new API key (shown once) when the tenant issues one on sign-up. 409 email_taken when the email is registered in this tenant.',
       body: RegisterBody,
-      response: { 201: AuthResponse, 200: MfaRequiredResponse, ...errorResponses(400, 403, 404, 409, 413, 415, 429, 503) },
+      response: { 200: z.union([AuthResponse, MfaRequiredResponse]), ...errorResponses(400, 403, 404, 409, 413, 415, 429, 503) },
     },
-  }, async (req, reply) => sendSignIn(reply, base, await password.register(req.tenant!, req.body, auditContext(req)), 201));
+  }, async (req, reply) => sendSignIn(reply, base, await password.register(req.tenant!, req.body, auditContext(req))));
 
   r.post('/login', {
     config: { auth: 'public', rateLimit: 'credential' },

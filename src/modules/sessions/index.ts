@@ -20,8 +20,8 @@ export const sessionsModule: ModuleDef = {
         ],
         browser: `Without a body the __Secure-ap_refresh cookie (Path=${b}/refresh) is used; the request must then carry an Origin from the tenant's allowedOrigins.`,
       },
-      logout: { method: 'POST', path: `${b}/logout`, auth: 'Bearer access token (or the cookie + an allowed Origin)', returns: '204; the session and all its tokens end at once on every instance; the cookies are cleared.' },
-      user: { method: 'GET', path: `${b}/user`, returns: '{user: {id, tenantId, email, name, emailVerified, createdAt, updatedAt}}' },
+      logout: { method: 'POST', path: `${b}/logout`, auth: 'Bearer access token (or the cookie + an allowed Origin)', returns: '200 {message}; the session and all its tokens end at once on every instance; the cookies are cleared.' },
+      user: { method: 'GET', path: `${b}/user`, returns: 'Cedros UserResponse at the top level: {id, tenantId, email (absent when none), name, emailVerified, solanaPublicKey (when a wallet is linked), createdAt, updatedAt}' },
       sessions: {
         list: `GET ${b}/sessions → {items:[{id, createdAt, expiresAt, method, amr, ip, userAgent, current}], total, limit, offset} (the caller's own sessions only)`,
         revoke: `DELETE ${b}/sessions/{id} → 204; 404 for a session that is not the caller's`,

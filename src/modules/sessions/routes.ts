@@ -10,6 +10,8 @@ import { checkCookieOrigin } from '../../http/guard.js';
 import { errorResponses, IdParam } from '../../http/schemas.js';
 import { actorOf, isUserPrincipal } from '../../http/principal.js';
 import { AuthResponse, toUserBody, UserBody } from '../users/schemas.js';
+
+const LoggedOut = z.object({ message: z.string() }).meta({ id: 'LoggedOut' });
 import { SessionBody, toSessionBody } from './schemas.js';
 
 const RefreshBody = z.object({ refreshToken: z.string().min(1).max(512).optional() }).strict().meta({ id: 'RefreshBody' });
@@ -48,21 +50,23 @@ export const sessionRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, { d
     config: { auth: 'session' },
     schema: {
       operationId: 'logout', tags: ['Sessions'], summary: 'End the current session (all its tokens) and clear the cookies.',
-      response: { 204: z.undefined(), ...errorResponses(400, 401, 403, 404, 413, 415, 429, 503) },
+      description: '200 {message} (the Cedros spec declares 200).',
+      response: { 200: LoggedOut, ...errorResponses(400, 401, 403, 404, 413, 415, 429, 503) },
     },
   }, async (req, reply) => {
     const p = req.auth!;
     if (p.kind !== 'session') throw new AppError('forbidden', 'Logout needs a session.');
     await sessions.logout(p, auditContext(req));
     clearAuthCookies(reply, base);
-    return reply.code(204).send();
+    return reply.code(200).send({ message: 'Signed out.' });
   });
 
   r.get('/user', {
     config: { auth: 'user', scope: 'user:read' },
     schema: {
       operationId: 'getUser', tags: ['Sessions'], summary: 'The signed-in user.',
-      response: { 200: z.object({ user: UserBody }).meta({ id: 'UserResponse' }), ...errorResponses(400, 401, 403, 404, 429, 503) },
+      description: 'Cedros UserResponse at the top level: {id, email, emailVerified, solanaPublicKey (when a wallet is linked), createdAt} plus tenantId, name, updatedAt.',
+      response: { 200: UserBody, ...errorResponses(400, 401, 403, 404, 429, 503) },
     },
   }, async (req) => {
     const p = req.auth!;
@@ -71,7 +75,7 @@ export const sessionRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, { d
     // in-process cache (≤ 30 s, invalidated on every write), not from Postgres (PERFORMANCE.md).
     const user = await deps.services.users.profile(p.tenantId, p.userId);
     if (!user || user.disabled) throw new AppError('invalid_token', 'The account is no longer active.');
-    return { user: toUserBody(user) };
+    return toUserBody(user);
   });
 
   r.get('/sessions', {

@@ -94,7 +94,7 @@ export function createSolanaService(deps: { sql: Sql; clock: Clock; audit: Audit
         // Two first sign-ins with one new wallet: the unique index lets one create it; the other
         // rolls back (its user and its nonce use) and retries, then finds the winner's wallet.
         if (!(await solanaStore.insertWallet(tx, { tenantId: tenant.id, userId: user.id, publicKey: input.publicKey, now }))) throw new LostCreateRace();
-        return { user: publicUser(user), isNewUser: true };
+        return { user: { ...publicUser(user), solanaPublicKey: input.publicKey }, isNewUser: true };
       });
       let found: { user: User; isNewUser: boolean } | null;
       try {

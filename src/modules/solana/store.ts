@@ -1,4 +1,5 @@
 import type { Tx } from '../../db/sql.js';
+import { announceUserWrite } from '../users/store.js';
 
 export type NoncePurpose = 'signin' | 'link';
 
@@ -96,6 +97,8 @@ export const solanaStore = {
     const { rows } = await tx.query<WalletRow>(
       `INSERT INTO wallet_identities (tenant_id, user_id, public_key, created_at) VALUES ($1, $2, $3, $4)
        ON CONFLICT DO NOTHING RETURNING *`, [w.tenantId, w.userId, w.publicKey, w.now]);
+    // The profile carries the wallet's key (solanaPublicKey): cached profiles of this user are stale now.
+    if (rows[0]) announceUserWrite(w.userId);
     return rows[0] ? toWallet(rows[0]) : null;
   },
 
@@ -106,6 +109,7 @@ export const solanaStore = {
   /** Removes the user's wallet; null if they had none. */
   async deleteWalletOfUser(tx: Tx, userId: string): Promise<Wallet | null> {
     const { rows } = await tx.query<WalletRow>('DELETE FROM wallet_identities WHERE user_id = $1 RETURNING *', [userId]);
+    if (rows[0]) announceUserWrite(userId);
     return rows[0] ? toWallet(rows[0]) : null;
   },
 };

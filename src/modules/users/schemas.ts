@@ -1,12 +1,18 @@
 import { z } from 'zod';
 import type { User } from './store.js';
 
+/**
+ * The user as Cedros AuthUser and UserResponse declare it (id, email, emailVerified, solanaPublicKey,
+ * createdAt) plus our extras. Cedros types email and solanaPublicKey as strings, so each is left out
+ * when the user has none (a wallet-only user has no email; a user without a wallet no key).
+ */
 export const UserBody = z.object({
   id: z.uuid(),
   tenantId: z.uuid(),
-  email: z.string().nullable(),
+  email: z.string().optional().describe('absent when the user has no email (a wallet-only account)'),
   name: z.string().nullable(),
   emailVerified: z.boolean(),
+  solanaPublicKey: z.string().optional().describe('base58 public key of the linked Solana wallet; absent when none is linked'),
   createdAt: z.iso.datetime(),
   updatedAt: z.iso.datetime(),
 }).meta({ id: 'User' });
@@ -24,9 +30,10 @@ export const toUserBody = (u: User): UserBody => {
     body = Object.freeze({
       id: u.id,
       tenantId: u.tenantId,
-      email: u.email,
+      ...(u.email !== null ? { email: u.email } : {}),
       name: u.name,
       emailVerified: u.emailVerified,
+      ...(u.solanaPublicKey ? { solanaPublicKey: u.solanaPublicKey } : {}),
       createdAt: u.createdAt.toISOString(),
       updatedAt: u.updatedAt.toISOString(),
     });

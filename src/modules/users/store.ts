@@ -12,6 +12,8 @@ export interface User {
   lastLoginAt: Date | null;
   /** set when the account was deleted: the row is then a pseudonymous tombstone (src/modules/account-deletion) */
   deletedAt: Date | null;
+  /** The linked Solana wallet's public key (base58), null when none (read with the row, see USER_COLUMNS). */
+  solanaPublicKey: string | null;
   /**
    * Incremented by every revocation-by-user (see sessionEpochs); a sign-in starts its session only
    * under the epoch it read together with the credential it checked.
@@ -36,6 +38,7 @@ interface UserRow {
   last_login_at: Date | null;
   session_epoch: number;
   deleted_at: Date | null;
+  solana_public_key?: string | null;
 }
 
 const toUser = (r: UserRow): UserWithSecret => ({
@@ -50,6 +53,7 @@ const toUser = (r: UserRow): UserWithSecret => ({
   lastLoginAt: r.last_login_at ? new Date(r.last_login_at) : null,
   sessionEpoch: Number(r.session_epoch ?? 0),
   deletedAt: r.deleted_at ? new Date(r.deleted_at) : null,
+  solanaPublicKey: r.solana_public_key ?? null,
   passwordHash: r.password_hash,
 });
 
@@ -65,28 +69,37 @@ export function onUserWrite(fn: UserWriteListener): () => void {
   return () => { writeListeners.delete(fn); };
 }
 
-/** Every UPDATE below calls this, so no writer can forget to invalidate cached profiles. */
-const written = (id: string): void => {
+/**
+ * Every UPDATE below calls this, so no writer can forget to invalidate cached profiles. Writers of data
+ * that the profile carries from other tables (the wallet: solanaPublicKey) call it too.
+ */
+export const announceUserWrite = (id: string): void => {
   for (const fn of writeListeners) {
     try { fn(id); } catch { /* a listener's failure must not fail the write */ }
   }
 };
+
+/**
+ * What every read of a user row returns: the row plus the linked wallet's key (Cedros AuthUser and
+ * UserResponse carry solanaPublicKey), in the same statement so the profile is one consistent read.
+ */
+const USER_COLUMNS = 'users.*, (SELECT w.public_key FROM wallet_identities w WHERE w.user_id = users.id) AS solana_public_key';
 
 /** Strips the password hash: what leaves the store for anything but credential checks. */
 export const publicUser = ({ passwordHash: _omit, ...u }: UserWithSecret): User => u;
 
 /**
  * Users of the transaction's tenant (RLS scopes every query). Every function that UPDATEs a row must
- * call `written(id)`: the profile cache behind GET /auth/user relies on it.
+ * call `announceUserWrite(id)`: the profile cache behind GET /auth/user relies on it.
  */
 export const userStore = {
   async byId(tx: Tx, id: string): Promise<UserWithSecret | null> {
-    const { rows } = await tx.query<UserRow>('SELECT * FROM users WHERE id = $1', [id]);
+    const { rows } = await tx.query<UserRow>(`SELECT ${USER_COLUMNS} FROM users WHERE id = $1`, [id]);
     return rows[0] ? toUser(rows[0]) : null;
   },
   /** Case-insensitive email lookup. */
   async byEmail(tx: Tx, email: string): Promise<UserWithSecret | null> {
-    const { rows } = await tx.query<UserRow>('SELECT * FROM users WHERE lower(email) = lower($1)', [email]);
+    const { rows } = await tx.query<UserRow>(`SELECT ${USER_COLUMNS} FROM users WHERE lower(email) = lower($1)`, [email]);
     return rows[0] ? toUser(rows[0]) : null;
   },
   /** Null when the email is taken in this tenant (the unique index decides, so two racers cannot both win). */
@@ -100,7 +113,7 @@ export const userStore = {
   },
   async setPasswordHash(tx: Tx, id: string, hash: string, now: Date): Promise<void> {
     await tx.query('UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1', [id, hash, now]);
-    written(id);
+    announceUserWrite(id);
   },
   /** Records the sign-in time (not a profile change: cached profiles are not invalidated for it). */
   async markLogin(tx: Tx, id: string, now: Date): Promise<void> {
@@ -108,7 +121,7 @@ export const userStore = {
   },
   async setEmailVerified(tx: Tx, id: string, now: Date): Promise<void> {
     await tx.query('UPDATE users SET email_verified = true, updated_at = $2 WHERE id = $1', [id, now]);
-    written(id);
+    announceUserWrite(id);
   },
   /**
    * Sets a new, proven address (verified). False when another user of the tenant holds it: the check and
@@ -126,7 +139,7 @@ export const userStore = {
       await tx.query('ROLLBACK TO SAVEPOINT set_email');
       return false;
     }
-    written(id);
+    announceUserWrite(id);
     return true;
   },
   /**
@@ -137,16 +150,16 @@ export const userStore = {
     await tx.query(
       `UPDATE users SET email = NULL, name = NULL, password_hash = NULL, email_verified = false, disabled = true,
               last_login_at = NULL, deleted_at = $2, updated_at = $2 WHERE id = $1`, [id, now]);
-    written(id);
+    announceUserWrite(id);
   },
   async setDisabled(tx: Tx, id: string, disabled: boolean, now: Date): Promise<UserWithSecret | null> {
-    const { rows } = await tx.query<UserRow>('UPDATE users SET disabled = $2, updated_at = $3 WHERE id = $1 RETURNING *', [id, disabled, now]);
-    written(id);
+    const { rows } = await tx.query<UserRow>(`UPDATE users SET disabled = $2, updated_at = $3 WHERE id = $1 RETURNING ${USER_COLUMNS}`, [id, disabled, now]);
+    announceUserWrite(id);
     return rows[0] ? toUser(rows[0]) : null;
   },
   async list(tx: Tx, limit: number, offset: number): Promise<{ items: UserWithSecret[]; total: number }> {
     const { rows } = await tx.query<UserRow & { total: number }>(
-      'SELECT *, count(*) OVER () AS total FROM users ORDER BY created_at, id LIMIT $1 OFFSET $2', [limit, offset]);
+      `SELECT ${USER_COLUMNS}, count(*) OVER () AS total FROM users ORDER BY created_at, id LIMIT $1 OFFSET $2`, [limit, offset]);
     return { items: rows.map(toUser), total: rows[0] ? Number(rows[0].total) : 0 };
   },
 };
@@ -163,7 +176,7 @@ export const sessionEpochs = {
   async bump(tx: Tx, userId: string): Promise<number | null> {
     const { rows } = await tx.query<{ session_epoch: number }>(
       'UPDATE users SET session_epoch = session_epoch + 1 WHERE id = $1 RETURNING session_epoch', [userId]);
-    written(userId);
+    announceUserWrite(userId);
     return rows[0] ? Number(rows[0].session_epoch) : null;
   },
   /**

@@ -9,7 +9,7 @@ import { GENERIC, PASSWORD, REDIRECT, startAccountApp, type Account } from './he
  * confirmation, taken addresses, expired/used/foreign tokens, bad input, and the confirm/cancel races.
  */
 let s: Awaited<ReturnType<typeof startAccountApp>>;
-beforeAll(async () => { s = await startAccountApp({ smtp: true }); });
+beforeAll(async () => { s = await startAccountApp({ smtp: true }); }, 240_000);
 afterAll(async () => { await s?.close(); });
 
 const requestChange = (token: string | undefined, json: unknown, headers: Record<string, string> = {}) =>
@@ -97,6 +97,19 @@ describe('email change', () => {
     expect((await s.storedEmail(u.userId)).email).toBe(u.email);
   });
 
+  it('the old address gets at most 5 notices in 15 minutes, however many new addresses are asked for; the answer never changes', async () => {
+    const u = await s.register();
+    const mark = s.smtp!.messages.length;
+    for (let i = 0; i < 6; i++) {
+      const res = await requestChange(u.accessToken, { newEmail: s.address('flood'), currentPassword: PASSWORD });
+      expect(res.statusCode).toBe(202);
+      expect(res.data).toEqual(GENERIC);
+    }
+    await s.t.deps.services.mailer.drain();
+    await new Promise((r) => setTimeout(r, 200));
+    expect(s.smtp!.messages.slice(mark).filter((m) => m.to.includes(u.email))).toHaveLength(5);
+  });
+
   it('an address held by another account: the same 202, a link is mailed, and confirming fails 409 with nothing changed', async () => {
     const holder = await s.register();
     const u = await s.register();
@@ -112,7 +125,7 @@ describe('email change', () => {
     expect((await s.emailOf(u.accessToken)).status).toBe(200);
   });
 
-  it('an expired confirm link → 401 "expired"; the redirectUrl, when allowed, carries the token', async () => {
+  it('an expired confirm link (1 h) or cancel link (72 h) → 401 "expired"; the redirectUrl, when allowed, carries the token', async () => {
     const u = await s.register();
     const { confirmToken, toNew } = await changeTokens(u, s.address('exp'), { redirectUrl: REDIRECT });
     expect(toNew.link.startsWith(`${REDIRECT}?token=`)).toBe(true);
@@ -121,6 +134,13 @@ describe('email change', () => {
     expect(res.statusCode).toBe(401);
     expect(res.data.message).toContain('expired');
     expect((await s.storedEmail(u.userId)).email).toBe(u.email);
+    // the cancel link lives 72 hours, then it is expired too
+    const v = await s.register();
+    const { cancelToken } = await changeTokens(v, s.address('exp72'));
+    s.t.clock.advance(72 * 60 * 60_000 + 1_000);
+    const late = await cancel(cancelToken);
+    expect(late.statusCode).toBe(401);
+    expect(late.data.message).toContain('expired');
   });
 
   it('hostile clients: another tenant, a made-up token, another user\'s cancel token used as a confirm token, API keys', async () => {
@@ -207,6 +227,17 @@ describe('email change', () => {
     }
     expect((await s.storedEmail(u.userId)).email).toBe(to);
     expect((await s.t.deps.audit.list({ tenantId: s.defaultId, action: 'user.email_change', limit: 5 })).items[0]?.target).toBe(u.userId);
+  });
+});
+
+describe('discovery', () => {
+  it('GET /auth/discovery describes email change, account deletion and data export', async () => {
+    const res = await call(s.t.app, { method: 'GET', url: '/auth/discovery' });
+    const c = res.data.capabilities;
+    expect(c.emailChange).toMatchObject({ request: { method: 'POST', path: '/auth/email/change' }, confirm: { path: '/auth/email/change/confirm' }, cancel: { path: '/auth/email/change/cancel' } });
+    expect(c.accountDeletion).toMatchObject({ deleteOwn: { method: 'DELETE', path: '/auth/user' }, adminDelete: { method: 'DELETE', path: '/auth/admin/users/{id}' } });
+    expect(c.dataExport).toMatchObject({ export: { method: 'GET', path: '/auth/user/export' } });
+    expect(c.admin.users.changeEmail).toMatchObject({ method: 'PATCH', body: { email: 'string' } });
   });
 });
 

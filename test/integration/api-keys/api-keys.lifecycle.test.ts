@@ -18,7 +18,7 @@ interface Registered { userId: string; accessToken: string; refreshToken: string
 async function register(headers: Record<string, string> = {}): Promise<Registered> {
   const email = `k${++n}-${Date.now()}@example.com`;
   const res = await call(t.app, { method: 'POST', url: '/auth/register', json: { email, password: PASSWORD }, headers });
-  expect(res.statusCode, res.body).toBe(201);
+  expect(res.statusCode, res.body).toBe(200);
   return { userId: res.data.user.id, accessToken: res.data.tokens.accessToken, refreshToken: res.data.tokens.refreshToken, apiKey: res.data.apiKey, email };
 }
 
@@ -51,7 +51,7 @@ describe('issuing: the key is shown once and never stored', () => {
     expect((await getUser(u.apiKey!)).statusCode).toBe(200);
     const viaHeader = await getUser(u.apiKey!, 'header');
     expect(viaHeader.statusCode, viaHeader.body).toBe(200);
-    expect(viaHeader.data.user.id).toBe(u.userId);
+    expect(viaHeader.data.id).toBe(u.userId);
   });
 
   it('a tenant with issueApiKeyOnSignup=false issues no key at sign-up', async () => {
@@ -171,7 +171,10 @@ describe('regenerate, revoke, expiry', () => {
   it('lastUsedAt is written in the background, at most once a minute per key', async () => {
     const u = await register();
     const lastUsed = async () => (await call(t.app, { method: 'GET', url: '/auth/user/api-key', token: u.accessToken })).data.lastUsedAt;
-    expect(await lastUsed()).toBeNull();
+    // GET /user/api-key (Cedros ApiKeyResponse) leaves lastUsedAt out until the first use; the list says null.
+    expect(await lastUsed()).toBeUndefined();
+    const listed = await call(t.app, { method: 'GET', url: '/auth/api-keys', token: u.accessToken });
+    expect(listed.data.items[0].lastUsedAt).toBeNull();
     await getUser(u.apiKey!);
     await t.deps.services.apiKeys.settled();
     const first = await lastUsed();
@@ -372,7 +375,7 @@ describe('tenants', () => {
     expect(mismatch.data.error).toBe('tenant_mismatch');
     const ok = await call(t.app, { method: 'GET', url: '/auth/user', token: b.apiKey!, headers: { 'x-tenant-id': 'keys-b' } });
     expect(ok.statusCode).toBe(200);
-    expect(ok.data.user.id).toBe(b.userId);
+    expect(ok.data.id).toBe(b.userId);
 
     const aDefault = await call(t.app, { method: 'GET', url: '/auth/user/api-key', token: a.accessToken });
     const cross = await call(t.app, { method: 'DELETE', url: `/auth/api-keys/${aDefault.data.id}`, token: b.accessToken });

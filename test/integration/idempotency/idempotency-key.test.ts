@@ -70,7 +70,7 @@ async function register(tenant?: string) {
     method: 'POST', url: '/auth/register', json: { email: `idem${randomUUID()}@example.com`, password: 'correct horse battery staple' },
     headers: tenant ? { 'x-tenant-id': tenant } : undefined,
   });
-  expect(res.statusCode, res.body).toBe(201);
+  expect(res.statusCode, res.body).toBe(200);
   return { token: res.data.tokens.accessToken as string, userId: res.data.user.id as string, email: res.data.user.email as string };
 }
 
@@ -247,9 +247,9 @@ describe(`Idempotency-Key on the real creating routes (${BACKEND})`, () => {
     if (!t.app.hasRoute({ method: 'POST', url: '/auth/orgs' })) return ctx.skip();
     const u = await register();
     const a = await call(t.app, { method: 'POST', url: '/auth/orgs', json: { name: 'A' }, token: u.token, headers: { 'idempotency-key': 'org-k1' } });
-    expect(a.statusCode, a.body).toBe(201);
+    expect(a.statusCode, a.body).toBe(200);
     const b = await call(t.app, { method: 'POST', url: '/auth/orgs', json: { name: 'A' }, token: u.token, headers: { 'idempotency-key': 'org-k1' } });
-    expect(b.statusCode).toBe(201);
+    expect(b.statusCode).toBe(200);
     expect(b.headers['idempotent-replayed']).toBe('true');
     expect(b.body).toBe(a.body);
     const c = await call(t.app, { method: 'POST', url: '/auth/orgs', json: { name: 'B' }, token: u.token, headers: { 'idempotency-key': 'org-k1' } });

@@ -37,7 +37,7 @@ describe('org lifecycle through HTTP', () => {
 
     // Invite: mailed with a PUBLIC_URL link, token returned once, never listed.
     const inv = await call(t.app, { method: 'POST', url: `/auth/orgs/${org.id}/invites`, token: owner.accessToken, json: { email: bob.email, roles: ['member'] } });
-    expect(inv.statusCode, inv.body).toBe(201);
+    expect(inv.statusCode, inv.body).toBe(200);
     expect(inv.headers['cache-control']).toBe('no-store');
     expect(inv.data).toMatchObject({ email: bob.email, roles: ['member'], status: 'pending' });
     expect(Buffer.from(inv.data.token, 'base64url').length).toBeGreaterThanOrEqual(16);
@@ -62,7 +62,7 @@ describe('org lifecycle through HTTP', () => {
     // A custom role, granted with attributes.
     const role = await call(t.app, { method: 'POST', url: `/auth/orgs/${org.id}/roles`, token: owner.accessToken,
       json: { name: 'Editor', permissions: ['assets:read', 'assets:write'], description: 'Edits assets' } });
-    expect(role.statusCode, role.body).toBe(201);
+    expect(role.statusCode, role.body).toBe(200);
     expect(role.data).toMatchObject({ name: 'Editor', permissions: ['assets:read', 'assets:write'], builtIn: false });
     const roles = await call(t.app, { method: 'GET', url: `/auth/orgs/${org.id}/roles`, token: bob.accessToken });
     expect(roles.data.items.map((r: { name: string }) => r.name)).toEqual(['owner', 'admin', 'member', 'Editor']);
@@ -123,12 +123,14 @@ describe('org lifecycle through HTTP', () => {
     const revoked = await call(t.app, { method: 'POST', url: '/auth/invites/accept', token: carol.accessToken, json: { token: inv2.data.token } });
     expect(revoked.statusCode).toBe(404);
     const leave = await call(t.app, { method: 'DELETE', url: `/auth/orgs/${org.id}/members/${bob.userId}`, token: bob.accessToken });
-    expect(leave.statusCode).toBe(204);
+    expect(leave.statusCode).toBe(200);
+    expect(leave.data).toEqual({ deleted: true });
     expect((await call(t.app, { method: 'GET', url: `/auth/orgs/${org.id}`, token: bob.accessToken })).statusCode).toBe(404);
     expect((await ask('org:read')).data).toEqual({ allowed: false, reason: 'the subject is not a member of the organization' });
 
     const del = await call(t.app, { method: 'DELETE', url: `/auth/orgs/${org.id}`, token: owner.accessToken });
-    expect(del.statusCode, del.body).toBe(204);
+    expect(del.statusCode, del.body).toBe(200);
+    expect(del.data).toEqual({ deleted: true });
     expect((await call(t.app, { method: 'GET', url: `/auth/orgs/${org.id}`, token: owner.accessToken })).statusCode).toBe(404);
     for (const table of ['orgs', 'org_members', 'org_roles', 'org_policies', 'org_invites']) expect(await rows(t, table, org.id)).toBe(0);
 
@@ -158,8 +160,8 @@ describe('org lifecycle through HTTP', () => {
     const send = (name: string) => call(t.app, { method: 'POST', url: '/auth/orgs', token: u.accessToken, json: { name }, headers: { 'idempotency-key': 'org-k1' } });
     const first = await send('A');
     const again = await send('A');
-    expect(first.statusCode).toBe(201);
-    expect(again.statusCode).toBe(201);
+    expect(first.statusCode).toBe(200);
+    expect(again.statusCode).toBe(200);
     expect(again.body).toBe(first.body);
     expect(again.headers['idempotent-replayed']).toBe('true');
     expect((await send('B')).statusCode).toBe(422);

@@ -23,7 +23,7 @@ let n = 0;
 async function register() {
   const email = `pk${++n}-${Date.now()}@example.com`;
   const res = await call(t.app, { method: 'POST', url: '/auth/register', json: { email, password: 'correct horse battery staple' } });
-  expect(res.statusCode, res.body).toBe(201);
+  expect(res.statusCode, res.body).toBe(200);
   return { email, id: res.data.user.id as string, token: res.data.tokens.accessToken as string };
 }
 
@@ -299,7 +299,7 @@ describe('PK-05 passkey management', () => {
   it('does not let a user of tenant T2 delete a passkey of tenant T (404)', async () => {
     const u = await userWithPasskey();
     const v = await call(t.app, { method: 'POST', url: '/auth/register', json: { email: `t2-${Date.now()}@example.com`, password: 'correct horse battery staple' }, headers: { 'x-tenant-id': 'pk-t2' } });
-    expect(v.statusCode, v.body).toBe(201);
+    expect(v.statusCode, v.body).toBe(200);
     const res = await call(t.app, { method: 'DELETE', url: `/auth/passkeys/${u.passkeyId}`, token: v.data.tokens.accessToken });
     expect(res.statusCode).toBe(404);
     expect(await count('passkey_credentials', 'id = $1', [u.passkeyId])).toBe(1);

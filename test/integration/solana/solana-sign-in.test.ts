@@ -63,7 +63,8 @@ describe('sign-in with a wallet', () => {
     const res = await signIn(w.publicKey, w.sign(c.message));
     expect(res.statusCode, res.body).toBe(200);
     expect(res.data.isNewUser).toBe(true);
-    expect(res.data.user.email).toBeNull();
+    expect(res.data.user.email).toBeUndefined();
+    expect(res.data.user.solanaPublicKey).toBe(w.publicKey);
     expect(decodeJwt(res.data.tokens.accessToken).amr).toEqual(['swk']);
     expect(res.headers['cache-control']).toBe('no-store');
     expect(await count('wallet_identities', 'public_key = $1 AND user_id = $2', [w.publicKey, res.data.user.id])).toBe(1);
@@ -243,7 +244,7 @@ describe('SOL-05 wallet accounts and linking', () => {
   let n = 0;
   async function register(headers: Record<string, string> = {}) {
     const res = await call(t.app, { method: 'POST', url: '/auth/register', json: { email: `sol${++n}-${Date.now()}@example.com`, password: PASSWORD }, headers });
-    expect(res.statusCode, res.body).toBe(201);
+    expect(res.statusCode, res.body).toBe(200);
     return res.data as { user: { id: string }; tokens: { accessToken: string } };
   }
   async function linkChallenge(token: string, publicKey: string) {
@@ -278,6 +279,7 @@ describe('SOL-05 wallet accounts and linking', () => {
     const login = await signIn(w.publicKey, w.sign(s.message));
     expect(login.statusCode).toBe(200);
     expect(login.data.user.id).toBe(u.user.id);
+    expect(login.data.user.solanaPublicKey).toBe(w.publicKey);
     expect(login.data.isNewUser).toBe(false);
   });
 
@@ -329,11 +331,16 @@ describe('SOL-05 wallet accounts and linking', () => {
     expect(await count('wallet_identities', 'public_key = $1', [w.publicKey])).toBe(1);
 
     const u = await register();
+    const me = async () => (await call(t.app, { method: 'GET', url: '/auth/user', token: u.tokens.accessToken })).data;
+    // GET /user is served from the profile cache: linking and unlinking must show at once (Cedros solanaPublicKey).
+    expect((await me()).solanaPublicKey).toBeUndefined();
     const w2 = newWallet();
     const lc = await linkChallenge(u.tokens.accessToken, w2.publicKey);
     expect((await link(u.tokens.accessToken, w2.publicKey, w2.sign(lc.message))).statusCode).toBe(200);
+    expect((await me()).solanaPublicKey).toBe(w2.publicKey);
     const ok = await call(t.app, { method: 'DELETE', url: '/auth/solana/link', token: u.tokens.accessToken });
     expect(ok.statusCode, ok.body).toBe(204);
+    expect((await me()).solanaPublicKey).toBeUndefined();
     expect(await count('wallet_identities', 'public_key = $1', [w2.publicKey])).toBe(0);
     expect(await count('audit_events', "action = 'solana.unlink' AND actor_id = $1", [u.user.id])).toBe(1);
     const none = await call(t.app, { method: 'DELETE', url: '/auth/solana/link', token: u.tokens.accessToken });
