@@ -33,8 +33,7 @@ export function credentialTools(d: ToolDeps): ToolDef[] {
       annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false }, callers: 'user',
       async run(c, args) {
         const p = await freshUserOf(d, c);
-        if (!(await d.sessions.revoke(p.tenantId, p.userId, args.id))) throw new AppError('not_found', 'No such session.');
-        await d.audit.record({ tenantId: p.tenantId, actor: actorOf(p), action: 'session.revoke', target: args.id, outcome: 'success', ...c.ctx, metadata: { via: 'mcp' } });
+        await d.sessions.endOwn({ tenantId: p.tenantId, userId: p.userId, actor: actorOf(p) }, args.id, { ...c.ctx, via: 'mcp' });
         return { revoked: true as const, id: args.id };
       },
     }),

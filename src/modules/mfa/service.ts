@@ -56,6 +56,13 @@ export function createMfaService(deps: MfaDeps) {
     return codes;
   }
 
+  /** What enrolment shows: the secret, its otpauth URI and that URI as a QR code (SVG data URL). */
+  async function enrolment(tenant: Tenant, user: { id: string; email: string | null }, secret: string) {
+    const uri = otpauthUri({ issuer: tenant.name, account: user.email ?? user.id, secretBase32: secret });
+    const svg = await QRCode.toString(uri, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 });
+    return { secret, otpauthUri: uri, qrCodeDataUrl: `data:image/svg+xml;base64,${Buffer.from(svg).toString('base64')}` };
+  }
+
   /** Marks the session stepped up now and mints an access token with `otp` in amr (MFA-10). */
   async function stepUp(tenant: Tenant, p: SessionPrincipal) {
     await sessions.markStepUp(p);
@@ -85,10 +92,18 @@ export function createMfaService(deps: MfaDeps) {
       if (!user) throw new AppError('invalid_token', 'The account is no longer active.');
       const stored = await sql.tx(tenant.id, (tx) => mfaStore.putPending(tx, { tenantId: tenant.id, userId: p.userId, secretSealed: verifier.box.seal(tenant.id, p.userId, secret), now: clock.now() }));
       if (!stored) throw new AppError('conflict', 'MFA is already enabled; the current secret stays. To change it, disable MFA first (POST /mfa/disable), then set it up again.');
-      const uri = otpauthUri({ issuer: tenant.name, account: user.email ?? user.id, secretBase32: secret });
-      const svg = await QRCode.toString(uri, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 });
       await audit.record({ tenantId: tenant.id, actor: actor(p), action: 'mfa.setup', target: p.userId, outcome: 'success', ...ctx });
-      return { secret, otpauthUri: uri, qrCodeDataUrl: `data:image/svg+xml;base64,${Buffer.from(svg).toString('base64')}` };
+      return enrolment(tenant, user, secret);
+    },
+
+    /**
+     * The pending (not yet enabled) secret of the user as /mfa/setup showed it, for showing it again
+     * (the account page after a wrong first code); null when there is none or MFA is already on.
+     */
+    async pendingSetup(tenant: Tenant, p: SessionPrincipal) {
+      const found = await sql.tx(tenant.id, async (tx) => ({ f: await mfaStore.factor(tx, p.userId), user: await userStore.byId(tx, p.userId) }));
+      if (!found.f || found.f.enabledAt || !found.user) return null;
+      return enrolment(tenant, found.user, verifier.box.open(found.f));
     },
 
     /**

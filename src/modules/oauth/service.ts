@@ -14,6 +14,7 @@ import { createOAuthFlowStore, digest } from './flow-store.js';
 import { conflictMessage, resolveIdentity, type ProviderIdentity } from './link.js';
 import { createOidcProvider, type OidcProvider } from './provider.js';
 import type { Events } from '../webhooks/events.js';
+import { federatedStore, type LinkedIdentity } from './store.js';
 
 export type OAuthService = ReturnType<typeof createOAuthService>;
 
@@ -50,6 +51,11 @@ export function createOAuthService(deps: {
 
   return {
     enabled: provider !== null,
+
+    /** The provider identities linked to a user (the account page shows them); empty when none. */
+    async identities(tenant: Tenant, userId: string): Promise<LinkedIdentity[]> {
+      return sql.tx(tenant.id, (tx) => federatedStore.ofUser(tx, userId));
+    },
 
     /**
      * Starts a sign-in: checks redirect_uri against the tenant's list by exact string match, keeps

@@ -7,6 +7,13 @@ export interface FederatedIdentity {
   subject: string;
 }
 
+/** An identity as its user sees it. */
+export interface LinkedIdentity extends FederatedIdentity {
+  email: string | null;
+  createdAt: Date;
+  lastUsedAt: Date | null;
+}
+
 interface Row { id: string; user_id: string; issuer: string; subject: string }
 const toIdentity = (r: Row): FederatedIdentity => ({ id: r.id, userId: r.user_id, issuer: r.issuer, subject: r.subject });
 
@@ -25,6 +32,13 @@ export const federatedStore = {
        VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (tenant_id, issuer, subject) DO NOTHING RETURNING *`,
       [f.tenantId, f.userId, f.issuer, f.subject, f.email, f.now]);
     return rows[0] ? toIdentity(rows[0]) : null;
+  },
+
+  /** A user's linked identities, oldest first: what the account page lists (issuer, email as the provider last said, dates). */
+  async ofUser(tx: Tx, userId: string): Promise<LinkedIdentity[]> {
+    const { rows } = await tx.query<Row & { email: string | null; created_at: Date | string; last_used_at: Date | string | null }>(
+      'SELECT * FROM federated_identities WHERE user_id = $1 ORDER BY created_at, id', [userId]);
+    return rows.map((r) => ({ ...toIdentity(r), email: r.email, createdAt: new Date(r.created_at), lastUsedAt: r.last_used_at ? new Date(r.last_used_at) : null }));
   },
 
   async touch(tx: Tx, id: string, email: string | null, now: Date): Promise<void> {

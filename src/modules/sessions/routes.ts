@@ -101,9 +101,7 @@ export const sessionRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, { d
   }, async (req) => {
     const p = req.auth!;
     if (!isUserPrincipal(p)) throw new AppError('forbidden', 'This route needs a user credential.');
-    const revoked = await sessions.revokeAll(p.tenantId, p.userId);
-    await deps.audit.record({ tenantId: p.tenantId, actor: actorOf(p), action: 'session.revoke_all', target: p.userId, outcome: 'success', ...auditContext(req), metadata: { revoked } });
-    return { revoked };
+    return { revoked: await sessions.endAllOwn({ tenantId: p.tenantId, userId: p.userId, actor: actorOf(p) }, auditContext(req)) };
   });
 
   r.delete('/sessions/:id', {
@@ -116,8 +114,7 @@ export const sessionRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, { d
   }, async (req, reply) => {
     const p = req.auth!;
     if (!isUserPrincipal(p)) throw new AppError('forbidden', 'This route needs a user credential.');
-    if (!(await sessions.revoke(p.tenantId, p.userId, req.params.id))) throw new AppError('not_found', 'No such session.');
-    await deps.audit.record({ tenantId: p.tenantId, actor: actorOf(p), action: 'session.revoke', target: req.params.id, outcome: 'success', ...auditContext(req) });
+    await sessions.endOwn({ tenantId: p.tenantId, userId: p.userId, actor: actorOf(p) }, req.params.id, auditContext(req));
     return reply.code(204).send();
   });
 };

@@ -79,6 +79,19 @@ export function createSessionService(deps: { sql: Sql; clock: Clock; store: Sess
     return ended;
   }
 
+  /** Ends one session of a user; false if it is not theirs or already gone. */
+  async function revoke(tenantId: string, userId: string, sessionId: string): Promise<boolean> {
+    const s = await store.get(tenantId, sessionId);
+    if (!s || s.userId !== userId) return false;
+    // The store write inside the transaction: if it fails, the refresh tokens stay as they were too.
+    await sql.tx(tenantId, async (tx) => {
+      await refreshStore.revokeSession(tx, sessionId, clock.now());
+      await store.delete(tenantId, userId, sessionId);
+      await events?.emit(tx, tenantId, 'session.revoked', { userId, sessionId, allSessions: false });
+    });
+    return true;
+  }
+
   return {
     /**
      * Starts a new session (always a new sid, jti and refresh token) and returns its first tokens.
@@ -231,17 +244,23 @@ export function createSessionService(deps: { sql: Sql; clock: Clock; store: Sess
       return check !== undefined && sessionHolds(c, check) ? principalOf(c, check, viaCookie) : undefined;
     },
 
-    /** Ends one session of a user; false if it is not theirs or already gone. */
-    async revoke(tenantId: string, userId: string, sessionId: string): Promise<boolean> {
-      const s = await store.get(tenantId, sessionId);
-      if (!s || s.userId !== userId) return false;
-      // The store write inside the transaction: if it fails, the refresh tokens stay as they were too.
-      await sql.tx(tenantId, async (tx) => {
-        await refreshStore.revokeSession(tx, sessionId, clock.now());
-        await store.delete(tenantId, userId, sessionId);
-        await events?.emit(tx, tenantId, 'session.revoked', { userId, sessionId, allSessions: false });
-      });
-      return true;
+    revoke,
+
+    /**
+     * "End this session" as a user asks for it (REST, MCP, the account page): ends one of the user's own
+     * sessions and audits it; 404 not_found when it is another user's, unknown or already gone (SES-02).
+     */
+    async endOwn(p: { tenantId: string; userId: string; actor: { type: string; id: string | null } }, sessionId: string, ctx: AuditContext & { via?: string }): Promise<void> {
+      if (!(await revoke(p.tenantId, p.userId, sessionId))) throw new AppError('not_found', 'No such session.');
+      const { via, ...audited } = ctx;
+      await audit.record({ tenantId: p.tenantId, actor: p.actor, action: 'session.revoke', target: sessionId, outcome: 'success', ...audited, ...(via ? { metadata: { via } } : {}) });
+    },
+
+    /** "Sign out everywhere" as a user asks for it: ends every session of the user and audits it; returns how many ended. */
+    async endAllOwn(p: { tenantId: string; userId: string; actor: { type: string; id: string | null } }, ctx: AuditContext): Promise<number> {
+      const revoked = await sql.tx(p.tenantId, (tx) => endAllIn(tx, p.tenantId, p.userId));
+      await audit.record({ tenantId: p.tenantId, actor: p.actor, action: 'session.revoke_all', target: p.userId, outcome: 'success', ...ctx, metadata: { revoked } });
+      return revoked;
     },
 
     endAllIn,

@@ -29,6 +29,7 @@ function packageRoot(name: string): string {
 const SOURCES = {
   'ui.css': () => readFileSync(path.join(here, 'assets', 'ui.css')),
   'passkey.js': () => readFileSync(path.join(here, 'assets', 'passkey.js')),
+  'account.js': () => readFileSync(path.join(here, 'account', 'assets', 'account.js')),
   'wallet.js': () => readFileSync(path.join(here, 'assets', 'wallet.js')),
   'webauthn.js': () => readFileSync(path.join(packageRoot('@simplewebauthn/browser'), 'dist', 'bundle', 'index.umd.min.js')),
 } as const;

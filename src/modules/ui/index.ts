@@ -9,6 +9,7 @@ import { sessionPages } from './pages/session.js';
 import { signInPages } from './pages/sign-in.js';
 import { linkPages } from './pages/links.js';
 import { totpPages } from './pages/totp.js';
+import { accountPages } from './account/index.js';
 
 /** A group of pages: registers its routes on the router (see README.md in this folder). */
 export type PageGroup = (r: PageRouter, ui: UiContext) => void;
@@ -19,6 +20,7 @@ export const PAGE_GROUPS: PageGroup[] = [
   signInPages,
   linkPages,
   totpPages,
+  accountPages,
 ];
 
 /**

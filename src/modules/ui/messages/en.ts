@@ -1,3 +1,5 @@
+import { accountEn } from '../account/messages/en.js';
+
 /**
  * Every string of the hosted pages in English. Other languages copy this shape (`Messages`) into
  * messages/<lang>.ts and are listed in ../i18n.ts. `{name}` placeholders are filled by `fill()`;
@@ -122,6 +124,8 @@ export const en = {
     needSession: 'Sign in first, then open this page again.',
     invalidChallenge: 'This confirmation request is unknown, expired or already used. Start the action again.',
   },
+  /** The account pages (src/modules/ui/account). */
+  account: accountEn,
   signedIn: {
     title: 'Signed in',
     body: 'You are signed in.',
