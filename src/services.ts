@@ -32,7 +32,10 @@ import { createSessionRevocations } from './modules/sessions/revocations.js';
 import { createSessionCheckCache, SESSION_CHECK_MAX, SESSION_CHECK_TTL_MS } from './modules/sessions/check-cache.js';
 import { createMcpService, type McpService } from './modules/mcp/service.js';
 import { createWebhookService, type WebhookService, type WebhookTransport } from './modules/webhooks/service.js';
-import { bearerCache } from './modules/metrics/registry.js';
+import { bearerCache, webhookBacklogs, webhookDeliveries } from './modules/metrics/registry.js';
+
+/** The worker's attempt outcomes as the delivery counter names them. */
+const DELIVERY_OUTCOME = { succeeded: 'delivered', retrying: 'retry', failed: 'failed' } as const;
 import { createEmailChangeService, type EmailChangeService } from './modules/email-change/service.js';
 import { createAccountDeletionService, type AccountDeletionService } from './modules/account-deletion/service.js';
 import { createDataExportService, type DataExportService } from './modules/data-export/service.js';
@@ -99,8 +102,11 @@ interface Hooks {
 export async function createServices(base: BaseDeps, o: { webhookTransport?: WebhookTransport } = {}): Promise<{ services: Services; authenticators: Authenticators }> {
   const { config, sql, kv, clock, audit, tenants } = base;
   // Created first: every service that changes something emits its event through it (`events`).
-  // TODO(metrics): pass onAttempt here to count deliveries by outcome (the one hook point for webhook metrics).
-  const webhooks = createWebhookService({ sql, clock, log: base.log, audit, authSecret: base.authSecret, settings: config.webhooks, transport: o.webhookTransport });
+  const webhooks = createWebhookService({
+    sql, clock, log: base.log, audit, authSecret: base.authSecret, settings: config.webhooks, transport: o.webhookTransport,
+    onAttempt: (r) => webhookDeliveries.labels(DELIVERY_OUTCOME[r.outcome]).inc(),
+  });
+  const dropBacklogReading = webhookBacklogs.add(() => webhooks.backlog());
   const events = webhooks;
   const subscriptions: Unsubscribe[] = [];
   subscriptions.push(await tenants.start());
@@ -170,6 +176,7 @@ export async function createServices(base: BaseDeps, o: { webhookTransport?: Web
     rotateSigningKey: () => signingKeys.rotate(),
     async stop() {
       await webhooks.stop();
+      dropBacklogReading();
       await mailer.drain();
       mailer.close();
       await signingKeys.stop();

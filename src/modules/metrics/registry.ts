@@ -222,4 +222,9 @@ export const redisPubSubConnected = gauge('authplane_redis_pubsub_connected',
 // ---- Webhooks (the webhooks capability records these) ----
 export const webhookDeliveries = counter('authplane_webhook_deliveries_total',
   'Webhook delivery attempts by outcome (delivered, retry, failed).', ['outcome']);
-export const webhookBacklog = gauge('authplane_webhook_backlog', 'Webhook deliveries waiting to be sent (due or retrying).');
+/** Each live webhook service adds a count of its database's pending deliveries, read when Prometheus scrapes. */
+export const webhookBacklogs = sources<Promise<number>>();
+export const webhookBacklog = gauge('authplane_webhook_backlog', 'Webhook deliveries waiting to be sent (due or retrying).', [], async function () {
+  const counts = await Promise.all(webhookBacklogs.read().map((c) => c.catch(() => 0)));
+  this.set(counts.reduce((n, c) => n + c, 0));
+});

@@ -12,6 +12,7 @@ import { webhookStore, type DeliveryRow, type EndpointRow } from './store.js';
 import { systemConnector, systemResolver, type Connector, type Resolver } from './transport.js';
 import { urlProblem } from './url-rule.js';
 import { createWebhookWorker, type AttemptReport } from './worker.js';
+import { ALL_TENANTS } from '../../db/scope.js';
 
 export interface WebhookSettings {
   allowPrivate: boolean;
@@ -68,6 +69,8 @@ export function createWebhookService(deps: {
     worker,
     start() { if (settings.worker) worker.start(); },
     stop: () => worker.stop(),
+    /** Deliveries waiting to be sent, in every tenant (the backlog metric). */
+    backlog: (): Promise<number> => sql.tx(ALL_TENANTS, (tx) => webhookStore.pendingCount(tx)),
 
     /**
      * Writes an event to the outbox inside the caller's transaction (scoped to `tenantId`): one event row and

@@ -92,6 +92,12 @@ export const webhookStore = {
     return rows[0] ?? null;
   },
   /** Deletes the endpoint and (cascade) its deliveries; false if unknown. */
+  /** Deliveries not yet sent for good (due now or waiting for a retry), across the tenants the scope allows. */
+  async pendingCount(tx: Tx): Promise<number> {
+    const { rows } = await tx.query<{ n: number }>("SELECT count(*)::int AS n FROM webhook_deliveries WHERE status = 'pending'");
+    return rows[0]!.n;
+  },
+
   async deleteEndpoint(tx: Tx, id: string): Promise<boolean> {
     return (await tx.query('DELETE FROM webhook_endpoints WHERE id = $1', [id])).rowCount > 0;
   },

@@ -5,6 +5,7 @@ import { webhookStore } from '../../../src/modules/webhooks/store.js';
 import { call, createTestApp, type TestApp } from '../../helpers/app.js';
 import { register } from '../../helpers/identity.js';
 import { fencedTransport, startReceiver, type Received, type Receiver } from '../../helpers/webhook-receiver.js';
+import { webhookBacklog, webhookDeliveries } from '../../../src/modules/metrics/registry.js';
 
 /**
  * Webhooks end to end on one app (and a second instance on the same database): signed delivery to a local
@@ -70,8 +71,14 @@ describe('delivery', () => {
   it('a sign-up is delivered to the receiver with a valid Standard Webhooks signature; the delivery records status 200', async () => {
     const ep = await createEndpoint({ eventTypes: ['user.created', 'session.created'] });
     rx.received.length = 0;
+    const delivered = () => webhookDeliveries.get().values.find((v) => v.labels.outcome === 'delivered')?.value ?? 0;
+    const backlog = async () => (await webhookBacklog.get()).values[0]?.value ?? 0;
+    const deliveredBefore = delivered();
     const user = await register(t.app);
+    // The metrics see the outbox: two deliveries waiting, then two delivered.
+    expect(await backlog()).toBeGreaterThanOrEqual(2);
     expect(await worker().runOnce()).toBe(2);
+    expect(delivered() - deliveredBefore).toBe(2);
     const bodies = rx.received.map((m) => verify(ep.secret, m));
     expect(bodies.map((b) => b.type).sort()).toEqual(['session.created', 'user.created']);
     expect(bodies.find((b) => b.type === 'user.created').data).toMatchObject({ userId: user.userId, email: user.email, method: 'password' });
