@@ -1,14 +1,22 @@
 # syntax=docker/dockerfile:1
 # Authplane: build the TypeScript once, run the compiled server as a non-root user.
 
-# --- build: all dependencies, tsc → dist/ ---------------------------------------------------------
+# --- build: all dependencies, tsc → dist/, then the production dependencies only ----------------------
 FROM node:20-bookworm-slim AS build
+# argon2 compiles itself when its prebuilt binary does not load (it crashes on some CPUs/VMs), and the slim
+# image has no toolchain: the build stage brings one (with the image's own Node headers, so nothing is
+# fetched from nodejs.org); the runtime stage copies the result and needs none.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 make g++ \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+RUN npm_config_nodedir=/usr/local npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-RUN npm run build
+# The hosted pages read their CSS and scripts next to the compiled module (src/modules/ui/assets.ts).
+RUN npm run build && cp -r src/modules/ui/assets dist/modules/ui/assets \
+ && npm prune --omit=dev --no-audit --no-fund && rm -rf node_modules/argon2/build/Release/obj.target
 
 # --- runtime: production dependencies only ---------------------------------------------------------
 FROM node:20-bookworm-slim AS runtime
@@ -18,7 +26,7 @@ ENV NODE_ENV=production \
     DATA_DIR=/var/lib/authplane
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY migrations ./migrations
 COPY bin ./bin

@@ -180,6 +180,9 @@ const median = (xs: number[]): number => {
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 };
 
+/** One side of a pair; `before` runs before each of its runs (e.g. to flip a process-wide switch). */
+export interface PairSide { name: string; url: string; opts?: Parameters<typeof load>[1]; before?: () => void }
+
 /**
  * Compares two targets fairly on a busy machine: both are warmed up first for PAIR_WARMUP_S seconds (JIT,
  * lazily compiled serializers, and the re-optimization of code shared with the previous pair: a bench
@@ -189,14 +192,18 @@ const median = (xs: number[]): number => {
  * medians. Each run must be clean (2xx only).
  */
 export async function loadPair(
-  a: { name: string; url: string; opts?: Parameters<typeof load>[1] },
-  b: { name: string; url: string; opts?: Parameters<typeof load>[1] },
+  a: PairSide,
+  b: PairSide,
 ): Promise<PairResult> {
-  for (const x of [a, b]) await load(x.url, { ...x.opts, durationS: PAIR_WARMUP_S, warmupS: 0 });
+  for (const x of [a, b]) {
+    x.before?.();
+    await load(x.url, { ...x.opts, durationS: PAIR_WARMUP_S, warmupS: 0 });
+  }
   const each = Math.max(1, Math.round(DURATION_S / 2));
   const runs: [LoadResult[], LoadResult[]] = [[], []];
   for (let i = 0; i < ROUNDS; i += 1) {
     for (const [j, x] of [a, b].entries()) {
+      x.before?.();
       // Already warm: no per-run warm-up (it would only lengthen the bench).
       const r = await load(x.url, { ...x.opts, durationS: each, warmupS: 0 });
       assertClean(x.name, r);

@@ -16,6 +16,10 @@ const wholeNumber = (min: number, max: number, fallback: number) => z.preprocess
     .transform((v) => (v === undefined ? fallback : Number(v)))
     .pipe(z.number().int().min(min, `must be a whole number from ${min} to ${max}`).max(max, `must be a whole number from ${min} to ${max}`)));
 
+/** `true` or `false`, nothing else (z.coerce.boolean() would turn "false" into true). */
+const booleanFlag = (fallback: boolean) => z.preprocess(emptyToUndefined,
+  z.enum(['true', 'false'], { message: 'must be true or false' }).optional().transform((v) => (v === undefined ? fallback : v === 'true')));
+
 /** The default argon2 pool size: every core but one (at least one). */
 export function defaultHashConcurrency(): number {
   return Math.max(1, availableParallelism() - 1);
@@ -86,6 +90,9 @@ const EnvSchema = z
     OAUTH_GOOGLE_CLIENT_ID: optionalString,
     OAUTH_GOOGLE_CLIENT_SECRET: optionalString,
     OAUTH_GOOGLE_ISSUER: z.preprocess(emptyToUndefined, z.url({ protocol: /^https?$/, message: 'must be an http:// or https:// URL' }).default('https://accounts.google.com')),
+    // Hosted pages (src/modules/ui): on by default; UI_PATH defaults to AUTH_BASE_PATH + "/ui".
+    UI_ENABLED: z.preprocess(emptyToUndefined, z.enum(['true', 'false'], { message: 'must be true or false' }).default('true')),
+    UI_PATH: z.preprocess(emptyToUndefined, z.string().regex(/^\/[A-Za-z0-9/_-]*[A-Za-z0-9_-]$/, 'must start with "/" and not end with "/"').optional()),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     // One core is left to the event loop: with every core hashing, bearer checks and other cheap routes
     // wait behind logins (bench/login.bench.ts: p99 ×5–25 with 4 hashes on 2 cores, ≈×1–2 with 1).
@@ -106,6 +113,21 @@ const EnvSchema = z
     // load generator or proxy; behind a proxy every connection comes from the proxy's address.
     MAX_CONNECTIONS: wholeNumber(0, 1_000_000, defaultMaxConnections()),
     MAX_CONNECTIONS_PER_ADDRESS: wholeNumber(0, 1_000_000, 256),
+    // Webhooks (src/modules/webhooks). The durations are settings so tests (and cautious operators) can shrink them.
+    WEBHOOK_ALLOW_PRIVATE: booleanFlag(false),
+    WEBHOOK_WORKER: booleanFlag(true),
+    WEBHOOK_POLL_MS: wholeNumber(10, 600_000, 1000),
+    WEBHOOK_TIMEOUT_MS: wholeNumber(100, 60_000, 5000),
+    WEBHOOK_RETRY_WINDOW_SECONDS: wholeNumber(1, 7 * 86_400, 86_400),
+    WEBHOOK_PAUSE_AFTER_SECONDS: wholeNumber(1, 30 * 86_400, 86_400),
+    // Operations (src/modules/metrics, src/modules/tracing): both off unless set. The metrics listener is
+    // separate from the API's and binds to loopback by default, so /metrics is never public by accident.
+    METRICS_PORT: z.preprocess(emptyToUndefined, z.string().regex(/^\s*\d{1,5}\s*$/, 'must be a port number from 0 to 65535').optional()
+      .transform((v) => (v === undefined ? undefined : Number(v)))
+      .pipe(z.number().int().min(0).max(65535, 'must be a port number from 0 to 65535').optional())),
+    METRICS_HOST: z.preprocess(emptyToUndefined, z.string().min(1).default('127.0.0.1')),
+    OTEL_EXPORTER_OTLP_ENDPOINT: z.preprocess(emptyToUndefined, z.url({ protocol: /^https?$/, message: 'must be an http:// or https:// URL (the collector\'s OTLP/HTTP base, e.g. http://127.0.0.1:4318)' }).optional()),
+    OTEL_SERVICE_NAME: z.preprocess(emptyToUndefined, z.string().regex(/^[A-Za-z0-9_.:-]{1,100}$/, 'must be 1 to 100 characters from A-Z a-z 0-9 _ . : -').default('authplane')),
   })
   .superRefine((env, ctx) => {
     const issue = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
@@ -124,6 +146,7 @@ const EnvSchema = z
     if (env.HTTP_HEADERS_TIMEOUT_MS > env.HTTP_REQUEST_TIMEOUT_MS) {
       issue('HTTP_HEADERS_TIMEOUT_MS', `must not be more than HTTP_REQUEST_TIMEOUT_MS (${env.HTTP_REQUEST_TIMEOUT_MS}): the request timeout covers the headers too`);
     }
+    if (env.METRICS_PORT !== undefined && env.METRICS_PORT !== 0 && env.METRICS_PORT === env.PORT) issue('METRICS_PORT', `must differ from PORT (${env.PORT}): metrics have their own listener`);
     const tp = env.TRUST_PROXY.trim();
     if (tp.toLowerCase() === 'true') issue('TRUST_PROXY', 'true is refused: name the hop count (e.g. 1) or the proxies (comma-separated IPs/CIDRs)');
     else if (tp !== 'false' && !/^\d+$/.test(tp) && !tp.split(',').every((p) => isCidrOrIp(p.trim()))) {
@@ -153,6 +176,8 @@ export interface Config {
   /** The tools the static MCP_TOKEN may call (MCP_SERVICE_TOOLS; a subset of SERVICE_TOOLS in src/modules/mcp/tool-names.ts). */
   mcpServiceTools: readonly string[];
   oauthGoogle: { clientId?: string; clientSecret?: string; issuer: string };
+  /** Hosted pages (src/modules/ui): UI_ENABLED, UI_PATH (default AUTH_BASE_PATH + "/ui"). */
+  ui: { enabled: boolean; path: string };
   logLevel: string;
   argon2MaxConcurrency: number;
   /** Dummy verifications (unknown accounts) that may wait in the hash pool's queue; the rest are timed, not run. */
@@ -163,6 +188,12 @@ export interface Config {
   rateLimits: { credential: RateLimitSetting; default: RateLimitSetting; account: RateLimitSetting };
   /** Slow-client bounds and connection caps of the listening server (src/http/connection-limits.ts); 0 = no cap. */
   connections: ConnectionLimits;
+  /** Webhook delivery: SSRF allowance, the poller, the attempt timeout, the retry window and the pause threshold. */
+  webhooks: { allowPrivate: boolean; worker: boolean; pollMs: number; timeoutMs: number; retryWindowMs: number; pauseAfterMs: number };
+  /** METRICS_PORT / METRICS_HOST: the Prometheus listener (src/modules/metrics); `port` undefined = off. */
+  metrics: { port?: number; host: string };
+  /** OTEL_EXPORTER_OTLP_ENDPOINT / OTEL_SERVICE_NAME: OTLP traces (src/modules/tracing); `endpoint` undefined = off. */
+  tracing: { endpoint?: string; serviceName: string };
   /** True when no DATABASE_URL is set: PGlite (and, without REDIS_URL, the in-process store). */
   embedded: boolean;
 }
@@ -219,6 +250,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     mcpToken: e.MCP_TOKEN,
     mcpServiceTools: Object.freeze([...new Set(e.MCP_SERVICE_TOOLS.split(',').map((x) => x.trim()))]),
     oauthGoogle: { clientId: e.OAUTH_GOOGLE_CLIENT_ID, clientSecret: e.OAUTH_GOOGLE_CLIENT_SECRET, issuer: e.OAUTH_GOOGLE_ISSUER },
+    ui: Object.freeze({ enabled: e.UI_ENABLED === 'true', path: e.UI_PATH ?? `${e.AUTH_BASE_PATH}/ui` }),
     logLevel: e.LOG_LEVEL,
     argon2MaxConcurrency: e.ARGON2_MAX_CONCURRENCY,
     argon2DummyQueue: e.ARGON2_DUMMY_QUEUE,
@@ -230,6 +262,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxConnections: e.MAX_CONNECTIONS,
       maxConnectionsPerAddress: e.MAX_CONNECTIONS_PER_ADDRESS,
     }),
+    webhooks: Object.freeze({
+      allowPrivate: e.WEBHOOK_ALLOW_PRIVATE,
+      worker: e.WEBHOOK_WORKER,
+      pollMs: e.WEBHOOK_POLL_MS,
+      timeoutMs: e.WEBHOOK_TIMEOUT_MS,
+      retryWindowMs: e.WEBHOOK_RETRY_WINDOW_SECONDS * 1000,
+      pauseAfterMs: e.WEBHOOK_PAUSE_AFTER_SECONDS * 1000,
+    }),
+    metrics: Object.freeze({ port: e.METRICS_PORT, host: e.METRICS_HOST }),
+    tracing: Object.freeze({ endpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: e.OTEL_SERVICE_NAME }),
     embedded: !e.DATABASE_URL,
   });
 }

@@ -16,6 +16,7 @@ import { createHeadStore } from './modules/audit/head-store.js';
 import { createAdminKeyService, type AdminKeyService } from './modules/admin-keys/service.js';
 import type { Authenticators } from './http/guard.js';
 import { createServices, type Services } from './services.js';
+import type { WebhookTransport } from './modules/webhooks/service.js';
 
 /** Everything the server and the CLI run on. Built once per process (or per test app). */
 export interface Deps {
@@ -39,6 +40,8 @@ export interface DepsOverrides {
   kv?: Kv;
   clock?: Clock;
   log?: Logger;
+  /** the webhook worker's resolver and connector (tests fence them to loopback) */
+  webhookTransport?: WebhookTransport;
   /** extra resources the caller wants closed with the deps */
   onClose?: () => Promise<void>;
 }
@@ -69,7 +72,7 @@ export async function createDeps(config: Readonly<Config>, o: DepsOverrides = {}
   const audit = createAuditService({ sql, clock, log, authSecret, heads: createHeadStore({ kv, dataDir: config.dataDir }) });
   const adminKeys = createAdminKeyService({ sql, clock, audit });
   const base = { config, sql, kv, clock, log, authSecret, tenants, audit, adminKeys };
-  const { services, authenticators } = await createServices(base);
+  const { services, authenticators } = await createServices(base, { webhookTransport: o.webhookTransport });
   let closed = false;
   return {
     ...base,

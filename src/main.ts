@@ -8,6 +8,8 @@ import { migrate, MigrationError } from './db/migrate.js';
 import { acquireLock, lockHolder } from './embedded-lock.js';
 import { TenantSlug } from './modules/tenants/schemas.js';
 import { isConnectionError } from './db/errors.js';
+import { startMetricsServer } from './modules/metrics/metrics-server.js';
+import { stopTracing } from './modules/tracing/tracing.js';
 
 const USAGE = `authplane <command> [options]
 
@@ -111,12 +113,26 @@ async function serve(config: Readonly<Config>): Promise<void> {
     setTimeout(() => process.exit(1), 5000).unref();
     app.close().finally(() => process.exit(1));
   });
+  // Operations (README): the metrics listener starts before the API's, so a failure to bind it stops the start.
+  if (config.tracing.endpoint) app.addHook('onClose', () => stopTracing());
+  if (config.metrics.port !== undefined) {
+    try {
+      const metrics = await startMetricsServer({ host: config.metrics.host, port: config.metrics.port, log: deps.log });
+      app.addHook('onClose', () => metrics.close());
+      deps.log.info({ host: metrics.address.address, port: metrics.address.port }, 'metrics listening on /metrics');
+    } catch (err) {
+      release();
+      fail(`cannot listen for metrics on ${config.metrics.host}:${config.metrics.port}: ${(err as Error).message}`);
+    }
+  }
   try {
     await app.listen({ port: config.port, host: config.host });
   } catch (err) {
     release();
     fail(`cannot listen on ${config.host}:${config.port}: ${(err as Error).message}`);
   }
+  // Only the server delivers webhooks (not the one-shot CLI commands); WEBHOOK_WORKER=false turns it off here too.
+  deps.services.webhooks.start();
   injectTestFault();
 }
 

@@ -25,6 +25,10 @@ import { declareIdempotencyStatuses, registerIdempotency } from './modules/idemp
 import type { ModuleDef } from './modules/module.js';
 import { registerRouteConfig } from './http/route-config.js';
 import { createConnectionLimits } from './http/connection-limits.js';
+import { enableMetrics } from './modules/metrics/registry.js';
+import { registerHttpMetrics } from './modules/metrics/http-metrics.js';
+import { startTracing } from './modules/tracing/tracing.js';
+import { registerRequestTracing } from './modules/tracing/spans.js';
 
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 
@@ -62,6 +66,15 @@ export async function buildApp(config: Readonly<Config>, opts: BuildOptions = {}
   connections.attach(app.server);
   app.decorate('deps', deps);
   registerRouteConfig(app);
+  // Operations (README "Operations"): the request span first, so every later hook and the handler run in its context.
+  if (config.tracing.endpoint) {
+    await startTracing({ endpoint: config.tracing.endpoint, serviceName: config.tracing.serviceName });
+    registerRequestTracing(app);
+  }
+  if (config.metrics.port !== undefined) {
+    enableMetrics();
+    registerHttpMetrics(app);
+  }
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   registerErrorHandler(app);

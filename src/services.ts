@@ -31,6 +31,11 @@ import { createAdminService, type AdminService } from './modules/admin/service.j
 import { createSessionRevocations } from './modules/sessions/revocations.js';
 import { createSessionCheckCache, SESSION_CHECK_MAX, SESSION_CHECK_TTL_MS } from './modules/sessions/check-cache.js';
 import { createMcpService, type McpService } from './modules/mcp/service.js';
+import { createWebhookService, type WebhookService, type WebhookTransport } from './modules/webhooks/service.js';
+import { bearerCache } from './modules/metrics/registry.js';
+import { createEmailChangeService, type EmailChangeService } from './modules/email-change/service.js';
+import { createAccountDeletionService, type AccountDeletionService } from './modules/account-deletion/service.js';
+import { createDataExportService, type DataExportService } from './modules/data-export/service.js';
 
 /**
  * The capability services shared by routes, MCP tools and the CLI. Each capability adds its service
@@ -72,6 +77,14 @@ export interface Services {
   admin: AdminService;
   /** The MCP endpoint: bearer check (static token or cached access token) and tools (src/modules/mcp). */
   mcp: McpService;
+  /** Webhook endpoints, the event outbox (`emit`) and the delivery worker (src/modules/webhooks). */
+  webhooks: WebhookService;
+  /** Changing a signed-in user's address: link to the new one, cancel link to the old one (src/modules/email-change). */
+  emailChange: EmailChangeService;
+  /** Deleting an account, by the user or an operator: erasure to a pseudonymous tombstone (src/modules/account-deletion). */
+  accountDeletion: AccountDeletionService;
+  /** The user's own data as JSON (src/modules/data-export). */
+  dataExport: DataExportService;
 }
 
 /** Hooks later capabilities plug into the sign-in path (filled below as they are created). */
@@ -83,14 +96,18 @@ interface Hooks {
   orgAdmin?: OrgAdminLookup;
 }
 
-export async function createServices(base: BaseDeps): Promise<{ services: Services; authenticators: Authenticators }> {
+export async function createServices(base: BaseDeps, o: { webhookTransport?: WebhookTransport } = {}): Promise<{ services: Services; authenticators: Authenticators }> {
   const { config, sql, kv, clock, audit, tenants } = base;
+  // Created first: every service that changes something emits its event through it (`events`).
+  // TODO(metrics): pass onAttempt here to count deliveries by outcome (the one hook point for webhook metrics).
+  const webhooks = createWebhookService({ sql, clock, log: base.log, audit, authSecret: base.authSecret, settings: config.webhooks, transport: o.webhookTransport });
+  const events = webhooks;
   const subscriptions: Unsubscribe[] = [];
   subscriptions.push(await tenants.start());
   const hooks: Hooks = {};
   const rateLimit = createRateLimitService({ config, sql, kv, clock, audit, log: base.log });
   subscriptions.push(await rateLimit.start());
-  hooks.throttle = createAccountThrottle({ kv, clock, audit, limit: config.rateLimits.account });
+  hooks.throttle = createAccountThrottle({ kv, clock, audit, limit: config.rateLimits.account, sql, events });
 
   const signingKeys = await createSigningKeys({ sql, kv, clock, alg: config.jwtAlg, authSecret: base.authSecret, jwtSecret: config.jwtSecret });
   const tokens = createAccessTokens({ keys: signingKeys, clock, issuer: config.publicUrl });
@@ -100,14 +117,14 @@ export async function createServices(base: BaseDeps): Promise<{ services: Servic
   // Bearer checks are answered from memory for a few seconds; every revocation drops them everywhere.
   const checkCache = createSessionCheckCache({ ttlMs: SESSION_CHECK_TTL_MS, max: SESSION_CHECK_MAX, now: () => clock.nowMs(), generation: sessionRevocations.generation });
   subscriptions.push(await sessionRevocations.subscribe((r) => checkCache.drop(r)));
-  const sessions = createSessionService({ sql, clock, store: sessionRevocations.wrap(createSessionStore(kv), { checkCache }), tokens, tenants, audit });
-  const users = createUserService({ sql, kv, clock, sessions });
+  const sessions = createSessionService({ sql, clock, store: sessionRevocations.wrap(createSessionStore(kv), { checkCache }), tokens, tenants, audit, events });
+  const users = createUserService({ sql, kv, clock, sessions, events });
   subscriptions.push(await users.start());
   const signIn = createSignIn({ sql, clock, sessions, audit, hooks });
   const hasher = await createPasswordHasher({ concurrency: config.argon2MaxConcurrency, dummyQueue: config.argon2DummyQueue, perClient: config.argon2QueuePerClient });
-  const password = createPasswordService({ sql, clock, hasher, signIn, audit, hooks });
+  const password = createPasswordService({ sql, clock, hasher, signIn, audit, hooks, events });
 
-  const apiKeys = createApiKeyService({ sql, kv, clock, log: base.log, audit });
+  const apiKeys = createApiKeyService({ sql, kv, clock, log: base.log, audit, events });
   subscriptions.push(await apiKeys.start());
   hooks.signupKeys = apiKeys;
   // Proving an unverified address by an emailed link claims the account (src/modules/users/claim.ts);
@@ -116,45 +133,67 @@ export async function createServices(base: BaseDeps): Promise<{ services: Servic
 
   const mailer = createMailer({ smtpUrl: config.smtpUrl, from: config.smtpFrom, dataDir: config.dataDir, log: base.log });
   const linkDeps = { config, sql, clock, audit, mailer, tokens: createOneTimeTokens({ sql, kv, clock }) };
-  const emailVerification = createEmailVerificationService({ ...linkDeps, claim });
-  const passwordReset = createPasswordResetService({ ...linkDeps, hasher, password, sessions, claim, throttle: hooks.throttle });
-  const passwordChange = createPasswordChangeService({ sql, clock, hasher, password, sessions, audit });
-  const magicLink = createMagicLinkService({ ...linkDeps, signIn, claim });
+  const emailVerification = createEmailVerificationService({ ...linkDeps, claim, events });
+  const passwordReset = createPasswordResetService({ ...linkDeps, hasher, password, sessions, claim, throttle: hooks.throttle, events });
+  const passwordChange = createPasswordChangeService({ sql, clock, hasher, password, sessions, audit, events });
+  const magicLink = createMagicLinkService({ ...linkDeps, signIn, claim, events });
+  const emailChange = createEmailChangeService({ ...linkDeps, hasher, sessions, onAddressChanged: (userId) => apiKeys.invalidateUser(userId), events });
   const crossDomain = createCrossDomainService({ sql, clock, keys: signingKeys, sessions, audit, issuer: config.publicUrl });
-  const solana = createSolanaService({ sql, clock, audit, signIn, publicUrl: config.publicUrl });
+  const solana = createSolanaService({ sql, clock, audit, signIn, publicUrl: config.publicUrl, events });
   const passkeys = createPasskeyService({ sql, kv, clock, audit, signIn, publicUrl: config.publicUrl, authSecret: base.authSecret });
   const oauth = createOAuthService({
     sql, kv, clock, audit, signIn, sessions, tenants, authSecret: base.authSecret, provider: config.oauthGoogle,
-    callbackUrl: `${config.publicUrl}${config.basePath}/oauth/google/callback`,
+    callbackUrl: `${config.publicUrl}${config.basePath}/oauth/google/callback`, events,
   });
-  const mfa = createMfaService({ sql, kv, clock, authSecret: base.authSecret, audit, sessions, signIn, hooks });
+  const mfa = createMfaService({ sql, kv, clock, authSecret: base.authSecret, audit, sessions, signIn, hooks, events });
   hooks.secondFactor = mfa.secondFactor;
   const authzCache = createAuthzCache({ sql, kv, clock, log: base.log });
   subscriptions.push(await authzCache.start());
-  const orgs = createOrgServices({ config, sql, clock, audit, cache: authzCache, sessions, mailer });
+  const orgs = createOrgServices({ config, sql, clock, audit, cache: authzCache, sessions, mailer, events });
   hooks.orgAdmin = { isOrgAdmin: orgs.isOrgAdmin };
   const authz = createAuthzService({ cache: authzCache, clock });
-  const admin = createAdminService({ sql, tenants, audit, users, apiKeys });
-  const mcp = createMcpService({ config, clock, log: base.log, audit, sessions, users, apiKeys, orgs, authz, mfa, admin, revocations: sessionRevocations });
+  const accountDeletion = createAccountDeletionService({
+    sql, clock, hasher, sessions, audit,
+    invalidateKeys: (userId) => apiKeys.invalidateUser(userId),
+    invalidateOrg: (tenantId, orgId) => authzCache.invalidate(tenantId, orgId),
+    events,
+  });
+  const dataExport = createDataExportService({ sql, clock, sessions });
+  const admin = createAdminService({ sql, tenants, audit, users, apiKeys, emailChange });
+  const mcp = createMcpService({ config, clock, log: base.log, audit, sessions, users, apiKeys, orgs, authz, mfa, admin, dataExport, revocations: sessionRevocations });
   subscriptions.push(await mcp.start());
 
   const services: Services = {
     signingKeys, tokens, sessions, users, signIn, hasher, password, mailer, solana, passkeys, oauth, rateLimit, mfa,
-    emailVerification, passwordReset, passwordChange, magicLink, crossDomain, orgs, authz, apiKeys, admin, mcp,
+    emailVerification, passwordReset, passwordChange, magicLink, crossDomain, orgs, authz, apiKeys, admin, mcp, webhooks,
+    emailChange, accountDeletion, dataExport,
     rotateSigningKey: () => signingKeys.rotate(),
     async stop() {
+      await webhooks.stop();
       await mailer.drain();
       mailer.close();
       await signingKeys.stop();
       await apiKeys.settled();
+      hasher.close();
       await Promise.all(subscriptions.map((u) => u().catch(() => {})));
     },
   };
+  const bearerHit = { access_token: bearerCache.labels('access_token', 'hit'), api_key: bearerCache.labels('api_key', 'hit') };
+  const bearerMiss = { access_token: bearerCache.labels('access_token', 'miss'), api_key: bearerCache.labels('api_key', 'miss') };
   const authenticators: Authenticators = {
     accessToken: (token, o) => sessions.authenticate(token, o.viaCookie, { fresh: o.fresh }),
-    accessTokenCached: (token, o) => sessions.authenticateCached(token, o.viaCookie, { fresh: o.fresh }),
+    accessTokenCached: (token, o) => {
+      const p = sessions.authenticateCached(token, o.viaCookie, { fresh: o.fresh });
+      // A fresh check (state-changing routes) reads the stores on purpose: not a cache miss.
+      if (!o.fresh) (p === undefined ? bearerMiss.access_token : bearerHit.access_token).inc();
+      return p;
+    },
     apiKey: (key) => apiKeys.authenticate(key),
-    apiKeyCached: (key) => apiKeys.authenticateCached(key),
+    apiKeyCached: (key) => {
+      const p = apiKeys.authenticateCached(key);
+      (p === undefined ? bearerMiss.api_key : bearerHit.api_key).inc();
+      return p;
+    },
     adminKey: (key) => base.adminKeys.verify(key),
   };
   return { services, authenticators };

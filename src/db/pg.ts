@@ -3,6 +3,8 @@ import type { OwnerConn, QueryResult, Sql, Tx } from './sql.js';
 import { beginStatements, type TenantScope } from './scope.js';
 import { isConnectionError, mapDbError } from './errors.js';
 import { currentTxObserver } from './tx-observer.js';
+import { observeQuery, observing } from '../modules/metrics/observe.js';
+import { dbPools } from '../modules/metrics/registry.js';
 
 // int8 → number is safe for our counters; timestamps stay Date.
 pg.types.setTypeParser(20, (v) => Number(v));
@@ -45,10 +47,14 @@ export function createPgSql(url: string, opts: PgOptions = {}): Sql {
     client.release(broken === undefined ? undefined : broken instanceof Error ? broken : true);
   };
 
+  // Every statement goes through here: timed and traced when metrics or tracing are on (src/modules/metrics/observe.ts).
+  const exec = (client: pg.PoolClient | pg.Pool, text: string, params?: unknown[]): Promise<pg.QueryResult> =>
+    observing() ? observeQuery('postgresql', text, () => client.query(text, params as unknown[])) : client.query(text, params as unknown[]);
   const run = async <T>(client: pg.PoolClient | pg.Pool, text: string, params?: unknown[]): Promise<QueryResult<T>> => {
-    const r = await client.query(text, params as unknown[]);
+    const r = await exec(client, text, params);
     return { rows: r.rows as T[], rowCount: r.rowCount ?? 0 };
   };
+  const removePoolReading = dbPools.add(() => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }));
 
   return {
     kind: 'postgres',
@@ -62,16 +68,16 @@ export function createPgSql(url: string, opts: PgOptions = {}): Sql {
       }
       let failure: unknown;
       try {
-        await client.query(beginStatements(scope));
+        await exec(client, beginStatements(scope));
         const tx: Tx = { query: (text, params) => run(client, text, params) };
         const result = await fn(tx);
         if (observer) await observer.beforeCommit(tx, scope);
-        await client.query('COMMIT');
+        await exec(client, 'COMMIT');
         observer?.afterCommit();
         return result;
       } catch (err) {
         failure = err;
-        if (!lost.has(client) && !isConnectionError(err)) await client.query('ROLLBACK').catch((e: unknown) => { lost.set(client, e instanceof Error ? e : new Error('rollback failed')); });
+        if (!lost.has(client) && !isConnectionError(err)) await exec(client, 'ROLLBACK').catch((e: unknown) => { lost.set(client, e instanceof Error ? e : new Error('rollback failed')); });
         return mapDbError(err);
       } finally {
         release(client, failure);
@@ -109,6 +115,7 @@ export function createPgSql(url: string, opts: PgOptions = {}): Sql {
       }
     },
     async close() {
+      removePoolReading();
       await pool.end();
     },
   };

@@ -4,6 +4,7 @@ import type { OwnerConn, QueryResult, Sql, Tx } from './sql.js';
 import { beginStatements, type TenantScope } from './scope.js';
 import { mapDbError } from './errors.js';
 import { currentTxObserver } from './tx-observer.js';
+import { observeQuery, observing } from '../modules/metrics/observe.js';
 
 /**
  * PGlite (Postgres compiled to WASM) behind the Sql port: the embedded default.
@@ -16,7 +17,8 @@ export async function createPgliteSql(dataDir?: string): Promise<Sql> {
   const db = await PGlite.create(dataDir);
   let closed = false;
   const run = async <T>(q: { query: PGlite['query'] }, text: string, params?: unknown[]): Promise<QueryResult<T>> => {
-    const r = await q.query<T>(text, params as unknown[]);
+    // Timed and traced when metrics or tracing are on (src/modules/metrics/observe.ts).
+    const r = observing() ? await observeQuery('pglite', text, () => q.query<T>(text, params as unknown[])) : await q.query<T>(text, params as unknown[]);
     return { rows: r.rows, rowCount: r.affectedRows ?? r.rows.length };
   };
   // PGlite is one connection. An owner session spans several statements (its own BEGIN…COMMIT, and an

@@ -33,6 +33,8 @@ declare module 'fastify' {
     readOnly?: boolean;
     /** Honour `Idempotency-Key` (POST routes that create things). */
     idempotent?: boolean;
+    /** Browser pages: the tenant is named by `?tenant=<slug>` (default tenant without it), not by a header. */
+    tenantFromQuery?: boolean;
   }
   interface FastifyRequest {
     auth: Principal | null;

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { AppError } from './errors.js';
 import { routeConfigOf } from './route-config.js';
 import type { TenantService } from '../modules/tenants/service.js';
@@ -9,7 +9,9 @@ export function registerTenantResolution(app: FastifyInstance, tenants: TenantSe
   app.decorateRequest('tenantFromHeader', false);
   // Callback style with a synchronous path: a cached tenant (the usual case) costs no promise.
   app.addHook('onRequest', (req, _reply, done) => {
-    if (routeConfigOf(req).auth === 'admin') return done();
+    const config = routeConfigOf(req);
+    if (config.auth === 'admin') return done();
+    if (config.tenantFromQuery) return fromQuery(req, tenants, done);
     const raw = req.headers['x-tenant-id'];
     const fromHeader = raw !== undefined;
     let ref = 'default';
@@ -32,4 +34,23 @@ export function registerTenantResolution(app: FastifyInstance, tenants: TenantSe
       done();
     }, (err: Error) => done(err));
   });
+}
+
+/** A page's tenant: `?tenant=<slug or uuid>` (one value), else the default tenant; unknown → 404. */
+function fromQuery(req: FastifyRequest, tenants: TenantService, done: (err?: Error) => void): void {
+  const raw = (req.query as Record<string, unknown> | undefined)?.tenant;
+  if (raw !== undefined && (typeof raw !== 'string' || raw.length === 0 || raw.length > 64)) {
+    return done(new AppError('not_found', 'Unknown tenant.', { reason: 'unknown_tenant' }));
+  }
+  const ref = (raw as string | undefined) ?? 'default';
+  const hit = tenants.cachedRef(ref);
+  if (hit) {
+    req.tenant = hit;
+    return done();
+  }
+  tenants.resolve(ref).then((tenant) => {
+    if (!tenant) return done(new AppError('not_found', 'Unknown tenant.', { reason: 'unknown_tenant' }));
+    req.tenant = tenant;
+    done();
+  }, (err: Error) => done(err));
 }

@@ -6,6 +6,8 @@ import { connectOnce, createClient, shutdown } from './redis-connection.js';
 import { createSubscriptions } from './redis-pubsub.js';
 import { createTurnBatcher } from './redis-batch.js';
 import { SLIDING_WINDOW_LUA } from './sliding-window.js';
+import { observeCommand, observing } from '../modules/metrics/observe.js';
+import { redisSubscribers } from '../modules/metrics/registry.js';
 
 export { parseClusterUrl } from './redis-connection.js';
 
@@ -58,13 +60,16 @@ export async function createRedisKv(url: string, opts: RedisKvOptions = {}): Pro
   let closed = false;
 
   await connectOnce(client);
+  // authplane_redis_pubsub_connected: whether cache invalidations can reach this instance now.
+  const removeSubscriberReading = redisSubscribers.add(() => subscriptions.generation() % 2 === 1);
 
   const k = (key: string): string => prefix + key;
 
-  /** Runs one store call, turning connection-level failures into KvUnavailableError. */
-  async function call<T>(fn: () => Promise<T>): Promise<T> {
+  /** Runs one store call (`command`: its fixed metric name), turning connection-level failures into KvUnavailableError. */
+  async function call<T>(command: string, fn: () => Promise<T>): Promise<T> {
     try {
-      return await fn();
+      // Timed and traced when metrics or tracing are on (src/modules/metrics/observe.ts).
+      return await (observing() ? observeCommand(command, fn) : fn());
     } catch (err) {
       // A timed-out command stays queued on the connection and would be paired with the next reply
       // if its own never comes; a fresh connection is the only clean state.
@@ -79,10 +84,10 @@ export async function createRedisKv(url: string, opts: RedisKvOptions = {}): Pro
   return {
     kind: 'redis',
 
-    get: (key) => call(() => (batch ? batch.send<string | null>((p) => p.get(k(key))) : client.get(k(key)))),
+    get: (key) => call('get', () => (batch ? batch.send<string | null>((p) => p.get(k(key))) : client.get(k(key)))),
 
     mget: (keys) =>
-      call(async () => {
+      call('mget', async () => {
         if (keys.length === 0) return [];
         const full = keys.map(k);
         if (batch) return batch.send<(string | null)[]>((p) => p.mget(...full));
@@ -91,7 +96,7 @@ export async function createRedisKv(url: string, opts: RedisKvOptions = {}): Pro
       }),
 
     set: (key, value, setOpts: SetOptions = {}) =>
-      call(async () => {
+      call('set', async () => {
         const ttl = setOpts.ttlMs === undefined ? undefined : ttlArg(setOpts.ttlMs);
         const args: (string | number)[] = [];
         if (ttl !== undefined) args.push('PX', ttl);
@@ -103,7 +108,7 @@ export async function createRedisKv(url: string, opts: RedisKvOptions = {}): Pro
       }),
 
     del: (...keys) =>
-      call(async () => {
+      call('del', async () => {
         if (keys.length === 0) return 0;
         const full = [...new Set(keys.map(k))];
         if (oneSlot(full)) return client.del(...full);
@@ -111,27 +116,27 @@ export async function createRedisKv(url: string, opts: RedisKvOptions = {}): Pro
         return counts.reduce((a, b) => a + b, 0);
       }),
 
-    getDel: (key) => call(() => client.getdel(k(key))),
+    getDel: (key) => call('getdel', () => client.getdel(k(key))),
 
-    incr: (key, ttlMs) => call(() => scripts.apIncrTtl(k(key), ttlArg(ttlMs))),
+    incr: (key, ttlMs) => call('incr', () => scripts.apIncrTtl(k(key), ttlArg(ttlMs))),
 
-    pttl: (key) => call(() => client.pttl(k(key))),
+    pttl: (key) => call('pttl', () => client.pttl(k(key))),
 
     sadd: (key, member, ttlMs) =>
-      call(async () => {
+      call('sadd', async () => {
         if (ttlMs === undefined) await client.sadd(k(key), member);
         else await scripts.apSaddTtl(k(key), member, ttlArg(ttlMs));
       }),
 
     srem: (key, member) =>
-      call(async () => {
+      call('srem', async () => {
         await client.srem(k(key), member);
       }),
 
-    smembers: (key) => call(() => client.smembers(k(key))),
+    smembers: (key) => call('smembers', () => client.smembers(k(key))),
 
     writeAll: (writes) =>
-      call(async () => {
+      call('multi', async () => {
         if (writes.length === 0) return;
         const m = client.multi();
         for (const w of writes) {
@@ -155,7 +160,7 @@ export async function createRedisKv(url: string, opts: RedisKvOptions = {}): Pro
       }),
 
     slidingWindow: (key, limit, windowMs, nowMs) =>
-      call(async (): Promise<SlidingWindowResult> => {
+      call('sliding_window', async (): Promise<SlidingWindowResult> => {
         const args = windowArgs(limit, windowMs, nowMs);
         const [allowed, count, remaining, retryAfterMs, resetMs] = batch
           ? await batch.send<number[]>((p) => (p as unknown as Scripts).apSlidingWindow(k(key), args.limit, args.windowMs, args.nowMs))
@@ -164,7 +169,7 @@ export async function createRedisKv(url: string, opts: RedisKvOptions = {}): Pro
       }),
 
     publish: (channel, message) =>
-      call(async () => {
+      call('publish', async () => {
         await client.publish(k(channel), message);
       }),
 
@@ -178,13 +183,14 @@ export async function createRedisKv(url: string, opts: RedisKvOptions = {}): Pro
       }),
 
     ping: () =>
-      call(async () => {
+      call('ping', async () => {
         await client.ping();
       }),
 
     close: async () => {
       if (closed) return;
       closed = true;
+      removeSubscriberReading();
       subscriptions.clear();
       await Promise.all([shutdown(client), shutdown(subscriber)]);
     },

@@ -18,6 +18,11 @@ import { mfaModule } from './mfa/index.js';
 import { orgsModule } from './orgs/index.js';
 import { authzModule } from './authz/index.js';
 import { mcpModule } from './mcp/index.js';
+import { webhooksModule } from './webhooks/index.js';
+import { emailChangeModule } from './email-change/index.js';
+import { accountDeletionModule } from './account-deletion/index.js';
+import { dataExportModule } from './data-export/index.js';
+import { uiModule } from './ui/index.js';
 
 /**
  * The capability modules, in registration order. Each is an encapsulated plugin owning its routes,
@@ -37,4 +42,7 @@ export const MODULES: ModuleDef[] = [
   mfaModule,
   orgsModule, authzModule,
   mcpModule,
+  webhooksModule,
+  emailChangeModule, accountDeletionModule, dataExportModule,
+  uiModule,
 ];

@@ -57,7 +57,7 @@ describe('email flows through a real SMTP server', () => {
     const { mail, link, token } = await nextMail(email, mark);
     expect(mail.to).toEqual([email]);
     expect(mail.from).toBe('no-reply@authplane.test');
-    expect(link.startsWith(`${TEST_PUBLIC_URL}/auth/instant-link/verify?token=`)).toBe(true);
+    expect(link.startsWith(`${TEST_PUBLIC_URL}/auth/ui/magic-link/verify?token=`)).toBe(true);
     expect(mail.decoded).toMatch(/^Subject: /m);
     expect(mail.decoded).toContain('Use this link to create your account and sign in.');
     expect(mail.decoded).toMatch(/Content-Type: text\/html/);
@@ -73,7 +73,7 @@ describe('email flows through a real SMTP server', () => {
     const mark = smtp.messages.length;
     expect((await call(t.app, { method: 'POST', url: '/auth/password/forgot', json: { email: u.email } })).statusCode).toBe(202);
     const { token, link } = await nextMail(u.email, mark);
-    expect(link.startsWith(`${TEST_PUBLIC_URL}/auth/password/reset?token=`)).toBe(true);
+    expect(link.startsWith(`${TEST_PUBLIC_URL}/auth/ui/reset-password?token=`)).toBe(true);
     const reset = await call(t.app, { method: 'POST', url: '/auth/password/reset', json: { token, password: 'brand new passphrase 42' } });
     expect(reset.statusCode, reset.body).toBe(200);
     expect((await call(t.app, { method: 'GET', url: '/auth/user', token: u.accessToken })).statusCode).toBe(401);

@@ -11,6 +11,7 @@ import { createManualClock } from '../../src/lib/clock.js';
 import { createLogger } from '../../src/http/logger.js';
 import type { ModuleDef } from '../../src/modules/module.js';
 import { createStores, type Stores } from './backend.js';
+import type { WebhookTransport } from '../../src/modules/webhooks/service.js';
 
 export const TEST_AUTH_SECRET = 'test-secret-0123456789abcdef0123456789abcdef';
 export const TEST_PUBLIC_URL = 'http://localhost:3999';
@@ -38,6 +39,8 @@ export interface TestAppOptions {
   extraModules?: ModuleDef[];
   /** reuse these stores (e.g. after a restart) */
   stores?: Stores;
+  /** the webhook worker's resolver and connector (webhook tests fence them to loopback) */
+  webhookTransport?: WebhookTransport;
 }
 
 function captureLogger(level: string, sink: string[]) {
@@ -56,7 +59,7 @@ export async function createTestApp(opts: TestAppOptions = {}): Promise<TestApp>
   const config = loadConfig({ AUTH_SECRET: TEST_AUTH_SECRET, PUBLIC_URL: TEST_PUBLIC_URL, LOG_LEVEL: 'info', DATA_DIR: dataDir, ...RAISED_RATE_LIMITS, ...opts.env });
   const logs: string[] = [];
   const make = async (sql = stores.sql, kv = stores.kv) => {
-    const deps = await createDeps(config, { sql, kv, clock, log: captureLogger('info', logs) });
+    const deps = await createDeps(config, { sql, kv, clock, log: captureLogger('info', logs), webhookTransport: opts.webhookTransport });
     const app = await buildApp(config, { deps, extraModules: opts.extraModules });
     await app.ready();
     return { app, deps };

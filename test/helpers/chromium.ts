@@ -1,7 +1,8 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { chromium, type BrowserContext } from 'playwright-core';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
 
 /**
  * Debian's Chromium, driven by playwright-core. Never downloads a browser: the executable is the
@@ -27,4 +28,42 @@ export async function launchChromium(): Promise<{ context: BrowserContext; close
       rmSync(userDataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** Where browser tests write screenshots (gitignored; CI may keep it as an artifact). */
+export const TEST_OUTPUT_DIR = path.resolve('test-output');
+
+/** Saves a full-page PNG of `page` as test-output/<folder>/<name>.png; returns its path. */
+export async function screenshot(page: Page, folder: string, name: string): Promise<string> {
+  const dir = path.join(TEST_OUTPUT_DIR, folder);
+  mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `${name.replace(/[^a-z0-9._-]+/gi, '-')}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  return file;
+}
+
+/** One axe-core finding, trimmed to what a failing assertion should show. */
+export interface AxeViolation {
+  id: string;
+  impact: string | null;
+  help: string;
+  targets: string[];
+}
+
+const AXE_SOURCE_PATH = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
+
+/**
+ * Runs axe-core (WCAG 2.x A/AA rules) in `page` and returns the serious and critical violations.
+ * The script is injected through CDP's isolated evaluation (page.evaluate), not a <script> tag, so
+ * the page's CSP does not have to allow it.
+ */
+export async function seriousA11yViolations(page: Page): Promise<AxeViolation[]> {
+  const source = readFileSync(AXE_SOURCE_PATH, 'utf8');
+  await page.evaluate(source);
+  const violations = await page.evaluate(async () => {
+    const axe = (window as unknown as { axe: { run(ctx: unknown, o: unknown): Promise<{ violations: { id: string; impact: string | null; help: string; nodes: { target: unknown[] }[] }[] }> } }).axe;
+    const r = await axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] } });
+    return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, targets: v.nodes.map((n) => String(n.target[0])) }));
+  });
+  return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
 }

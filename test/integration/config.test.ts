@@ -27,6 +27,9 @@ describe('loadConfig: defaults', () => {
     });
     expect(c.databaseUrl).toBeUndefined();
     expect(c.redisUrl).toBeUndefined();
+    // Operations are off unless asked for; the metrics listener would bind to loopback.
+    expect(c.metrics).toEqual({ port: undefined, host: '127.0.0.1' });
+    expect(c.tracing).toEqual({ endpoint: undefined, serviceName: 'authplane' });
     expect(Object.isFrozen(c)).toBe(true);
   });
 
@@ -130,6 +133,11 @@ describe('loadConfig: each bad value stops the start, naming the variable', () =
     ['MAX_CONNECTIONS', { MAX_CONNECTIONS: '-1' }],
     ['MAX_CONNECTIONS', { MAX_CONNECTIONS: 'many' }],
     ['MAX_CONNECTIONS_PER_ADDRESS', { MAX_CONNECTIONS_PER_ADDRESS: '1.5' }],
+    ['METRICS_PORT', { METRICS_PORT: '65536' }],
+    ['METRICS_PORT', { METRICS_PORT: 'nine' }],
+    ['METRICS_PORT', { METRICS_PORT: '3000' }, /must differ from PORT/],
+    ['OTEL_EXPORTER_OTLP_ENDPOINT', { OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' }],
+    ['OTEL_SERVICE_NAME', { OTEL_SERVICE_NAME: 'has space' }],
   ];
 
   it.each(cases)('%s: %j', (variable, env, pattern) => {

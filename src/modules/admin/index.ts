@@ -18,6 +18,8 @@ export const adminModule: ModuleDef = {
       users: {
         list: `GET ${b}/admin/users?tenantId=<uuid or slug>&limit&offset`,
         disable: { method: 'PATCH', path: `${b}/admin/users/{id}`, body: { disabled: true }, effect: 'ends every session and API key of the user at once' },
+        changeEmail: { method: 'PATCH', path: `${b}/admin/users/{id}`, body: { email: 'string' }, effect: 'sets the address verified and ends every session; 409 email_taken when taken' },
+        delete: { method: 'DELETE', path: `${b}/admin/users/{id}`, effect: 'erases the account to a pseudonymous tombstone; 409 while the user is the last owner of an org' },
       },
       audit: {
         list: `GET ${b}/admin/audit?tenantId&actorId&action&from&to&cursor&limit`,

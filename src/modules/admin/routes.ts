@@ -90,13 +90,15 @@ export const adminRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, { dep
   r.patch('/admin/users/:id', {
     config: { auth: 'admin' },
     schema: {
-      operationId: 'adminUpdateUser', tags, summary: 'Disable or enable a user (found by id in any tenant).',
-      description: 'Disabling ends every session of the user and stops their API keys on every instance at once; sign-in is refused from then on.',
+      operationId: 'adminUpdateUser', tags, summary: 'Disable or enable a user, or change their email (found by id in any tenant).',
+      description: 'Disabling ends every session of the user and stops their API keys on every instance at once; sign-in is refused from then on. '
+        + 'A new email is set verified (the operator vouches for it) and ends every session of the user; 409 email_taken when another account of the tenant holds it. '
+        + 'A deleted user (a tombstone) can be neither enabled nor given an address (409).',
       params: IdParam('id'), body: UpdateUserBody,
-      response: { 200: AdminUser, ...errorResponses(400, 401, 403, 404, 413, 415, 429, 503) },
+      response: { 200: AdminUser, ...errorResponses(400, 401, 403, 404, 409, 413, 415, 429, 503) },
     },
   }, async (req) => {
-    const u = await svc.setUserDisabled(admin(req), req.params.id, req.body.disabled, auditContext(req));
+    const u = await svc.updateUser(admin(req), req.params.id, req.body, auditContext(req));
     if (!u) throw notFound('user');
     return toAdminUser(u);
   });

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { TenantSettings, TenantSlug, type Tenant } from '../tenants/schemas.js';
 import type { User } from '../users/store.js';
+import { Email } from '../users/schemas.js';
 import type { AuditRow } from '../audit/store.js';
 
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
@@ -72,6 +73,7 @@ export const AdminUser = z.object({
   createdAt: z.iso.datetime(),
   updatedAt: z.iso.datetime(),
   lastLoginAt: z.iso.datetime().nullable(),
+  deletedAt: z.iso.datetime().nullable().describe('set when the account was deleted: the row is a pseudonymous tombstone (no personal data)'),
 }).meta({ id: 'AdminUser' });
 
 export const AdminUserList = z.object({ items: z.array(AdminUser), total: z.number().int(), limit: z.number().int(), offset: z.number().int() })
@@ -80,6 +82,7 @@ export const AdminUserList = z.object({ items: z.array(AdminUser), total: z.numb
 export const toAdminUser = (u: User): z.infer<typeof AdminUser> => ({
   id: u.id, tenantId: u.tenantId, email: u.email, name: u.name, emailVerified: u.emailVerified, disabled: u.disabled,
   createdAt: u.createdAt.toISOString(), updatedAt: u.updatedAt.toISOString(), lastLoginAt: u.lastLoginAt?.toISOString() ?? null,
+  deletedAt: u.deletedAt?.toISOString() ?? null,
 });
 
 export const UsersQuery = z.object({
@@ -89,8 +92,9 @@ export const UsersQuery = z.object({
 }).strict();
 
 export const UpdateUserBody = z.object({
-  disabled: z.boolean().describe('true: the user can no longer sign in, and every session and API key of theirs stops working at once'),
-}).strict().meta({ id: 'AdminUpdateUserBody' });
+  disabled: z.boolean().optional().describe('true: the user can no longer sign in, and every session and API key of theirs stops working at once'),
+  email: Email.optional().describe('a new address, set as verified (the operator vouches for it); every session of the user ends; 409 email_taken when another account of the tenant holds it'),
+}).strict().refine((b) => b.disabled !== undefined || b.email !== undefined, { message: 'give disabled and/or email' }).meta({ id: 'AdminUpdateUserBody' });
 
 /** An opaque audit cursor: base64url of a positive row sequence number. */
 export const decodeCursor = (c: string): number | null => {

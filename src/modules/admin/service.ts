@@ -10,6 +10,8 @@ import { publicUser, userStore, type User } from '../users/store.js';
 import type { UserService } from '../users/service.js';
 import type { ApiKeyService } from '../api-keys/service.js';
 import type { TenantSettingsPatch } from './schemas.js';
+import type { EmailChangeService } from '../email-change/service.js';
+import { AppError } from '../../http/errors.js';
 
 export type AdminService = ReturnType<typeof createAdminService>;
 
@@ -19,6 +21,7 @@ export type AdminService = ReturnType<typeof createAdminService>;
  */
 export function createAdminService(deps: {
   sql: Sql; tenants: TenantService; audit: AuditService; users: UserService; apiKeys: ApiKeyService;
+  emailChange: Pick<EmailChangeService, 'setByOperator'>;
 }) {
   const { sql, tenants, audit, users, apiKeys } = deps;
 
@@ -28,7 +31,7 @@ export function createAdminService(deps: {
   /** The tenant, read from Postgres (not the cache); null if unknown. */
   const getTenant = (id: string): Promise<Tenant | null> => sql.tx(null, (tx) => tenantStore.byId(tx, id));
 
-  return {
+  const api = {
     listTenants: (limit: number, offset: number) => tenants.list(limit, offset),
     getTenant,
 
@@ -74,9 +77,30 @@ export function createAdminService(deps: {
       return user;
     },
 
+    /**
+     * PATCH /admin/users/{id}: sets the address (email change by an operator) and/or the disabled flag, found by
+     * id across tenants. The address goes first, so a refused address (409) changes nothing. Null if unknown.
+     */
+    async updateUser(admin: AdminPrincipal, userId: string, patch: { disabled?: boolean; email?: string }, ctx: AuditContext): Promise<User | null> {
+      const found = await sql.tx(ALL_TENANTS, (tx) => userStore.byId(tx, userId));
+      if (!found) return null;
+      if (patch.disabled === false && found.deletedAt) {
+        throw new AppError('conflict', 'The user was deleted; a deleted account cannot be enabled.');
+      }
+      if (patch.email !== undefined) {
+        const r = await deps.emailChange.setByOperator(found.tenantId, userId, patch.email);
+        if (!r) return null;
+        await record(admin, ctx, { tenantId: found.tenantId, action: 'user.email_change', target: userId, metadata: { sessionsEnded: r.sessionsEnded } });
+      }
+      if (patch.disabled !== undefined) return api.setUserDisabled(admin, userId, patch.disabled, ctx);
+      const user = await sql.tx(found.tenantId, (tx) => userStore.byId(tx, userId));
+      return user ? publicUser(user) : null;
+    },
+
     /** A newest-first page of audit rows across tenants, filtered. */
     listAudit(filter: Omit<AuditFilter, 'beforeSeq'> & { cursor?: string }) {
       return audit.list(filter);
     },
   };
+  return api;
 }

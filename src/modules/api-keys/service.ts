@@ -10,6 +10,8 @@ import { newApiKey } from './keys.js';
 import { isValidScope, MAX_SCOPES, reservedScopes, uncoveredScopes } from './scopes.js';
 import { apiKeyStore, type ApiKey } from './store.js';
 import { createApiKeyVerifier } from './verify.js';
+import type { Events } from '../webhooks/events.js';
+import { apiKeyValidations } from '../metrics/registry.js';
 
 /** Live keys one user may hold at once. */
 export const MAX_KEYS_PER_USER = 50;
@@ -45,8 +47,8 @@ export type ApiKeyService = ReturnType<typeof createApiKeyService>;
  * User API keys: issue (the plaintext leaves once, only its SHA-256 is kept), list, regenerate the
  * default key, revoke, and validate. A key never mints a key broader than itself (KEY-05).
  */
-export function createApiKeyService(deps: { sql: Sql; kv: Kv; clock: Clock; log: Logger; audit: AuditService }) {
-  const { sql, clock, audit } = deps;
+export function createApiKeyService(deps: { sql: Sql; kv: Kv; clock: Clock; log: Logger; audit: AuditService; events?: Events }) {
+  const { sql, clock, audit, events } = deps;
   const verifier = createApiKeyVerifier(deps);
 
   /**
@@ -100,6 +102,7 @@ export function createApiKeyService(deps: { sql: Sql; kv: Kv; clock: Clock; log:
     /** POST /api-key/validate: a live key of `tenant` → its facts; anything else → {valid: false}, alike. */
     async validate(tenant: Tenant, key: string): Promise<ValidationResult> {
       const v = await verifier.check(key);
+      apiKeyValidations.labels(!v || v.principal.tenantId !== tenant.id ? 'invalid' : 'valid').inc();
       if (!v || v.principal.tenantId !== tenant.id) return { valid: false };
       const p = v.principal;
       verifier.touch(p);
@@ -124,10 +127,12 @@ export function createApiKeyService(deps: { sql: Sql; kv: Kv; clock: Clock; log:
         if ((await apiKeyStore.countLive(tx, p.userId)) >= MAX_KEYS_PER_USER) {
           throw new AppError('conflict', `A user may hold at most ${MAX_KEYS_PER_USER} API keys; delete one first.`);
         }
-        return apiKeyStore.insert(tx, {
+        const inserted = await apiKeyStore.insert(tx, {
           tenantId: p.tenantId, userId: p.userId, name: input.name, hash: fresh.hash, prefix: fresh.prefix, scopes,
           orgId, isDefault: false, now, expiresAt: earliest(asked, limits.expiresAt),
         });
+        await events?.emit(tx, p.tenantId, 'api_key.created', { userId: inserted.userId, keyId: inserted.id, name: inserted.name, scopes: inserted.scopes, orgId: inserted.orgId });
+        return inserted;
       });
       await audit.record({ tenantId: p.tenantId, actor: actorOf(p), action: 'api_key.create', target: key.id, outcome: 'success', ...ctx,
         metadata: { name: key.name, scopes: key.scopes, expiresAt: key.expiresAt?.toISOString() ?? null, orgId: key.orgId } });
@@ -161,6 +166,8 @@ export function createApiKeyService(deps: { sql: Sql; kv: Kv; clock: Clock; log:
           tenantId: p.tenantId, userId: p.userId, name: shape.name, hash: fresh.hash, prefix: fresh.prefix, scopes: shape.scopes,
           orgId: shape.orgId, isDefault: true, now, expiresAt: earliest(current?.expiresAt ?? null, limits.expiresAt),
         });
+        if (revoked) await events?.emit(tx, p.tenantId, 'api_key.revoked', { userId: revoked.userId, keyId: revoked.id, name: revoked.name, scopes: revoked.scopes, orgId: revoked.orgId });
+        await events?.emit(tx, p.tenantId, 'api_key.created', { userId: inserted.userId, keyId: inserted.id, name: inserted.name, scopes: inserted.scopes, orgId: inserted.orgId });
         return { key: inserted, old: revoked };
       });
       if (old) await verifier.invalidate({ keyId: old.id });
@@ -171,7 +178,11 @@ export function createApiKeyService(deps: { sql: Sql; kv: Kv; clock: Clock; log:
 
     /** Revokes one of the caller's keys everywhere; false when it is unknown, another user's or already revoked. */
     async revoke(p: UserPrincipal, id: string, ctx: AuditContext): Promise<boolean> {
-      const key = await sql.tx(p.tenantId, (tx) => apiKeyStore.revoke(tx, p.userId, id, clock.now()));
+      const key = await sql.tx(p.tenantId, async (tx) => {
+        const revoked = await apiKeyStore.revoke(tx, p.userId, id, clock.now());
+        if (revoked) await events?.emit(tx, p.tenantId, 'api_key.revoked', { userId: revoked.userId, keyId: revoked.id, name: revoked.name, scopes: revoked.scopes, orgId: revoked.orgId });
+        return revoked;
+      });
       if (!key) return false;
       await verifier.invalidate({ keyId: key.id });
       await audit.record({ tenantId: p.tenantId, actor: actorOf(p), action: 'api_key.revoke', target: key.id, outcome: 'success', ...ctx,
@@ -190,6 +201,8 @@ export function createApiKeyService(deps: { sql: Sql; kv: Kv; clock: Clock; log:
         const inserted = await apiKeyStore.insert(tx, {
           tenantId: tenant.id, userId, ...DEFAULT_KEY, hash: fresh.hash, prefix: fresh.prefix, orgId: null, isDefault: true, now, expiresAt: null,
         });
+        if (revoked) await events?.emit(tx, tenant.id, 'api_key.revoked', { userId: revoked.userId, keyId: revoked.id, name: revoked.name, scopes: revoked.scopes, orgId: revoked.orgId });
+        await events?.emit(tx, tenant.id, 'api_key.created', { userId: inserted.userId, keyId: inserted.id, name: inserted.name, scopes: inserted.scopes, orgId: inserted.orgId });
         return { key: inserted, old: revoked };
       });
       if (old) await verifier.invalidate({ keyId: old.id });

@@ -4,6 +4,7 @@ import type { Kv, Unsubscribe } from '../../kv/kv.js';
 import type { Clock } from '../../lib/clock.js';
 import { sha256Hex } from '../../lib/crypto.js';
 import type { ApiKeyPrincipal } from '../../http/principal.js';
+import { apiKeyValidations } from '../metrics/registry.js';
 import { createKeyCache, type Invalidation, type ValidatedKey } from './cache.js';
 import { isApiKeyShaped } from './keys.js';
 import { apiKeyStore } from './store.js';
@@ -14,6 +15,8 @@ const KEY_CACHE_MAX = 10_000;
 /** `lastUsedAt` is written at most this often per key. */
 export const TOUCH_INTERVAL_MS = 60_000;
 const TOUCH_MEMORY_MAX = 50_000;
+const keyValid = apiKeyValidations.labels('valid');
+const keyInvalid = apiKeyValidations.labels('invalid');
 const CHANNEL = 'api-keys:invalidate';
 
 export type ApiKeyVerifier = ReturnType<typeof createApiKeyVerifier>;
@@ -84,7 +87,11 @@ export function createApiKeyVerifier(deps: { sql: Sql; kv: Kv; clock: Clock; log
     /** The principal of a live key (the guard's authenticator), or null. */
     async authenticate(key: string): Promise<ApiKeyPrincipal | null> {
       const v = await lookup(key);
-      if (!v) return null;
+      if (!v) {
+        keyInvalid.inc();
+        return null;
+      }
+      keyValid.inc();
       touch(v.principal);
       return v.principal;
     },
@@ -97,6 +104,7 @@ export function createApiKeyVerifier(deps: { sql: Sql; kv: Kv; clock: Clock; log
       if (!isApiKeyShaped(key)) return undefined;
       const v = cachedLive(sha256Hex(key));
       if (!v) return undefined;
+      keyValid.inc();
       touch(v.principal);
       return v.principal;
     },

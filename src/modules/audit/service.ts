@@ -8,6 +8,7 @@ import { toWellFormed } from '../../lib/well-formed.js';
 import { chainKeys, openHead, signHead } from './chain.js';
 import type { HeadStore } from './head-store.js';
 import { auditStore, type AuditFilter, type AuditRow } from './store.js';
+import { countAuditEvent } from '../metrics/audit-metrics.js';
 import { verifyChain, type ChainBreak, type VerifyReport } from './verify.js';
 
 export interface AuditEvent {
@@ -77,6 +78,8 @@ export function createAuditService(deps: { sql: Sql; clock: Clock; log: Logger; 
         log.error({ err, action: e.action, requestId: e.requestId }, 'audit write failed');
         throw new AppError('unavailable', 'The audit log could not be written, so this action was not confirmed; try again shortly.', {}, { cause: err });
       }
+      // Sign-in, MFA and lockout metrics are counted from the committed event (src/modules/metrics/audit-metrics.ts).
+      countAuditEvent(e);
     },
 
     /** Newest-first page across tenants (admin plane) with an opaque cursor. */

@@ -7,6 +7,7 @@ import { userStore } from '../users/store.js';
 import type { AccountClaim } from '../users/claim.js';
 import { deliverLink, type LinkDeps } from '../one-time-tokens/deliver.js';
 import { allowedRedirect, MAIL_ACCEPTED } from '../one-time-tokens/mail.js';
+import type { Events } from '../webhooks/events.js';
 
 export type EmailVerificationService = ReturnType<typeof createEmailVerificationService>;
 
@@ -40,8 +41,8 @@ const VERIFY_MAIL = {
  * through the account claim (src/modules/users/claim.ts): without a session of the same account, the
  * account is claimed clean.
  */
-export function createEmailVerificationService(deps: LinkDeps & { sql: Sql; clock: Clock; claim: AccountClaim }) {
-  const { sql, clock, tokens, audit, claim } = deps;
+export function createEmailVerificationService(deps: LinkDeps & { sql: Sql; clock: Clock; claim: AccountClaim; events?: Events }) {
+  const { sql, clock, tokens, audit, claim, events } = deps;
 
   return {
     /** Mails a verification link when the address belongs to an active, unverified user; the same answer otherwise. */
@@ -98,6 +99,7 @@ export function createEmailVerificationService(deps: LinkDeps & { sql: Sql; cloc
           ? await claim.prove(tx, { tenantId: tenant.id, userId: user.id, email: t.email, via: 'email_verification', sessionUserId: input.sessionUserId }, clock.now())
           : { kind: 'mismatch' as const };
         if (outcome.kind === 'mismatch') return { failed: 'account_changed' as const, userId: t.userId };
+        await events?.emit(tx, tenant.id, 'email.verified', { userId: t.userId, email: user!.email });
         return { userId: t.userId, email: user!.email!, outcome };
       });
       if (!result || 'failed' in result) {

@@ -8,6 +8,7 @@ import type { SignIn, SignInResult } from '../sessions/sign-in.js';
 import { deliverLink, type LinkDeps } from '../one-time-tokens/deliver.js';
 import { allowedRedirect, MAIL_ACCEPTED, sameAddress } from '../one-time-tokens/mail.js';
 import type { AccountClaim, ClaimOutcome } from '../users/claim.js';
+import type { Events } from '../webhooks/events.js';
 
 export type MagicLinkService = ReturnType<typeof createMagicLinkService>;
 
@@ -15,8 +16,8 @@ export type MagicLinkService = ReturnType<typeof createMagicLinkService>;
  * Passwordless sign-in by emailed link (DESIGN "instant link"). Email becomes a single factor, an
  * accepted L2 risk (SECURITY §D-2); users with MFA still get MfaRequiredResponse from signIn.
  */
-export function createMagicLinkService(deps: LinkDeps & { sql: Sql; clock: Clock; signIn: SignIn; claim: AccountClaim }) {
-  const { sql, clock, tokens, audit, signIn, claim } = deps;
+export function createMagicLinkService(deps: LinkDeps & { sql: Sql; clock: Clock; signIn: SignIn; claim: AccountClaim; events?: Events }) {
+  const { sql, clock, tokens, audit, signIn, claim, events } = deps;
 
   const fail = async (tenant: Tenant, token: string, ctx: AuditContext, known?: { reason: string; userId: string | null }): Promise<never> => {
     const f = known
@@ -69,6 +70,7 @@ export function createMagicLinkService(deps: LinkDeps & { sql: Sql; clock: Clock
           // Null: someone registered the address after the link was sent; sign in to that account.
           user = inserted ?? await userStore.byEmail(tx, t.email);
           isNewUser = !!inserted;
+          if (inserted) await events?.emit(tx, tenant.id, 'user.created', { userId: inserted.id, email: inserted.email, method: 'magic_link' });
         }
         if (!user) return { kind: 'unusable' as const };
         if (user.disabled) return { kind: 'changed' as const, userId: user.id };

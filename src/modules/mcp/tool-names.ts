@@ -5,7 +5,7 @@
  */
 export const USER_TOOLS = [
   'whoami', 'list_organizations', 'check_permission', 'list_permissions', 'list_sessions', 'revoke_session',
-  'list_api_keys', 'create_api_key', 'revoke_api_key',
+  'list_api_keys', 'create_api_key', 'revoke_api_key', 'export_my_data',
 ] as const;
 
 /** Tools the static-token service principal can be allowed to call (each acts on the request's tenant). */

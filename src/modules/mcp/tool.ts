@@ -1,3 +1,4 @@
+import type { DataExportService } from '../data-export/service.js';
 import type { z } from 'zod';
 import type { Logger } from 'pino';
 import type { Config } from '../../config.js';
@@ -36,6 +37,8 @@ export interface ToolDeps {
   authz: AuthzService;
   mfa: MfaService;
   admin: AdminService;
+  /** the user's own data (src/modules/data-export) */
+  dataExport: DataExportService;
   bearer: McpBearer;
   /** the tools the static-token service principal may call (MCP_SERVICE_TOOLS) */
   serviceTools: ReadonlySet<string>;

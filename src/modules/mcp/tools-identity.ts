@@ -7,6 +7,7 @@ import {
   ListOrganizationsOutput, ListPermissionsInput, ListPermissionsOutput, NoArguments, WhoamiOutput,
 } from './schemas.js';
 import { defineTool, permitted, READ_ONLY, userOf, type ToolDef, type ToolDeps } from './tool.js';
+import { UserExportObject } from '../data-export/schemas.js';
 
 /** Who am I, my organizations, permission checks, and (for the service token) the tenant's audit log. */
 export function identityTools(d: ToolDeps, all: () => ToolDef[]): ToolDef[] {
@@ -55,6 +56,15 @@ export function identityTools(d: ToolDeps, all: () => ToolDef[]): ToolDef[] {
       input: ListPermissionsInput, output: ListPermissionsOutput, annotations: READ_ONLY, callers: 'user',
       async run(c, args) {
         return d.authz.permissions(userOf(c), { orgId: args.orgId });
+      },
+    }),
+
+    defineTool({
+      name: 'export_my_data', title: 'Export my data',
+      description: 'Everything stored about the calling user, as GET /auth/user/export: profile, sessions, API keys (masked), memberships, passkeys, wallets, federated identities, MFA status and the user\'s own audit events. No secret, token or hash.',
+      input: NoArguments, output: UserExportObject, annotations: READ_ONLY, callers: 'user',
+      async run(c) {
+        return d.dataExport.exportFor(userOf(c));
       },
     }),
 

@@ -16,11 +16,13 @@ import { newRecoveryCodes } from './recovery-codes.js';
 import { mfaStore } from './store.js';
 import { matchTotpStep, newTotpSecret, otpauthUri } from './totp.js';
 import { createCodeVerifier, type SecondFactorInput, type VerifyContext } from './verifier.js';
+import type { Events } from '../webhooks/events.js';
 
 export type MfaService = ReturnType<typeof createMfaService>;
 
 export interface MfaDeps {
   sql: Sql;
+  events?: Events;
   kv: Kv;
   clock: Clock;
   authSecret: string;
@@ -105,7 +107,9 @@ export function createMfaService(deps: MfaDeps) {
       const enabled = await sql.tx(tenant.id, async (tx) => {
         if (!(await mfaStore.enable(tx, p.userId, f.secretSealed, step, now))) return null;
         const recoveryCodes = await issueRecoveryCodes(tenant.id, p.userId, now, tx);
-        return { recoveryCodes, revoked: await sessions.endAllIn(tx, tenant.id, p.userId, { except: p.sessionId }) };
+        const revoked = await sessions.endAllIn(tx, tenant.id, p.userId, { except: p.sessionId });
+        await deps.events?.emit(tx, tenant.id, 'mfa.enabled', { userId: p.userId, factor: 'totp' });
+        return { recoveryCodes, revoked };
       });
       if (!enabled) return verifier.fail(v, 'totp', 'replayed_or_superseded');
       await verifier.succeeded(v);
@@ -120,7 +124,9 @@ export function createMfaService(deps: MfaDeps) {
       const factor = await verifier.verify(vctx(tenant, p, 'mfa.disable', ctx), input);
       const otherSessionsRevoked = await sql.tx(tenant.id, async (tx) => {
         if (!(await mfaStore.remove(tx, p.userId))) return null;
-        return sessions.endAllIn(tx, tenant.id, p.userId, { except: p.sessionId });
+        const revoked = await sessions.endAllIn(tx, tenant.id, p.userId, { except: p.sessionId });
+        await deps.events?.emit(tx, tenant.id, 'mfa.disabled', { userId: p.userId, factor: 'totp' });
+        return revoked;
       });
       if (otherSessionsRevoked === null) throw notEnabled();
       await audit.record({ tenantId: tenant.id, actor: actor(p), action: 'mfa.disable', target: p.userId, outcome: 'success', ...ctx, metadata: { factor, otherSessionsRevoked } });

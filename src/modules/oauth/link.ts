@@ -4,6 +4,7 @@ import { AppError } from '../../http/errors.js';
 import type { Tenant } from '../tenants/schemas.js';
 import { publicUser, userStore, type User } from '../users/store.js';
 import { federatedStore } from './store.js';
+import type { Events } from '../webhooks/events.js';
 
 /** What the provider told us about the user, after the ID token verified. */
 export interface ProviderIdentity {
@@ -29,7 +30,7 @@ class LostRace extends Error {}
  *   pre-registration (better-auth PR #9578), so it is never taken over implicitly;
  * - otherwise a new user is created (email marked verified only if the provider says so).
  */
-export async function resolveIdentity(deps: { sql: Sql; clock: Clock }, tenant: Tenant, id: ProviderIdentity): Promise<Resolution> {
+export async function resolveIdentity(deps: { sql: Sql; clock: Clock; events?: Events }, tenant: Tenant, id: ProviderIdentity): Promise<Resolution> {
   const attempt = () => deps.sql.tx(tenant.id, async (tx): Promise<Resolution> => {
     const now = deps.clock.now();
     const known = await federatedStore.bySubject(tx, id.issuer, id.subject);
@@ -55,6 +56,7 @@ export async function resolveIdentity(deps: { sql: Sql; clock: Clock }, tenant: 
     // Null: someone registered this email meanwhile; the retry takes the "existing user" branch.
     if (!created) throw new LostRace();
     await link(created.id);
+    await deps.events?.emit(tx, tenant.id, 'user.created', { userId: created.id, email: created.email, method: 'oauth' });
     return { kind: 'user', user: publicUser(created), isNewUser: true, linked: false };
   });
   try {

@@ -13,6 +13,7 @@ import { userStore, publicUser } from '../users/store.js';
 import { createOAuthFlowStore, digest } from './flow-store.js';
 import { conflictMessage, resolveIdentity, type ProviderIdentity } from './link.js';
 import { createOidcProvider, type OidcProvider } from './provider.js';
+import type { Events } from '../webhooks/events.js';
 
 export type OAuthService = ReturnType<typeof createOAuthService>;
 
@@ -35,7 +36,7 @@ const plausibleEmail = (v: unknown): string | null =>
  */
 export function createOAuthService(deps: {
   sql: Sql; kv: Kv; clock: Clock; audit: AuditService; signIn: SignIn; sessions: SessionService; tenants: TenantService;
-  authSecret: string; callbackUrl: string; provider: { issuer: string; clientId?: string; clientSecret?: string };
+  authSecret: string; callbackUrl: string; provider: { issuer: string; clientId?: string; clientSecret?: string }; events?: Events;
 }) {
   const { sql, clock, audit, signIn, sessions, tenants } = deps;
   const { clientId, clientSecret, issuer } = deps.provider;
@@ -122,7 +123,7 @@ export function createOAuthService(deps: {
         const e = err as { code?: string; error?: string; message?: string };
         return fail(`${e.code ?? 'error'}:${(e.error ?? e.message ?? '').slice(0, 120)}`, 'The provider\'s answer did not verify (code exchange or ID token); start again.');
       }
-      const r = await resolveIdentity({ sql, clock }, tenant, identity);
+      const r = await resolveIdentity({ sql, clock, events: deps.events }, tenant, identity);
       if (r.kind === 'conflict') {
         await audit.record({ tenantId: tenant.id, actor: { type: 'anonymous', id: null }, action: 'oauth.link', target: r.userId, outcome: 'denied', ...ctx, metadata: { issuer: identity.issuer, reason: r.reason } });
         throw new AppError('conflict', conflictMessage(r.reason));

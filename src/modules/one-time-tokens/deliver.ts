@@ -43,7 +43,7 @@ export async function deliverLink(d: LinkDeps, r: LinkRequest): Promise<typeof M
   if (await d.tokens.mayMail(tenant.id, r.purpose, r.email)) {
     const token = await d.tokens.issue(tenant.id, { purpose: r.purpose, email: r.recipient?.to ?? r.email, userId: r.recipient?.userId ?? null, issue: !!r.recipient });
     if (token && r.recipient) {
-      const link = linkFor({ publicUrl: d.config.publicUrl, basePath: d.config.basePath, path: r.path, token, redirectUrl: r.redirectUrl });
+      const link = linkFor({ publicUrl: d.config.publicUrl, basePath: d.config.basePath, path: r.path, token, redirectUrl: r.redirectUrl, ui: d.config.ui, tenantSlug: tenant.slug });
       d.mailer.sendInBackground(linkMail({ to: r.recipient.to, tenant, ...r.mail, link, ttlMinutes: TOKEN_TTL_MS[r.purpose] / 60_000 }));
     }
   } else if (r.recipient) {

@@ -23,11 +23,27 @@ export function allowedRedirect(tenant: Tenant, redirectUrl: string | undefined)
 }
 
 /**
- * The emailed link: the tenant's allowed `redirectUrl` with `token` added, or PUBLIC_URL + base path +
- * `path` — never anything taken from Host or X-Forwarded-Host (SECURITY PWD-08).
+ * The hosted page (under UI_PATH) each emailed REST link lands on when the pages are on
+ * (src/modules/ui/pages/links.ts): a GET there consumes nothing; its one button POSTs.
  */
-export function linkFor(o: { publicUrl: string; basePath: string; path: string; token: string; redirectUrl?: string }): string {
-  const url = new URL(o.redirectUrl ?? `${o.publicUrl}${o.basePath}${o.path}`);
+export const LINK_LANDINGS: Readonly<Record<string, string>> = {
+  '/email/verify': '/verify-email',
+  '/password/reset': '/reset-password',
+  '/instant-link/verify': '/magic-link/verify',
+  '/invites/accept': '/invite',
+  '/email/change/confirm': '/email-change/confirm',
+  '/email/change/cancel': '/email-change/cancel',
+};
+
+/**
+ * The emailed link: the tenant's allowed `redirectUrl` with `token` added; else, with the hosted pages
+ * on (`ui`), the landing page of `path` for this tenant (`?tenant=slug` unless default); else PUBLIC_URL +
+ * base path + `path`. Never anything taken from Host or X-Forwarded-Host (SECURITY PWD-08).
+ */
+export function linkFor(o: { publicUrl: string; basePath: string; path: string; token: string; redirectUrl?: string; ui?: { enabled: boolean; path: string }; tenantSlug?: string }): string {
+  const landing = o.ui?.enabled ? LINK_LANDINGS[o.path] : undefined;
+  const url = new URL(o.redirectUrl ?? (landing ? `${o.publicUrl}${o.ui!.path}${landing}` : `${o.publicUrl}${o.basePath}${o.path}`));
+  if (!o.redirectUrl && landing && o.tenantSlug && o.tenantSlug !== 'default') url.searchParams.set('tenant', o.tenantSlug);
   url.searchParams.set('token', o.token);
   return url.toString();
 }

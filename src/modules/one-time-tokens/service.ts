@@ -11,6 +11,10 @@ export const TOKEN_TTL_MS: Record<TokenPurpose, number> = {
   magic_link: 15 * 60_000,
   email_verification: 15 * 60_000,
   password_reset: 60 * 60_000,
+  // Confirming a new address (src/modules/email-change): the link goes to the new mailbox.
+  email_change: 60 * 60_000,
+  // The notice to the old address: the owner may be away; 72 h to undo a change they did not make.
+  email_change_cancel: 72 * 60 * 60_000,
 };
 
 /** Mails per address, purpose and tenant in a sliding window (SECURITY ML-04: mail bombing). */

@@ -1,7 +1,7 @@
 import type { Tx } from '../../db/sql.js';
 
 /** What a one-time token is for; each purpose has its own lifetime and route. */
-export type TokenPurpose = 'email_verification' | 'password_reset' | 'magic_link';
+export type TokenPurpose = 'email_verification' | 'password_reset' | 'magic_link' | 'email_change' | 'email_change_cancel';
 
 export interface OneTimeToken {
   id: string;

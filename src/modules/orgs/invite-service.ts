@@ -17,6 +17,7 @@ import { inviteStore, type Invite } from './invite-store.js';
 import { roleStore } from './role-store.js';
 import { memberStore, orgStore, type Org } from './store.js';
 import { isBuiltInRole, permissionsOf } from './roles.js';
+import type { Events } from '../webhooks/events.js';
 
 export const INVITE_TTL_MS = 7 * 24 * 3600_000;
 
@@ -45,7 +46,7 @@ function inviteMail(o: { to: string; org: Org; link: string; token: string }): M
  * Org invitations: a 256-bit token stored as SHA-256, shown once to the inviter and mailed to the invitee,
  * single use, expiring in 7 days, bound to the invited email (the accepting account's verified email must match).
  */
-export function createInviteService(deps: { sql: Sql; clock: Clock; audit: AuditService; cache: AuthzCache; mailer: Mailer; config: Readonly<Config> }) {
+export function createInviteService(deps: { sql: Sql; clock: Clock; audit: AuditService; cache: AuthzCache; mailer: Mailer; config: Readonly<Config>; events?: Events }) {
   const { sql, clock, audit, cache, mailer, config } = deps;
   const statusOf = (i: Invite): InviteStatus => (i.acceptedAt ? 'accepted' : i.expiresAt.getTime() <= clock.nowMs() ? 'expired' : 'pending');
   const record = (c: Caller, action: string, target: string, metadata: Record<string, unknown>) =>
@@ -84,9 +85,10 @@ export function createInviteService(deps: { sql: Sql; clock: Clock; audit: Audit
           tenantId: c.tenant.id, orgId, email: input.email, roles, tokenHash: sha256(token), invitedBy: c.principal.userId,
           now, expiresAt: new Date(now.getTime() + INVITE_TTL_MS),
         });
+        await deps.events?.emit(tx, c.tenant.id, 'invite.created', { orgId, inviteId: i.id, email: i.email, roles: i.roles, invitedBy: c.principal.userId });
         return { invite: i, org: a.org };
       }));
-      const link = linkFor({ publicUrl: config.publicUrl, basePath: config.basePath, path: '/invites/accept', token, redirectUrl });
+      const link = linkFor({ publicUrl: config.publicUrl, basePath: config.basePath, path: '/invites/accept', token, redirectUrl, ui: config.ui, tenantSlug: c.tenant.slug });
       mailer.sendInBackground(inviteMail({ to: invite.email, org, link, token }));
       await record(c, 'invite.create', invite.id, { orgId, email: invite.email, roles: invite.roles });
       return { ...invite, status: 'pending', token };
@@ -132,6 +134,8 @@ export function createInviteService(deps: { sql: Sql; clock: Clock; audit: Audit
           if (!(await memberStore.insert(tx, { tenantId: c.tenant.id, orgId: invite.orgId, userId: user.id, roles, now }))) {
             throw new AppError('conflict', 'You are already a member of this organization.');
           }
+          await deps.events?.emit(tx, c.tenant.id, 'invite.accepted', { orgId: invite.orgId, inviteId: invite.id, userId: user.id, roles });
+          await deps.events?.emit(tx, c.tenant.id, 'member.added', { orgId: invite.orgId, userId: user.id, roles, via: 'invite' });
           return { org: (await orgStore.byId(tx, invite.orgId))!, roles, inviteId: invite.id };
         });
         await cache.invalidate(c.tenant.id, org.id);

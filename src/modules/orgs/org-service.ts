@@ -14,9 +14,11 @@ import { policyStore } from './policy-store.js';
 import { holdsAll, permissionsOf } from './roles.js';
 import { memberStore, orgStore, type Member, type Org } from './store.js';
 import type { UpdateMemberInput } from './schemas.js';
+import type { Events } from '../webhooks/events.js';
 
 export interface OrgServiceDeps {
   sql: Sql;
+  events?: Events;
   clock: Clock;
   audit: AuditService;
   cache: AuthzCache;
@@ -48,7 +50,7 @@ export type OrgService = ReturnType<typeof createOrgService>;
  * org from the decision cache on every instance once committed.
  */
 export function createOrgService(deps: OrgServiceDeps) {
-  const { sql, clock, audit, cache } = deps;
+  const { sql, clock, audit, cache, events } = deps;
   const record = (c: Caller, action: string, target: string, metadata?: Record<string, unknown>) =>
     audit.record({ tenantId: c.tenant.id, actor: actorOf(c.principal), action, target, outcome: 'success', ...c.ctx, metadata });
 
@@ -67,6 +69,7 @@ export function createOrgService(deps: OrgServiceDeps) {
       const org = await sql.tx(c.tenant.id, async (tx) => {
         const o = await orgStore.insert(tx, { tenantId: c.tenant.id, name: input.name, createdBy: c.principal.userId, now });
         await memberStore.insert(tx, { tenantId: c.tenant.id, orgId: o.id, userId: c.principal.userId, roles: ['owner'], now });
+        await events?.emit(tx, c.tenant.id, 'org.created', { orgId: o.id, name: o.name, createdBy: c.principal.userId });
         return o;
       });
       await record(c, 'org.create', org.id, { name: org.name });
@@ -112,6 +115,7 @@ export function createOrgService(deps: OrgServiceDeps) {
         const a = await loadAccess(tx, c, orgId, { lock: true });
         requirePermission(a, 'org:delete');
         await orgStore.delete(tx, orgId);
+        await events?.emit(tx, c.tenant.id, 'org.deleted', { orgId, deletedBy: c.principal.userId });
       }));
       await cache.invalidate(c.tenant.id, orgId);
       await record(c, 'org.delete', orgId);
@@ -164,7 +168,11 @@ export function createOrgService(deps: OrgServiceDeps) {
         }
         if (patch.attributes !== undefined) await requireAttributeControl(tx, a, orgId);
         await memberStore.update(tx, orgId, userId, { roles, attributes: patch.attributes }, clock.now());
-        return { before: target, after: (await memberStore.get(tx, orgId, userId))! };
+        const after = (await memberStore.get(tx, orgId, userId))!;
+        if (roles && (roles.length !== target.roles.length || roles.some((r) => !target.roles.includes(r)))) {
+          await events?.emit(tx, c.tenant.id, 'member.role_changed', { orgId, userId, rolesBefore: target.roles, rolesAfter: after.roles });
+        }
+        return { before: target, after };
       }));
       await cache.invalidate(c.tenant.id, orgId);
       await record(c, 'member.update', userId, {
@@ -189,6 +197,7 @@ export function createOrgService(deps: OrgServiceDeps) {
         }
         if (target!.roles.includes('owner') && (await memberStore.countActiveOwnersBesides(tx, orgId, userId)) === 0) throw lastOwner();
         await memberStore.remove(tx, orgId, userId);
+        await events?.emit(tx, c.tenant.id, 'member.removed', { orgId, userId, roles: target!.roles, left: self });
         return target!;
       }));
       await cache.invalidate(c.tenant.id, orgId);

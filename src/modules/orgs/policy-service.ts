@@ -8,6 +8,7 @@ import { auditDenials, loadAccess, requirePermission, type Access, type Caller }
 import { policyStore, type StoredPolicy } from './policy-store.js';
 import { holdsAll } from './roles.js';
 import { MAX_POLICIES, type CreatePolicyInput } from './schemas.js';
+import type { Events } from '../webhooks/events.js';
 
 /**
  * No escalation through policies (SECURITY AZ-03): adding an allow or removing a deny widens what others may
@@ -26,7 +27,7 @@ function requireHeldToWiden(a: Access, change: 'add' | 'remove', policy: { effec
 export type PolicyService = ReturnType<typeof createPolicyService>;
 
 /** ABAC policies per org, validated on write (conditions by the zod schema); changes drop the org from the decision cache. */
-export function createPolicyService(deps: { sql: Sql; clock: Clock; audit: AuditService; cache: AuthzCache }) {
+export function createPolicyService(deps: { sql: Sql; clock: Clock; audit: AuditService; cache: AuthzCache; events?: Events }) {
   const { sql, clock, audit, cache } = deps;
   const record = (c: Caller, action: string, target: string, metadata: Record<string, unknown>) =>
     audit.record({ tenantId: c.tenant.id, actor: actorOf(c.principal), action, target, outcome: 'success', ...c.ctx, metadata });
@@ -55,6 +56,7 @@ export function createPolicyService(deps: { sql: Sql; clock: Clock; audit: Audit
           condition: input.condition ?? null, createdBy: c.principal.userId, now: clock.now(),
         });
         if (!p) throw new AppError('conflict', `A policy named "${input.name}" already exists in this organization.`);
+        await deps.events?.emit(tx, c.tenant.id, 'policy.changed', { orgId, policyId: p.id, change: 'created', name: p.name, effect: p.effect });
         return p;
       }));
       await cache.invalidate(c.tenant.id, orgId);
@@ -70,6 +72,7 @@ export function createPolicyService(deps: { sql: Sql; clock: Clock; audit: Audit
         if (!current) throw new AppError('not_found', 'No such policy in this organization.');
         requireHeldToWiden(a, 'remove', current);
         await policyStore.delete(tx, orgId, policyId);
+        await deps.events?.emit(tx, c.tenant.id, 'policy.changed', { orgId, policyId, change: 'deleted', name: current.name, effect: current.effect });
         return current;
       }));
       await cache.invalidate(c.tenant.id, orgId);

@@ -12,6 +12,7 @@ import { createRoleService, type RoleService } from './role-service.js';
 import { grantsAdminLevel, type Caller } from './access.js';
 import { isAdminLevel, permissionsOf } from './roles.js';
 import { memberStore } from './store.js';
+import type { Events } from '../webhooks/events.js';
 
 export interface OrgServices {
   orgs: OrgService;
@@ -28,7 +29,7 @@ export interface OrgServices {
 }
 
 /** The org capability's services; each drops the changed org from the decision cache after committing. */
-export function createOrgServices(deps: { config: Readonly<Config>; sql: Sql; clock: Clock; audit: AuditService; cache: AuthzCache; sessions: SessionService; mailer: Mailer }): OrgServices {
+export function createOrgServices(deps: { config: Readonly<Config>; sql: Sql; clock: Clock; audit: AuditService; cache: AuthzCache; sessions: SessionService; mailer: Mailer; events?: Events }): OrgServices {
   const { sql } = deps;
   return {
     orgs: createOrgService(deps),

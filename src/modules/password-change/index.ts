@@ -12,6 +12,6 @@ export const passwordChangeModule: ModuleDef = {
       returns: '{message, sessionsEnded}; the other sessions of the user end',
       stepUp: 'with MFA on and no step-up in the last 5 minutes: 401 totp_required {challenge}; complete it and repeat with X-TOTP-Challenge',
     },
-    emailChange: 'not offered: the address is fixed at sign-up',
+    emailChange: `POST ${config.basePath}/email/change (see capabilities.emailChange)`,
   }),
 };

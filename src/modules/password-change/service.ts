@@ -9,12 +9,13 @@ import type { SessionService } from '../sessions/service.js';
 import type { PasswordHasher } from '../password/hasher.js';
 import type { PasswordService } from '../password/service.js';
 import { normalizePassword } from '../password/policy.js';
+import type { Events } from '../webhooks/events.js';
 
 export type PasswordChangeService = ReturnType<typeof createPasswordChangeService>;
 
 /** Changing the password of a signed-in user: needs the current one (SECURITY PWD-09), ends the other sessions. */
-export function createPasswordChangeService(deps: { sql: Sql; clock: Clock; hasher: PasswordHasher; password: PasswordService; sessions: SessionService; audit: AuditService }) {
-  const { sql, clock, hasher, password, sessions, audit } = deps;
+export function createPasswordChangeService(deps: { sql: Sql; clock: Clock; hasher: PasswordHasher; password: PasswordService; sessions: SessionService; audit: AuditService; events?: Events }) {
+  const { sql, clock, hasher, password, sessions, audit, events } = deps;
 
   return {
     /**
@@ -43,7 +44,9 @@ export function createPasswordChangeService(deps: { sql: Sql; clock: Clock; hash
       // was read (a reset in between wins; this change then fails).
       const sessionsEnded = await sql.tx(tenant.id, async (tx) => {
         await userStore.setPasswordHash(tx, user.id, hash, clock.now());
-        return sessions.endAllIn(tx, tenant.id, user.id, { except: p.sessionId, ifEpoch: user.sessionEpoch });
+        const ended = await sessions.endAllIn(tx, tenant.id, user.id, { except: p.sessionId, ifEpoch: user.sessionEpoch });
+        await events?.emit(tx, tenant.id, 'password.changed', { userId: user.id, sessionsEnded: ended });
+        return ended;
       });
       await audit.record({ tenantId: tenant.id, actor: { type: 'user', id: user.id }, target: user.id, action: 'password.change', outcome: 'success', ...ctx, metadata: { sessionsEnded } });
       return { message: 'The password has been changed; your other sessions have been signed out.', sessionsEnded };

@@ -11,6 +11,7 @@ import type { LoginThrottle, PasswordService } from '../password/service.js';
 import { normalizePassword } from '../password/policy.js';
 import { deliverLink, type LinkDeps } from '../one-time-tokens/deliver.js';
 import { allowedRedirect, MAIL_ACCEPTED, sameAddress } from '../one-time-tokens/mail.js';
+import type { Events } from '../webhooks/events.js';
 
 export type PasswordResetService = ReturnType<typeof createPasswordResetService>;
 
@@ -22,7 +23,7 @@ export const RESET_DONE = { message: 'The password has been changed and every se
  * (SECURITY PWD-07).
  */
 export function createPasswordResetService(deps: LinkDeps & {
-  sql: Sql; clock: Clock; hasher: PasswordHasher; password: PasswordService; sessions: SessionService; claim: AccountClaim;
+  sql: Sql; clock: Clock; hasher: PasswordHasher; password: PasswordService; sessions: SessionService; claim: AccountClaim; events?: Events;
   /** the per-account password-attempt limit (PWD-06); a reset empties it as a right password does */
   throttle?: Pick<LoginThrottle, 'succeeded'>;
 }) {
@@ -85,6 +86,7 @@ export function createPasswordResetService(deps: LinkDeps & {
         if (outcome.kind === 'mismatch') return { changed: true as const };
         await userStore.setPasswordHash(tx, user.id, hash, clock.now());
         const sessionsEnded = outcome.kind === 'claimed' ? outcome.sessionsEnded : await sessions.endAllIn(tx, tenant.id, user.id);
+        await deps.events?.emit(tx, tenant.id, 'password.reset', { userId: user.id, sessionsEnded });
         return { outcome, sessionsEnded };
       });
       if (!done) return fail(tenant, input.token, ctx);

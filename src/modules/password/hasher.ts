@@ -1,6 +1,9 @@
 import argon2 from 'argon2';
 import { randomInt } from 'node:crypto';
 import { AppError } from '../../http/errors.js';
+import { argon2Wait, hashPools } from '../metrics/registry.js';
+import { traceHash } from '../tracing/spans.js';
+import { tracingSwitch } from '../tracing/tracing.js';
 
 /** OWASP's argon2id minimum (m=19 MiB, t=2, p=1); hashes made with less are upgraded at the next login. */
 export const ARGON2_PARAMS = { type: argon2.argon2id, memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const;
@@ -120,7 +123,7 @@ export async function createPasswordHasher(opts: {
     else clients.set(client, n);
   };
 
-  async function slot<T>(o: { dummy: boolean; client?: string }, fn: () => Promise<T>, timed?: () => T): Promise<T> {
+  async function slot<T>(o: { dummy: boolean; kind: 'hash' | 'verify'; client?: string }, fn: () => Promise<T>, timed?: () => T): Promise<T> {
     const { client } = o;
     if (client !== undefined && (clients.get(client) ?? 0) >= perClient) refuse();
     const enqueued = performance.now();
@@ -152,9 +155,11 @@ export async function createPasswordHasher(opts: {
 
     async function run(): Promise<T> {
       counts.started++;
-      waits.push(performance.now() - enqueued);
+      const waited = performance.now() - enqueued;
+      waits.push(waited);
+      argon2Wait.observe(waited / 1000);
       try {
-        return await fn();
+        return await (tracingSwitch.on ? traceHash(o.kind, waited, fn) : fn());
       } finally {
         latencies.push(performance.now() - enqueued);
         release(client);
@@ -178,11 +183,14 @@ export async function createPasswordHasher(opts: {
     latencies.push(performance.now() - t0);
   }
 
+  // authplane_argon2_pool_size / _running / _queue_length, read at scrape time; removed by `close`.
+  const removeReading = hashPools.add(() => ({ size: opts.concurrency, running, waiting: waiting.length }));
+
   return {
     params,
-    hash: (password: string, o: JobOptions = {}) => slot({ dummy: false, client: o.client }, () => { counts.hashes++; return argon2.hash(password, params); }),
+    hash: (password: string, o: JobOptions = {}) => slot({ dummy: false, kind: 'hash', client: o.client }, () => { counts.hashes++; return argon2.hash(password, params); }),
     /** true when `password` matches; a malformed stored hash counts as a mismatch. */
-    verify: (hash: string, password: string, o: JobOptions = {}) => slot({ dummy: false, client: o.client }, async () => {
+    verify: (hash: string, password: string, o: JobOptions = {}) => slot({ dummy: false, kind: 'verify', client: o.client }, async () => {
       counts.verifies++;
       try {
         return await argon2.verify(hash, password);
@@ -194,7 +202,7 @@ export async function createPasswordHasher(opts: {
      * Burns the same work as a real verification (for unknown, disabled or password-less accounts), or,
      * when the dummy budget is full, waits as long as a queued verification would and answers the same.
      */
-    verifyDummy: (password: string, o: JobOptions = {}) => slot({ dummy: true, client: o.client }, async () => {
+    verifyDummy: (password: string, o: JobOptions = {}) => slot({ dummy: true, kind: 'verify', client: o.client }, async () => {
       counts.dummyVerifies++;
       await argon2.verify(dummyHash, password).catch(() => false);
       return false as const;
@@ -206,6 +214,8 @@ export async function createPasswordHasher(opts: {
         return true;
       }
     },
+    /** Stops reporting this pool's gauges (the services' stop). */
+    close: () => removeReading(),
     /** Counters since start and the recent queue wait (for tests, logs and a metrics exporter). */
     stats: (): HasherStats => ({
       ...counts, running, waiting: waiting.length, waitingDummies, held,

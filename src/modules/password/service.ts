@@ -8,6 +8,7 @@ import type { SignIn, SignInResult } from '../sessions/sign-in.js';
 import type { PasswordHasher } from './hasher.js';
 import { normalizePassword, passwordProblem } from './policy.js';
 import { clientKey } from '../rate-limit/client-ip.js';
+import type { Events } from '../webhooks/events.js';
 
 /** Per-account limits on failed sign-ins (the rate-limit module provides it). */
 export interface LoginThrottle {
@@ -24,8 +25,8 @@ const INVALID = 'The email or password is incorrect.';
 /** The hash pool's per-client share is keyed like the rate limits (RL-04: one key per IPv4 address or IPv6 /64). */
 const clientOf = (ctx: AuditContext): string | undefined => (ctx.ip ? clientKey(ctx.ip) : undefined);
 
-export function createPasswordService(deps: { sql: Sql; clock: Clock; hasher: PasswordHasher; signIn: SignIn; audit: AuditService; hooks: { throttle?: LoginThrottle } }) {
-  const { sql, clock, hasher, signIn, audit, hooks } = deps;
+export function createPasswordService(deps: { sql: Sql; clock: Clock; hasher: PasswordHasher; signIn: SignIn; audit: AuditService; hooks: { throttle?: LoginThrottle }; events?: Events }) {
+  const { sql, clock, hasher, signIn, audit, hooks, events } = deps;
 
   /** Throws validation_failed naming the rule when the password is refused. */
   const checkPassword = (password: string, email: string | null, tenant: Tenant) => {
@@ -40,7 +41,11 @@ export function createPasswordService(deps: { sql: Sql; clock: Clock; hasher: Pa
       if (!tenant.settings.passwordSignup) throw new AppError('forbidden', 'This tenant does not allow sign-up with a password.');
       checkPassword(input.password, input.email, tenant);
       const passwordHash = await hasher.hash(normalizePassword(input.password), { client: clientOf(ctx) });
-      const user = await sql.tx(tenant.id, (tx) => userStore.insert(tx, { tenantId: tenant.id, email: input.email, name: input.name ?? null, passwordHash, now: clock.now() }));
+      const user = await sql.tx(tenant.id, async (tx) => {
+        const u = await userStore.insert(tx, { tenantId: tenant.id, email: input.email, name: input.name ?? null, passwordHash, now: clock.now() });
+        if (u) await events?.emit(tx, tenant.id, 'user.created', { userId: u.id, email: u.email, method: 'password' });
+        return u;
+      });
       if (!user) {
         await audit.record({ tenantId: tenant.id, actor: { type: 'anonymous', id: null }, action: 'user.signup', outcome: 'failure', ...ctx, metadata: { reason: 'email_taken', email: input.email } });
         throw new AppError('email_taken', 'An account with this email already exists; sign in instead.');

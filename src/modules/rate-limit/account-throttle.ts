@@ -5,6 +5,9 @@ import type { Clock } from '../../lib/clock.js';
 import { sha256Hex } from '../../lib/crypto.js';
 import type { AuditService } from '../audit/service.js';
 import type { LoginThrottle } from '../password/service.js';
+import type { Sql } from '../../db/sql.js';
+import { userStore } from '../users/store.js';
+import type { Events } from '../webhooks/events.js';
 
 /**
  * Per-account limit on password attempts (PWD-06), whatever the client address, so a botnet spreading
@@ -23,7 +26,7 @@ import type { LoginThrottle } from '../password/service.js';
  * (`succeeded`, called by the password-reset service). The account is named by a SHA-256 of its
  * normalised email, so the store never holds addresses.
  */
-export function createAccountThrottle(deps: { kv: Kv; clock: Clock; audit: AuditService; limit: RateLimitSetting }): LoginThrottle {
+export function createAccountThrottle(deps: { kv: Kv; clock: Clock; audit: AuditService; limit: RateLimitSetting; sql?: Sql; events?: Events }): LoginThrottle {
   const { kv, clock, audit, limit } = deps;
   const windowMs = limit.windowSeconds * 1000;
   const keys = (tenantId: string, account: string) => {
@@ -41,6 +44,15 @@ export function createAccountThrottle(deps: { kv: Kv; clock: Clock; audit: Audit
       if (await kv.set(k.noted, '1', { nx: true, ttlMs: windowMs })) {
         await audit.record({ tenantId, actor: { type: 'system', id: 'rate-limit' }, action: 'rate_limit.account_throttle', target: k.hash, outcome: 'denied',
           metadata: { attempts: limit.limit, windowSeconds: limit.windowSeconds, retryAfter } });
+        // The lock lives in the key-value store; its event is written on its own (once per lock), and only for
+        // an account that exists: a lock on an unknown address tells the tenant's receiver nothing about a user.
+        const { sql, events } = deps;
+        if (sql && events) {
+          await sql.tx(tenantId, async (tx) => {
+            const user = await userStore.byEmail(tx, accountKey);
+            if (user) await events.emit(tx, tenantId, 'user.locked_out', { userId: user.id, reason: 'password_attempts', retryAfter });
+          });
+        }
       }
       throw new AppError('rate_limited', 'Too many sign-in attempts for this account; wait and try again, or sign in another way.', { retryAfter });
     },

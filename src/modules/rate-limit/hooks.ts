@@ -6,6 +6,7 @@ import { routeConfigOf } from '../../http/route-config.js';
 import { errorResponses } from '../../http/schemas.js';
 import { clientKey } from './client-ip.js';
 import type { LimitedClass } from './limits.js';
+import { rateLimitRejections } from '../metrics/registry.js';
 
 const CLIENT_KEY = Symbol('clientKey');
 
@@ -63,6 +64,11 @@ export function registerBanCheck(app: FastifyInstance, deps: Deps): void {
  * KvUnavailableError → `503 unavailable`: a limited route never runs unlimited.
  */
 export function registerRateLimit(app: FastifyInstance, deps: Deps): void {
+  // The labelled children, taken once (the limiter runs on every limited request).
+  const rejections: Record<LimitedClass, Record<'limit' | 'lockout', { inc(): void }>> = {
+    credential: { limit: rateLimitRejections.labels('credential', 'limit'), lockout: rateLimitRejections.labels('credential', 'lockout') },
+    default: { limit: rateLimitRejections.labels('default', 'limit'), lockout: rateLimitRejections.labels('default', 'lockout') },
+  };
   const { rateLimit } = deps.services;
   // A callback hook: an unlimited route (or a 404) passes without a promise.
   app.addHook('onRequest', (req, reply, done) => {
@@ -82,6 +88,7 @@ export function registerRateLimit(app: FastifyInstance, deps: Deps): void {
     reply.header('ratelimit-remaining', String(r.remaining));
     reply.header('ratelimit-reset', String(r.resetSeconds));
     if (r.allowed) return;
+    rejections[cls][r.refusal === 'lockout' ? 'lockout' : 'limit'].inc();
     if (r.refusal === 'lockout') {
       throw new AppError('rate_limited', 'Too many refused requests from this address: it is locked out of the sign-in routes for a while.', { retryAfter: r.retryAfter });
     }

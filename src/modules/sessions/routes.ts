@@ -56,9 +56,7 @@ export const sessionRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, { d
   }, async (req, reply) => {
     const p = req.auth!;
     if (p.kind !== 'session') throw new AppError('forbidden', 'Logout needs a session.');
-    await sessions.revoke(p.tenantId, p.userId, p.sessionId);
-    await sessions.revokeAccessToken(p);
-    await deps.audit.record({ tenantId: p.tenantId, actor: actorOf(p), action: 'session.logout', target: p.sessionId, outcome: 'success', ...auditContext(req) });
+    await sessions.logout(p, auditContext(req));
     clearAuthCookies(reply, base);
     return reply.code(200).send({ message: 'Signed out.' });
   });

@@ -12,6 +12,7 @@ import type { AccessClaims, AccessTokens } from '../tokens/access-tokens.js';
 import { publicUser, sessionEpochs, userStore, type User } from '../users/store.js';
 import { refreshStore } from './refresh-store.js';
 import type { ActiveOrg, Session, SessionCheck, SessionStore } from './session-store.js';
+import type { Events } from '../webhooks/events.js';
 
 export interface IssuedTokens {
   accessToken: string;
@@ -36,8 +37,8 @@ function principalOf(c: AccessClaims, check: SessionCheck, viaCookie: boolean): 
 }
 
 /** Sessions: the KV record, the refresh-token family in Postgres, and the access tokens minted for them. */
-export function createSessionService(deps: { sql: Sql; clock: Clock; store: SessionStore; tokens: AccessTokens; tenants: TenantService; audit: AuditService }) {
-  const { sql, clock, store, tokens, tenants, audit } = deps;
+export function createSessionService(deps: { sql: Sql; clock: Clock; store: SessionStore; tokens: AccessTokens; tenants: TenantService; audit: AuditService; events?: Events }) {
+  const { sql, clock, store, tokens, tenants, audit, events } = deps;
   const sessionHolds = (c: AccessClaims, check: SessionCheck) => sessionHoldsAt(c, check, clock.nowMs());
 
   const newRefresh = () => {
@@ -73,7 +74,9 @@ export function createSessionService(deps: { sql: Sql; clock: Clock; store: Sess
     }
     if (!opts.except) await refreshStore.revokeUser(tx, userId, clock.now());
     else await refreshStore.revokeUserExcept(tx, userId, opts.except, clock.now());
-    return (await store.deleteAllOfUser(tenantId, userId, opts.except)).length;
+    const ended = (await store.deleteAllOfUser(tenantId, userId, opts.except)).length;
+    if (ended > 0) await events?.emit(tx, tenantId, 'session.revoked', { userId, allSessions: true, exceptSessionId: opts.except ?? null, count: ended });
+    return ended;
   }
 
   return {
@@ -103,6 +106,7 @@ export function createSessionService(deps: { sql: Sql; clock: Clock; store: Sess
         });
         // Inside the transaction: if the store write fails, no refresh token is left without its session.
         await store.put(session, now);
+        await events?.emit(tx, tenant.id, 'session.created', { userId, sessionId: session.id, method: o.method, amr: o.amr });
       });
       if (o.stepUp) await store.setStepUp(tenant.id, session.id, now, 5 * 60_000);
       const at = await mint(tenant, session, null);
@@ -150,6 +154,7 @@ export function createSessionService(deps: { sql: Sql; clock: Clock; store: Sess
           // Concurrent losers all get here; the one whose UPDATE revokes the family ends the session
           // and audits it, the others found it revoked already.
           if (!(await refreshStore.revokeSession(tx, row.session_id, now))) return { kind: 'invalid' };
+          await events?.emit(tx, tenant.id, 'session.refresh_reuse_detected', { userId: row.user_id, sessionId: row.session_id });
           return { kind: 'reuse', sessionId: row.session_id, userId: row.user_id };
         }
         const user = await userStore.byId(tx, row.user_id);
@@ -234,11 +239,19 @@ export function createSessionService(deps: { sql: Sql; clock: Clock; store: Sess
       await sql.tx(tenantId, async (tx) => {
         await refreshStore.revokeSession(tx, sessionId, clock.now());
         await store.delete(tenantId, userId, sessionId);
+        await events?.emit(tx, tenantId, 'session.revoked', { userId, sessionId, allSessions: false });
       });
       return true;
     },
 
     endAllIn,
+
+    /** Logout: ends the principal's session and revokes its access token at once, audited (REST and pages). */
+    async logout(p: SessionPrincipal, ctx: AuditContext): Promise<void> {
+      await this.revoke(p.tenantId, p.userId, p.sessionId);
+      await this.revokeAccessToken(p);
+      await audit.record({ tenantId: p.tenantId, actor: { type: 'user', id: p.userId }, action: 'session.logout', target: p.sessionId, outcome: 'success', ...ctx });
+    },
 
     /** `endAllIn` in a transaction of its own ("sign out everywhere"); returns how many sessions ended. */
     async revokeAll(tenantId: string, userId: string, opts: { except?: string; ifEpoch?: number } = {}): Promise<number> {

@@ -12,6 +12,7 @@ import { buildSiwsMessage, decodeBase58, STATEMENTS } from './message.js';
 import { solanaStore, type NoncePurpose, type SolanaNonce } from './store.js';
 import { lockAndCountSignInMethods } from './sign-in-methods.js';
 import type { SolanaWallet } from './schemas.js';
+import type { Events } from '../webhooks/events.js';
 
 export const CHALLENGE_TTL_MS = 5 * 60_000;
 
@@ -24,8 +25,8 @@ class LostCreateRace extends Error {}
  * Sign-In With Solana: issues challenges (stored in Postgres, single use, 5 minutes), verifies the
  * Ed25519 signature over the exact stored message, and hands the user to the one sign-in path.
  */
-export function createSolanaService(deps: { sql: Sql; clock: Clock; audit: AuditService; signIn: SignIn; publicUrl: string }) {
-  const { sql, clock, audit, signIn } = deps;
+export function createSolanaService(deps: { sql: Sql; clock: Clock; audit: AuditService; signIn: SignIn; publicUrl: string; events?: Events }) {
+  const { sql, clock, audit, signIn, events } = deps;
   const url = new URL(deps.publicUrl);
   // The domain and URI come from PUBLIC_URL only, never from Host or X-Forwarded-Host (SOL-01).
   const domain = url.host;
@@ -94,6 +95,7 @@ export function createSolanaService(deps: { sql: Sql; clock: Clock; audit: Audit
         // Two first sign-ins with one new wallet: the unique index lets one create it; the other
         // rolls back (its user and its nonce use) and retries, then finds the winner's wallet.
         if (!(await solanaStore.insertWallet(tx, { tenantId: tenant.id, userId: user.id, publicKey: input.publicKey, now }))) throw new LostCreateRace();
+        await events?.emit(tx, tenant.id, 'user.created', { userId: user.id, email: null, method: 'solana' });
         return { user: { ...publicUser(user), solanaPublicKey: input.publicKey }, isNewUser: true };
       });
       let found: { user: User; isNewUser: boolean } | null;

@@ -18,6 +18,20 @@ const RedirectUrl = z.string().max(2048).refine((s) => {
   }
 }, 'must be an absolute http(s) URL without a fragment');
 
+/**
+ * A logo the hosted pages can show without loading anything from another origin (their CSP names no
+ * third-party origin): a base64 `data:` image of at most ~64 KB, or a path on this server.
+ */
+const LogoUrl = z.string().max(90_000).refine((s) => /^data:image\/(png|jpeg|gif|webp|svg\+xml);base64,[A-Za-z0-9+/]+={0,2}$/.test(s)
+  || /^\/(?!\/)[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$/.test(s), 'must be a base64 data:image/(png|jpeg|gif|webp|svg+xml) URL or a path on this server starting with "/"');
+
+/** How the hosted pages (src/modules/ui) present this tenant. */
+export const Branding = z.object({
+  name: z.string().trim().min(1).max(100).optional(),
+  logoUrl: LogoUrl.optional(),
+  primaryColor: z.string().regex(/^#[0-9a-fA-F]{6}$/, 'must be a colour like #1a73e8').optional(),
+}).strict();
+
 const RateLimitOverride = z.object({
   limit: z.number().int().min(1).max(100_000),
   windowSeconds: z.number().int().min(1).max(86_400),
@@ -41,6 +55,8 @@ export const TenantSettings = z.object({
   /** Per-class overrides of the rate limits, e.g. {"credential": {"limit": 100, "windowSeconds": 60}}. */
   // partialRecord: zod 4's record over an enum requires every key; a tenant may override one class.
   rateLimits: z.partialRecord(z.enum(['credential', 'default']), RateLimitOverride).optional(),
+  /** Name, logo and colour of the hosted pages; default the tenant's name and the built-in colour. */
+  branding: Branding.optional(),
 }).strict().meta({ id: 'TenantSettings' });
 
 export type TenantSettings = z.output<typeof TenantSettings>;

@@ -21,7 +21,7 @@ import { userStore } from './store.js';
  * `prove` in the transaction that consumes its token, then `settle` once that transaction committed.
  */
 
-/** The emailed links that prove an address. `email_change`: confirming a new address (no route yet). */
+/** The emailed links that prove an address. `email_change`: not used by the email-change flow, which switches an account its owner already holds (src/modules/email-change). */
 export type AddressProofVia = 'email_verification' | 'magic_link' | 'password_reset' | 'email_change';
 
 export interface AddressProof {

@@ -4,6 +4,7 @@ import type { Clock } from '../../lib/clock.js';
 import { createInvalidationEpoch } from '../../lib/epoch-cache.js';
 import { apiKeyStore } from '../api-keys/store.js';
 import { onUserWrite, publicUser, userStore, type User } from './store.js';
+import type { Events } from '../webhooks/events.js';
 
 /** A cached profile is served for at most this long (the staleness bound when an invalidation is lost). */
 export const PROFILE_CACHE_TTL_MS = 30_000;
@@ -26,8 +27,8 @@ export type UserService = ReturnType<typeof createUserService>;
  * Nothing is served while that subscription is down, nor anything read before it came back (createInvalidationEpoch).
  * Revocation never depends on this cache: a disabled user's sessions are ended in the key–value store.
  */
-export function createUserService(deps: { sql: Sql; kv: Kv; clock: Clock; sessions: { endAllIn(tx: Tx, tenantId: string, userId: string): Promise<number> } }) {
-  const { sql, kv, clock, sessions } = deps;
+export function createUserService(deps: { sql: Sql; kv: Kv; clock: Clock; sessions: { endAllIn(tx: Tx, tenantId: string, userId: string): Promise<number> }; events?: Events }) {
+  const { sql, kv, clock, sessions, events } = deps;
   const cache = new Map<string, { user: User; at: number }>();
   const dirtyUntil = new Map<string, number>();
   const epochs = new Map<string, number>();
@@ -94,6 +95,7 @@ export function createUserService(deps: { sql: Sql; kv: Kv; clock: Clock; sessio
           await apiKeyStore.revokeAllOf(tx, userId, now);
           await sessions.endAllIn(tx, tenantId, userId);
         }
+        if (updated) await events?.emit(tx, tenantId, disabled ? 'user.disabled' : 'user.enabled', { userId });
         return updated;
       });
       if (!row) return null;

@@ -10,6 +10,8 @@ export interface User {
   createdAt: Date;
   updatedAt: Date;
   lastLoginAt: Date | null;
+  /** set when the account was deleted: the row is then a pseudonymous tombstone (src/modules/account-deletion) */
+  deletedAt: Date | null;
   /** The linked Solana wallet's public key (base58), null when none (read with the row, see USER_COLUMNS). */
   solanaPublicKey: string | null;
   /**
@@ -35,6 +37,7 @@ interface UserRow {
   updated_at: Date;
   last_login_at: Date | null;
   session_epoch: number;
+  deleted_at: Date | null;
   solana_public_key?: string | null;
 }
 
@@ -49,6 +52,7 @@ const toUser = (r: UserRow): UserWithSecret => ({
   updatedAt: new Date(r.updated_at),
   lastLoginAt: r.last_login_at ? new Date(r.last_login_at) : null,
   sessionEpoch: Number(r.session_epoch ?? 0),
+  deletedAt: r.deleted_at ? new Date(r.deleted_at) : null,
   solanaPublicKey: r.solana_public_key ?? null,
   passwordHash: r.password_hash,
 });
@@ -117,6 +121,35 @@ export const userStore = {
   },
   async setEmailVerified(tx: Tx, id: string, now: Date): Promise<void> {
     await tx.query('UPDATE users SET email_verified = true, updated_at = $2 WHERE id = $1', [id, now]);
+    announceUserWrite(id);
+  },
+  /**
+   * Sets a new, proven address (verified). False when another user of the tenant holds it: the check and
+   * the unique index both decide, so a racing sign-up with the same address leaves this write undone.
+   */
+  async setVerifiedEmail(tx: Tx, id: string, email: string, now: Date): Promise<boolean> {
+    const taken = await tx.query('SELECT 1 FROM users WHERE lower(email) = lower($1) AND id <> $2', [email, id]);
+    if (taken.rowCount > 0) return false;
+    try {
+      await tx.query('SAVEPOINT set_email');
+      await tx.query('UPDATE users SET email = $2, email_verified = true, updated_at = $3 WHERE id = $1', [id, email, now]);
+      await tx.query('RELEASE SAVEPOINT set_email');
+    } catch (err) {
+      if ((err as { code?: string }).code !== '23505') throw err;
+      await tx.query('ROLLBACK TO SAVEPOINT set_email');
+      return false;
+    }
+    announceUserWrite(id);
+    return true;
+  },
+  /**
+   * Turns the row into a pseudonymous tombstone (account deletion): email, name and password hash are
+   * erased, the account is disabled and marked deleted. The id stays, so audit rows keep pointing at it.
+   */
+  async eraseToTombstone(tx: Tx, id: string, now: Date): Promise<void> {
+    await tx.query(
+      `UPDATE users SET email = NULL, name = NULL, password_hash = NULL, email_verified = false, disabled = true,
+              last_login_at = NULL, deleted_at = $2, updated_at = $2 WHERE id = $1`, [id, now]);
     announceUserWrite(id);
   },
   async setDisabled(tx: Tx, id: string, disabled: boolean, now: Date): Promise<UserWithSecret | null> {

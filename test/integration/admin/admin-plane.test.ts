@@ -155,7 +155,7 @@ describe('users', () => {
     expect((await A('PATCH', `/auth/admin/users/${v.userId}`, { disabled: true })).data.tenantId).toBe((await t.deps.tenants.resolve('elsewhere'))!.id);
     expect((await A('PATCH', '/auth/admin/users/00000000-0000-4000-8000-000000000000', { disabled: true })).statusCode).toBe(404);
     const u = await register();
-    for (const json of [{}, { disabled: 'yes' }, { disabled: true, email: 'x@example.com' }, { disabled: null }]) {
+    for (const json of [{}, { disabled: 'yes' }, { disabled: true, role: 'admin' }, { email: 'not-an-address' }, { disabled: null }]) {
       expect((await A('PATCH', `/auth/admin/users/${u.userId}`, json)).statusCode, JSON.stringify(json)).toBe(400);
     }
     expect((await A('PATCH', '/auth/admin/users/not-a-uuid', { disabled: true })).statusCode).toBe(400);

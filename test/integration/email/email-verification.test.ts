@@ -144,7 +144,7 @@ describe('verification', () => {
     const u = await register();
     await verifyToken(u.email, { host: 'evil.example', 'x-forwarded-host': 'evil.example' });
     const mail = outbox(u.email).at(-1)!;
-    expect(linkIn(mail.text).startsWith(`${TEST_PUBLIC_URL}/auth/email/verify?token=`)).toBe(true);
+    expect(linkIn(mail.text).startsWith(`${TEST_PUBLIC_URL}/auth/ui/verify-email?token=`)).toBe(true);
     expect(mail.html).not.toContain('evil.example');
   });
 });

@@ -154,7 +154,7 @@ describe('PWD-08 links are built from PUBLIC_URL or an allowed redirectUrl', () 
     for (const headers of [{ host: 'evil.example' }, { 'x-forwarded-host': 'evil.example' }] as Record<string, string>[]) {
       await resetToken(u.email, headers);
       const mail = outbox(u.email).at(-1)!;
-      expect(linkIn(mail.text).startsWith(`${TEST_PUBLIC_URL}/auth/password/reset?token=`)).toBe(true);
+      expect(linkIn(mail.text).startsWith(`${TEST_PUBLIC_URL}/auth/ui/reset-password?token=`)).toBe(true);
       expect(`${mail.text}${mail.html}`).not.toContain('evil.example');
     }
   });

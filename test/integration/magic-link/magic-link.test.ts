@@ -267,7 +267,7 @@ describe('ML-04 / PWD-08 link delivery', () => {
     for (const headers of [{ host: 'evil.example' }, { 'x-forwarded-host': 'evil.example', 'x-forwarded-proto': 'https' }] as Record<string, string>[]) {
       const token = await linkToken(u.email, headers);
       const link = linkIn(outbox(u.email).at(-1)!.text);
-      expect(link.startsWith(`${TEST_PUBLIC_URL}/auth/instant-link/verify?token=`)).toBe(true);
+      expect(link.startsWith(`${TEST_PUBLIC_URL}/auth/ui/magic-link/verify?token=`)).toBe(true);
       expect(outbox(u.email).at(-1)!.html).not.toContain('evil.example');
       expect(token).toHaveLength(43);
     }
@@ -342,7 +342,7 @@ describe('ML-04 / PWD-08 link delivery', () => {
     expect(mail.subject).toContain(name);
     expect(mail.subject).not.toMatch(/[\r\n]/);
     expect(mail.html).not.toContain('<script>');
-    expect(mail.html).toMatch(/<a href="http:\/\/localhost:3999\/auth\/instant-link\/verify\?token=[A-Za-z0-9_-]{43}">/);
+    expect(mail.html).toMatch(/<a href="http:\/\/localhost:3999\/auth\/ui\/magic-link\/verify\?tenant=ml-html-[^&"]+&amp;token=[A-Za-z0-9_-]{43}">/);
   });
 });
 

@@ -30,7 +30,7 @@ afterAll(async () => {
   await t?.close();
 });
 
-const USER_TOOLS = ['whoami', 'list_organizations', 'check_permission', 'list_permissions', 'list_sessions', 'revoke_session', 'list_api_keys', 'create_api_key', 'revoke_api_key'];
+const USER_TOOLS = ['whoami', 'list_organizations', 'check_permission', 'list_permissions', 'list_sessions', 'revoke_session', 'list_api_keys', 'create_api_key', 'revoke_api_key', 'export_my_data'];
 
 describe(`MCP tools over real HTTP with the SDK client (${BACKEND})`, () => {
   it('tools/list gives a user the user tools, each with an object JSON Schema for its arguments and its result', async () => {
@@ -65,6 +65,12 @@ describe(`MCP tools over real HTTP with the SDK client (${BACKEND})`, () => {
     const restKeys = await call(t.app, { method: 'GET', url: '/auth/api-keys', token: u.accessToken });
     expect(keys).toEqual(restKeys.data);
     expect(JSON.stringify(keys)).not.toContain(u.body.apiKey);
+
+    const exported = structured(await c.callTool({ name: 'export_my_data', arguments: {} }));
+    const restExport = await call(t.app, { method: 'GET', url: '/auth/user/export', token: u.accessToken });
+    expect({ ...exported, exportedAt: null, auditEvents: null }).toEqual({ ...restExport.data, exportedAt: null, auditEvents: null });
+    expect(exported.profile.id).toBe(u.userId);
+    expect(JSON.stringify(exported)).not.toContain(u.body.apiKey);
   });
 
   it('list_organizations, check_permission and list_permissions use the org services and the /authorize engine', async () => {

@@ -44,7 +44,7 @@ describe('org lifecycle through HTTP', () => {
     expect(new Date(inv.data.expiresAt).getTime() - t.clock.nowMs()).toBe(7 * 24 * 3600_000);
     await t.deps.services.mailer.drain();
     const mail = mailsTo(t.config.dataDir, bob.email).at(-1)!;
-    expect(mail.text).toContain(`${TEST_PUBLIC_URL}/auth/invites/accept?token=${encodeURIComponent(inv.data.token)}`);
+    expect(mail.text).toContain(`${TEST_PUBLIC_URL}/auth/ui/invite?token=${encodeURIComponent(inv.data.token)}`);
     // like every mail of the service, it tells a reader who did not expect it that ignoring it is safe
     expect(mail.text).toContain('If you did not expect it, ignore this email — nothing will change and you do not join the organization.');
     const invites = await call(t.app, { method: 'GET', url: `/auth/orgs/${org.id}/invites`, token: owner.accessToken });

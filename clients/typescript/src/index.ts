@@ -1,0 +1,10 @@
+export { createAuthplaneClient, isMfaRequired } from './client.js';
+export type { AuthplaneClient, AuthplaneClientOptions, AuthResponse, MfaRequired, SignInResult, Tokens, TotpGate, User, paths } from './client.js';
+export { AuthplaneError, isAuthplaneError } from './errors.js';
+export type { ErrorBody, ErrorCode } from './errors.js';
+export { ERROR_STATUS, API_VERSION } from './generated/error-codes.js';
+export { memoryStorage, webStorage } from './storage.js';
+export type { RefreshTokenStorage, WebStorageLike } from './storage.js';
+export { browserStartAuthentication, browserStartRegistration } from './passkeys.js';
+export type { StartAuthentication, StartRegistration } from './passkeys.js';
+export type { components, operations } from './generated/openapi.js';

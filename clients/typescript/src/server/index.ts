@@ -1,0 +1,14 @@
+export { createResourceServer, credentialOf } from './resource-server.js';
+export type { AuthContext, AuthorizeAnswer, AuthorizeInput, ResourceServer, ResourceServerOptions } from './resource-server.js';
+export { createAccessTokenVerifier, verifyAccessToken } from './verify.js';
+export type { AccessTokenClaims, VerifyOptions } from './verify.js';
+export { createApiKeyValidator, MAX_API_KEY_CACHE_SECONDS } from './api-keys.js';
+export type { ApiKeyValidation, ApiKeyValidatorOptions } from './api-keys.js';
+export { createJwksCache } from './jwks.js';
+export { authplaneFastify } from './fastify.js';
+export type { AuthedFastifyRequest, AuthplaneFastifyOptions } from './fastify.js';
+export { authplaneExpress } from './express.js';
+export type { ConnectRequest, ConnectResponse } from './express.js';
+export { authOf } from './middleware.js';
+export type { GuardOptions } from './middleware.js';
+export { AuthplaneError, isAuthplaneError } from '../errors.js';

@@ -1,0 +1,25 @@
+import { AppError } from '../../http/errors.js';
+import type { Page } from './page.js';
+
+/**
+ * Where a finished sign-in sends the browser: `redirect_uri` when it is exactly one of the tenant's
+ * `redirectUrls` (the same exact-match rule as OAuth and the emailed links), else the account page.
+ * A `redirect_uri` that is present but not allowed is refused (400), never "fixed up" (open redirect).
+ */
+export function redirectTarget(p: Page, given: string | undefined): { uri: string | undefined; location: string } {
+  if (given === undefined || given === '') return { uri: undefined, location: p.url('/account') };
+  if (!p.tenantOrThrow.settings.redirectUrls.includes(given)) {
+    throw new AppError('validation_failed', 'redirect_uri not allowed', { reason: 'bad_redirect' });
+  }
+  // A form on this page may end at that origin (Chromium applies form-action to the POST's redirect).
+  p.formTargets.push(new URL(given).origin);
+  return { uri: given, location: given };
+}
+
+/** The `redirect_uri` a page was opened or posted with (query for GET, form field for POST). */
+export function givenRedirect(p: Page, body?: Record<string, string>): string | undefined {
+  const fromBody = body?.redirect_uri;
+  if (fromBody !== undefined) return fromBody;
+  const q = (p.req.query as Record<string, unknown> | undefined)?.redirect_uri;
+  return typeof q === 'string' ? q : undefined;
+}
