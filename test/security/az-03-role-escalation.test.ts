@@ -48,7 +48,7 @@ describe('AZ-03 role escalation', () => {
     }
     // Within their own permissions an admin may create roles.
     const ok = await call(t.app, { method: 'POST', url: `/auth/orgs/${org.id}/roles`, token: tok, json: { name: 'readers', permissions: ['members:read', 'invites:*'] } });
-    expect(ok.statusCode, ok.body).toBe(201);
+    expect(ok.statusCode, ok.body).toBe(200);
     // An allow policy is a grant too: an admin cannot allow what they do not hold; a deny only narrows.
     const allow = await call(t.app, { method: 'POST', url: `/auth/orgs/${org.id}/policies`, token: tok, json: { name: 'a', effect: 'allow', actions: ['assets:read'] } });
     expect(allow.statusCode).toBe(403);
@@ -64,7 +64,7 @@ describe('AZ-03 role escalation', () => {
   it('an admin cannot assign or invite with a role carrying permissions they lack', async () => {
     const { owner, org, others: [admin, m] } = await orgWith(['admin'], ['member']);
     const su = await call(t.app, { method: 'POST', url: `/auth/orgs/${org.id}/roles`, token: owner.accessToken, json: { name: 'super', permissions: ['*'] } });
-    expect(su.statusCode).toBe(201);
+    expect(su.statusCode).toBe(200);
     expect((await patchMember(admin!.accessToken, org.id, m!.userId, { roles: ['super'] })).statusCode).toBe(403);
     for (const roles of [['owner'], ['super']]) {
       const inv = await call(t.app, { method: 'POST', url: `/auth/orgs/${org.id}/invites`, token: admin!.accessToken, json: { email: 'new@example.com', roles } });
@@ -77,7 +77,7 @@ describe('AZ-03 role escalation', () => {
     const { owner, org, others: [admin, m] } = await orgWith(['admin'], ['member']);
     const policy = await call(t.app, { method: 'POST', url: `/auth/orgs/${org.id}/policies`, token: owner.accessToken,
       json: { name: 'finance reads', effect: 'allow', actions: ['finance:read'], condition: { eq: [{ var: 'subject.attributes.dept' }, 'finance'] } } });
-    expect(policy.statusCode).toBe(201);
+    expect(policy.statusCode).toBe(200);
     for (const target of [admin!, m!]) {
       const res = await patchMember(admin!.accessToken, org.id, target.userId, { attributes: { dept: 'finance' } });
       expect(res.statusCode, res.body).toBe(403);

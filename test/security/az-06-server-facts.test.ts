@@ -101,7 +101,7 @@ describe('subjectId needs authz:check in the organization, not only on the key',
     expect(probe.data.error).toBe('forbidden');
     // The owner makes the member a service account holding authz:check through a custom role.
     const role = await call(t.app, { method: 'POST', url: `/auth/orgs/${orgId}/roles`, token: owner.accessToken, json: { name: 'authz-checker', permissions: ['authz:check'] } });
-    expect(role.statusCode, role.body).toBe(201);
+    expect(role.statusCode, role.body).toBe(200);
     const patch = await call(t.app, { method: 'PATCH', url: `/auth/orgs/${orgId}/members/${member.userId}`, token: owner.accessToken, json: { roles: ['member', 'authz-checker'] } });
     expect(patch.statusCode, patch.body).toBe(200);
     const allowed = await authorize(t.app, memberKey, { action: 'org:read', orgId, subjectId: owner.userId });

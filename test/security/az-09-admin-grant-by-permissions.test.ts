@@ -28,9 +28,9 @@ async function setUp() {
   await join(t.app, owner.accessToken, org.id, m, ['member']);
   // A custom role the owner made while the session was fresh (no MFA yet): the admin-level one to assign.
   const ops = await call(t.app, { method: 'POST', url: `/auth/orgs/${org.id}/roles`, token: owner.accessToken, json: { name: 'ops', permissions: ['members:*', 'roles:*', 'policies:*', 'invites:*'] } });
-  expect(ops.statusCode, ops.body).toBe(201);
+  expect(ops.statusCode, ops.body).toBe(200);
   const readers = await call(t.app, { method: 'POST', url: `/auth/orgs/${org.id}/roles`, token: owner.accessToken, json: { name: 'readers', permissions: ['assets:read', 'members:read'] } });
-  expect(readers.statusCode, readers.body).toBe(201);
+  expect(readers.statusCode, readers.body).toBe(200);
   const key = await apiKey(t.app, owner.accessToken, ['orgs:*']);
   const { secret } = await enableMfa(t, owner.accessToken);
   const s = await freshSessionWithoutStepUp(t, owner.email, secret);
@@ -62,8 +62,8 @@ describe('AZ-09 granting admin-level power needs the TOTP step-up, whatever the 
     const done = await call(t.app, { method: 'POST', url: '/auth/totp/complete', token, json: { challenge: gated.data.challenge, code: nextCode(t, secret) } });
     expect(done.statusCode, done.body).toBe(200);
     const again = await call(t.app, { method: 'POST', url: `/auth/orgs/${org.id}/invites`, token, headers: { 'x-totp-challenge': gated.data.challenge }, json: { email: 'ops-hire@example.com', roles: ['ops'] } });
-    expect(again.statusCode, again.body).toBe(201);
-    for (const roles of [['member'], ['readers']]) expect((await invite(token, org.id, roles)).statusCode, roles.join()).toBe(201);
+    expect(again.statusCode, again.body).toBe(200);
+    for (const roles of [['member'], ['readers']]) expect((await invite(token, org.id, roles)).statusCode, roles.join()).toBe(200);
   });
 
   it('an API key cannot invite with admin, owner or an admin-level role (403); the invitee never becomes admin', async () => {
@@ -74,7 +74,7 @@ describe('AZ-09 granting admin-level power needs the TOTP step-up, whatever the 
       expect(res.data.error).toBe('forbidden');
     }
     expect(await rows(t, 'org_invites', org.id)).toBe(1);
-    expect((await invite(key, org.id, ['readers'])).statusCode).toBe(201);
+    expect((await invite(key, org.id, ['readers'])).statusCode).toBe(200);
   });
 
   it('creating a custom role with admin-level permissions is gated (session) and refused (key); other roles are not', async () => {
@@ -88,8 +88,8 @@ describe('AZ-09 granting admin-level power needs the TOTP step-up, whatever the 
     }
     expect(await rows(t, 'org_roles', org.id)).toBe(2);
     for (const [i, permissions] of [['assets:*'], ['org:read', 'org:update', 'members:read', 'roles:read', 'policies:read', 'invites:read']].entries()) {
-      expect((await createRole(token, org.id, `plain${i}`, permissions)).statusCode, permissions.join()).toBe(201);
-      expect((await createRole(key, org.id, `plainkey${i}`, permissions)).statusCode, permissions.join()).toBe(201);
+      expect((await createRole(token, org.id, `plain${i}`, permissions)).statusCode, permissions.join()).toBe(200);
+      expect((await createRole(key, org.id, `plainkey${i}`, permissions)).statusCode, permissions.join()).toBe(200);
     }
   });
 
@@ -129,7 +129,7 @@ describe('AZ-09 granting admin-level power needs the TOTP step-up, whatever the 
     const v = await call(t.app, { method: 'POST', url: '/auth/mfa/verify', token: owner.accessToken, json: { code: nextCode(t, secret) } });
     expect(v.statusCode, v.body).toBe(200);
     for (const [name, permissions] of [['ops', ['members:*', 'invites:*']], ['readers', ['assets:read']]] as const) {
-      expect((await createRole(owner.accessToken, org.id, name, [...permissions])).statusCode).toBe(201);
+      expect((await createRole(owner.accessToken, org.id, name, [...permissions])).statusCode).toBe(200);
     }
     const opsUser = await user(t, { prefix: 'ops', tenant: 'az09-mfa' });
     const reader = await user(t, { prefix: 'reader', tenant: 'az09-mfa' });

@@ -61,7 +61,7 @@ async function warmOnB() {
   const x = await user(t, { prefix: 'x' });
   const org = await createOrg(t.app, owner.accessToken);
   const role = await call(t.app, { method: 'POST', url: `/auth/orgs/${org.id}/roles`, token: owner.accessToken, json: { name: 'viewer', permissions: ['docs:read'] } });
-  expect(role.statusCode, role.body).toBe(201);
+  expect(role.statusCode, role.body).toBe(200);
   await join(t.app, owner.accessToken, org.id, x, ['viewer']);
   const newKey = async (name: string) => {
     const created = await call(t.app, { method: 'POST', url: '/auth/api-keys', token: x.accessToken, json: { name, scopes: ['*'] } });

@@ -24,7 +24,7 @@ async function registerUser(tenant?: string) {
   const email = `bp${++n}-${process.pid}@example.com`;
   const headers = tenant ? { 'x-tenant-id': tenant } : {};
   const r = await call(t.app, { method: 'POST', url: `${BASE}/register`, headers, json: { email, password: PASSWORD } });
-  expect(r.statusCode, r.body).toBe(201);
+  expect(r.statusCode, r.body).toBe(200);
   return { email, token: r.data.tokens.accessToken as string, headers };
 }
 
@@ -62,7 +62,7 @@ describe('the TOTP gate names its routes under AUTH_BASE_PATH', () => {
   it('mfa_enrollment_required names <base>/mfa/setup and <base>/mfa/enable', async () => {
     const u = await registerUser('bp-adm');
     const org = await call(t.app, { method: 'POST', url: `${BASE}/orgs`, token: u.token, headers: u.headers, json: { name: 'Owned' } });
-    expect(org.statusCode, org.body).toBe(201);
+    expect(org.statusCode, org.body).toBe(200);
     const del = await call(t.app, { method: 'DELETE', url: `${BASE}/orgs/${org.data.id}`, token: u.token, headers: u.headers });
     expect(del.statusCode, del.body).toBe(403);
     expect(del.data.error).toBe('mfa_enrollment_required');

@@ -21,7 +21,7 @@ async function mfaUser(): Promise<TestUser & { secret: string; orgId: string; ke
   const u = await register(t);
   const { secret } = await enableMfa(t, u.accessToken);
   const org = await call(t.app, { method: 'POST', url: '/auth/orgs', token: u.accessToken, json: { name: `Org ${u.email}` } });
-  expect(org.statusCode, org.body).toBe(201);
+  expect(org.statusCode, org.body).toBe(200);
   const keys = await call(t.app, { method: 'GET', url: '/auth/api-keys', token: u.accessToken });
   expect(keys.statusCode, keys.body).toBe(200);
   return { ...u, secret, orgId: org.data.id, keyId: keys.data.items[0].id };
@@ -241,7 +241,7 @@ describe('requireMfaForAdmins (tenant setting)', () => {
   it('an org owner without MFA gets 403 mfa_enrollment_required at gated routes; a plain member passes; enrolling lifts it', async () => {
     const owner = await register(t, { tenant: 'mfa-adm', email: newEmail('adm') });
     const org = await call(t.app, { method: 'POST', url: '/auth/orgs', token: owner.accessToken, json: { name: 'Adm Org' } });
-    expect(org.statusCode, org.body).toBe(201);
+    expect(org.statusCode, org.body).toBe(200);
     const res = await call(t.app, { method: 'POST', url: '/auth/api-keys', token: owner.accessToken, json: { name: 'k', scopes: ['*'] } });
     expect(res.statusCode, res.body).toBe(403);
     expect(res.data.error).toBe('mfa_enrollment_required');

@@ -62,7 +62,7 @@ describe('traces', () => {
     const traceparent = `00-${traceId}-${parentId}-01`;
     const email = newEmail('traced');
     const reg = await call(t.app, { method: 'POST', url: '/auth/register', json: { email, password: PASSWORD }, headers: { traceparent, 'x-request-id': 'trace-req-1' } });
-    expect(reg.statusCode, reg.body).toBe(201);
+    expect(reg.statusCode, reg.body).toBe(200);
     const { accessToken, refreshToken } = reg.data.tokens as { accessToken: string; refreshToken: string };
     const me = await call(t.app, { method: 'GET', url: `/auth/user?token=${accessToken}`, token: accessToken, headers: { 'x-request-id': 'trace-req-2' } });
     expect(me.statusCode).toBe(200);
@@ -79,7 +79,7 @@ describe('traces', () => {
     expect(request!.kind).toBe(2); // SERVER
     expect(attr(request!, 'authplane.request_id')).toBe('trace-req-1');
     expect(attr(request!, 'http.route')).toBe('/auth/register');
-    expect(Number(attr(request!, 'http.response.status_code'))).toBe(201);
+    expect(Number(attr(request!, 'http.response.status_code'))).toBe(200);
     const children = all.filter((s) => s.traceId === traceId && s.parentSpanId === request!.spanId);
     const names = new Set(children.map((s) => s.name));
     expect(names).toContain('argon2 hash');
