@@ -12,9 +12,15 @@ import { observeQuery, observing } from '../modules/metrics/observe.js';
  * the app role exactly as on a real server; without that the embedded RLS tests would prove nothing.
  * `dataDir` undefined → an in-memory database (tests).
  */
-export async function createPgliteSql(dataDir?: string): Promise<Sql> {
+/** The embedded Sql, which can also dump its data directory (the tests' migrated template). */
+export interface PgliteSql extends Sql {
+  dumpDataDir(): Promise<Blob>;
+}
+
+export async function createPgliteSql(dataDir?: string, o: { loadDataDir?: Blob } = {}): Promise<PgliteSql> {
   if (dataDir) mkdirSync(dataDir, { recursive: true });
-  const db = await PGlite.create(dataDir);
+  // `loadDataDir`: start from a dumped data directory (the tests' migrated template) instead of a new initdb.
+  const db = o.loadDataDir ? await PGlite.create({ dataDir, loadDataDir: o.loadDataDir }) : await PGlite.create(dataDir);
   let closed = false;
   const run = async <T>(q: { query: PGlite['query'] }, text: string, params?: unknown[]): Promise<QueryResult<T>> => {
     // Timed and traced when metrics or tracing are on (src/modules/metrics/observe.ts).
@@ -63,6 +69,7 @@ export async function createPgliteSql(dataDir?: string): Promise<Sql> {
       if (closed) mapDbError(new Error('PGlite is closed'));
       await db.query('SELECT 1');
     },
+    dumpDataDir: () => exclusive(async () => (await db.dumpDataDir('none')) as Blob),
     async close() {
       if (closed) return;
       closed = true;

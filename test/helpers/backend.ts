@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { inject } from 'vitest';
 import pg from 'pg';
 import type { Sql } from '../../src/db/sql.js';
 import { createPgSql } from '../../src/db/pg.js';
@@ -27,6 +29,19 @@ export interface Stores {
 }
 
 const rand = () => randomBytes(6).toString('hex');
+
+/**
+ * The run's migrated PGlite dump (test/helpers/global-setup.ts), read once per test file; undefined when the
+ * run has none (services backend, or a config without that global setup): then each database migrates itself.
+ */
+let templateBlob: Blob | undefined | null = null;
+function template(): Blob | undefined {
+  if (templateBlob === null) {
+    const file = BACKEND === 'embedded' ? inject('pgliteTemplate') : '';
+    templateBlob = file ? new Blob([readFileSync(file)]) : undefined;
+  }
+  return templateBlob;
+}
 
 async function adminQuery(text: string): Promise<void> {
   const c = new pg.Client({ connectionString: PG_ADMIN_URL });
@@ -71,10 +86,10 @@ export async function createStores(opts: { now?: () => number; migrate?: boolean
       },
     };
   }
-  const sql = await createPgliteSql();
+  const sql = opts.migrate !== false && template() ? await createPgliteSql(undefined, { loadDataDir: template() }) : await createPgliteSql();
   const memoryBackend = createMemoryBackend({ now: opts.now });
   const kv = createMemoryKv({ prefix: kvPrefix, backend: memoryBackend });
-  if (opts.migrate !== false) await migrate(sql);
+  if (opts.migrate !== false && !template()) await migrate(sql);
   return {
     sql, kv, kvPrefix, memoryBackend,
     async another() {
