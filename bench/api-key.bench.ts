@@ -15,7 +15,7 @@ export default async function apiKeyBench(): Promise<BenchRow[]> {
       method: 'POST', url: '/auth/register', headers: { 'content-type': 'application/json' },
       payload: JSON.stringify({ email: `bench-${randomUUID()}@example.com`, password: 'correct horse battery staple' }),
     });
-    if (reg.statusCode !== 201) throw new Error(`register answered ${reg.statusCode}: ${reg.body}`);
+    if (reg.statusCode !== 200) throw new Error(`register answered ${reg.statusCode}: ${reg.body}`);
     const apiKey = (reg.json() as { apiKey?: string }).apiKey;
     if (!apiKey) throw new Error('register returned no apiKey (issueApiKeyOnSignup should default to true)');
     const user = await loadPair(

@@ -25,23 +25,23 @@ export default async function authorizeBench(): Promise<BenchRow[]> {
   const { app } = running;
   try {
     const register = async () => {
-      const r = await json(app, 'POST', '/auth/register', { body: { email: `bench-${randomUUID()}@example.com`, password: 'correct horse battery staple' }, want: 201 });
+      const r = await json(app, 'POST', '/auth/register', { body: { email: `bench-${randomUUID()}@example.com`, password: 'correct horse battery staple' }, want: 200 });
       await running.deps.sql.ownerQuery('UPDATE users SET email_verified = true WHERE id = $1', [r.user.id]);
       return { id: r.user.id as string, email: r.user.email as string, token: r.tokens.accessToken as string };
     };
     const owner = await register();
     const member = await register();
-    const org = await json(app, 'POST', '/auth/orgs', { token: owner.token, body: { name: 'Bench' }, want: 201 });
-    const inv = await json(app, 'POST', `/auth/orgs/${org.id}/invites`, { token: owner.token, body: { email: member.email, roles: ['member'] }, want: 201 });
+    const org = await json(app, 'POST', '/auth/orgs', { token: owner.token, body: { name: 'Bench' }, want: 200 });
+    const inv = await json(app, 'POST', `/auth/orgs/${org.id}/invites`, { token: owner.token, body: { email: member.email, roles: ['member'] }, want: 200 });
     await json(app, 'POST', '/auth/invites/accept', { token: member.token, body: { token: inv.token }, want: 200 });
     await json(app, 'PATCH', `/auth/orgs/${org.id}/members/${member.id}`, { token: owner.token, body: { attributes: { dept: 'eng', level: 3 } }, want: 200 });
     for (let i = 0; i < POLICIES - 1; i++) {
-      await json(app, 'POST', `/auth/orgs/${org.id}/policies`, { token: owner.token, want: 201, body: {
+      await json(app, 'POST', `/auth/orgs/${org.id}/policies`, { token: owner.token, want: 200, body: {
         name: `deny ${i}`, effect: 'deny', actions: ['assets:read', `other${i}:*`], resources: ['asset:*'],
         condition: { and: [{ eq: [{ var: 'subject.attributes.dept' }, `blocked-${i}`] }, { gte: [{ var: 'subject.attributes.level' }, 1] }] },
       } });
     }
-    const allow = await json(app, 'POST', `/auth/orgs/${org.id}/policies`, { token: owner.token, want: 201, body: {
+    const allow = await json(app, 'POST', `/auth/orgs/${org.id}/policies`, { token: owner.token, want: 200, body: {
       name: 'engineers read assets', effect: 'allow', actions: ['assets:read'], resources: ['asset:*'],
       condition: { or: [{ eq: [{ var: 'resource.attributes.owner' }, { var: 'subject.id' }] }, { eq: [{ var: 'subject.attributes.dept' }, 'eng'] }] },
     } });

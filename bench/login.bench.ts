@@ -28,7 +28,7 @@ export default async function loginBench(): Promise<BenchRow[]> {
     const reg = await app.app.inject({
       method: 'POST', url: '/auth/register', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ email, password }),
     });
-    if (reg.statusCode !== 201) throw new Error(`register answered ${reg.statusCode}: ${reg.body}`);
+    if (reg.statusCode !== 200) throw new Error(`register answered ${reg.statusCode}: ${reg.body}`);
     const login = `${app.url}/auth/login`;
     const loginOpts = { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password }) };
 
