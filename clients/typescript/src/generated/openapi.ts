@@ -146,7 +146,11 @@ export interface paths {
         get: operations["getUser"];
         put?: never;
         post?: never;
-        delete?: never;
+        /**
+         * Delete the signed-in user's account.
+         * @description Needs an access token (API keys get 403) and, for an account with a password, currentPassword in a JSON body (400 when missing, 401 invalid_credentials when wrong). Sensitive: a user with MFA and no recent step-up gets 401 totp_required first. 204 on success. Every session ends and every API key is revoked at once, on every instance; memberships are removed; the email, name, password, wallet, passkeys, federated identities, TOTP secret and recovery codes and pending emailed links are erased. The user id remains as a pseudonymous tombstone, so the audit log keeps verifying. 409 conflict (naming the org) while the user is the last owner of an org. Sensitive (TOTP gate): for a user with MFA whose session has not stepped up in the last 5 minutes this answers 401 {"error":"totp_required","challenge":"ch_…"}; confirm it with POST /auth/totp/complete {"challenge","code"} and repeat this request with the header X-TOTP-Challenge: ch_… (or step up first with POST /auth/mfa/verify). API keys (ck_) get 403: a key has no session to step up.
+         */
+        delete: operations["deleteUser"];
         options?: never;
         head?: never;
         patch?: never;
@@ -820,12 +824,16 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        delete?: never;
+        /**
+         * Delete a user (found by id in any tenant).
+         * @description 204 on success; 404 when the user is unknown or already deleted. Every session ends and every API key is revoked at once, on every instance; memberships are removed; the email, name, password, wallet, passkeys, federated identities, TOTP secret and recovery codes and pending emailed links are erased. The user id remains as a pseudonymous tombstone, so the audit log keeps verifying. 409 conflict (naming the org) while the user is the last owner of an org.
+         */
+        delete: operations["adminDeleteUser"];
         options?: never;
         head?: never;
         /**
-         * Disable or enable a user (found by id in any tenant).
-         * @description Disabling ends every session of the user and stops their API keys on every instance at once; sign-in is refused from then on.
+         * Disable or enable a user, or change their email (found by id in any tenant).
+         * @description Disabling ends every session of the user and stops their API keys on every instance at once; sign-in is refused from then on. A new email is set verified (the operator vouches for it) and ends every session of the user; 409 email_taken when another account of the tenant holds it. A deleted user (a tombstone) can be neither enabled nor given an address (409).
          */
         patch: operations["adminUpdateUser"];
         trace?: never;
@@ -1368,6 +1376,180 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/auth/admin/tenants/{id}/webhooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List a tenant's webhook endpoints. */
+        get: operations["adminListWebhooks"];
+        put?: never;
+        /**
+         * Register a webhook endpoint; its signing secret is shown once.
+         * @description Deliveries follow the Standard Webhooks specification (webhook-id, webhook-timestamp, webhook-signature: HMAC-SHA256 with the secret). https only unless WEBHOOK_ALLOW_PRIVATE=true; loopback, private, link-local and metadata addresses are refused (checked again at every delivery).
+         */
+        post: operations["adminCreateWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/admin/tenants/{id}/webhooks/{endpointId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One webhook endpoint (never its secret). */
+        get: operations["adminGetWebhook"];
+        put?: never;
+        post?: never;
+        /** Delete an endpoint and its delivery history. */
+        delete: operations["adminDeleteWebhook"];
+        options?: never;
+        head?: never;
+        /** Change an endpoint's URL, event types or description; pause or resume it. */
+        patch: operations["adminUpdateWebhook"];
+        trace?: never;
+    };
+    "/auth/admin/tenants/{id}/webhooks/{endpointId}/rotate-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Replace the signing secret (shown once); the old one keeps signing during the overlap.
+         * @description During the overlap every delivery carries two signatures in webhook-signature (space-separated), one per secret.
+         */
+        post: operations["adminRotateWebhookSecret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/admin/tenants/{id}/webhooks/{endpointId}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An endpoint's deliveries, newest first, with status and the receiver's answer. */
+        get: operations["adminListWebhookDeliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/admin/tenants/{id}/webhooks/{endpointId}/deliveries/{deliveryId}/redeliver": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Send a delivery's event again (a new delivery with the same webhook-id). */
+        post: operations["adminRedeliverWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/email/change": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Ask to change the address of the signed-in user.
+         * @description Needs an access token (API keys get 403); currentPassword is required for an account with a password (401 invalid_credentials when wrong). Sensitive: a user with MFA and no recent step-up gets 401 totp_required first. Always 202 with the same body, whether or not another account holds the new address. A link valid 1 hour goes to the new address (POST its token to /email/change/confirm); the old address gets a notice with a link valid 72 hours that cancels the change, or undoes it once confirmed (POST its token to /email/change/cancel). Sensitive (TOTP gate): for a user with MFA whose session has not stepped up in the last 5 minutes this answers 401 {"error":"totp_required","challenge":"ch_…"}; confirm it with POST /auth/totp/complete {"challenge","code"} and repeat this request with the header X-TOTP-Challenge: ch_… (or step up first with POST /auth/mfa/verify). API keys (ck_) get 403: a key has no session to step up.
+         */
+        post: operations["requestEmailChange"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/email/change/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Switch to the new address with the token mailed to it.
+         * @description Sets the new address (verified) and signs out every session of the user except the caller's own when it sends one. 401 invalid_token for an unknown, expired, used or cancelled token (or another tenant's: send the X-Tenant-ID of the request); 409 email_taken when another account holds the address by now (nothing changes).
+         */
+        post: operations["confirmEmailChange"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/email/change/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel (or undo) an address change with the token mailed to the old address.
+         * @description Valid 72 hours. Drops the change if it was not confirmed yet; if it was, puts the old address back and signs out every session. 401 invalid_token for an unknown, expired or used token; 409 email_taken when the old address now belongs to another account.
+         */
+        post: operations["cancelEmailChange"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/user/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Everything stored about the signed-in user, as JSON.
+         * @description Access token, or an API key with the user:read scope. Profile, live sessions, API keys (masked), memberships, passkeys, wallets, federated identities, MFA status and the user's own audit events. No secret, hash or sealed value is included.
+         */
+        get: operations["exportUser"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/auth/discovery": {
         parameters: {
             query?: never;
@@ -1432,6 +1614,11 @@ export interface components {
                     limit: number;
                     windowSeconds: number;
                 };
+            };
+            branding?: {
+                name?: string;
+                logoUrl?: string;
+                primaryColor?: string;
             };
         };
         TenantInput: {
@@ -1756,6 +1943,11 @@ export interface components {
                     windowSeconds: number;
                 };
             };
+            branding?: {
+                name?: string;
+                logoUrl?: string;
+                primaryColor?: string;
+            };
         };
         CreateTenantBodyInput: {
             slug: string;
@@ -1797,6 +1989,8 @@ export interface components {
             /** Format: date-time */
             updatedAt: string;
             lastLoginAt: string | null;
+            /** @description set when the account was deleted: the row is a pseudonymous tombstone (no personal data) */
+            deletedAt: string | null;
         };
         AdminUserListInput: {
             items: components["schemas"]["AdminUserInput"][];
@@ -1806,7 +2000,9 @@ export interface components {
         };
         AdminUpdateUserBodyInput: {
             /** @description true: the user can no longer sign in, and every session and API key of theirs stops working at once */
-            disabled: boolean;
+            disabled?: boolean;
+            /** @description a new address, set as verified (the operator vouches for it); every session of the user ends; 409 email_taken when another account of the tenant holds it */
+            email?: string;
         };
         AuditEntryInput: {
             /** Format: uuid */
@@ -2029,6 +2225,182 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        PasskeyRegistrationCredentialInput: {
+            id: string;
+            rawId: string;
+            /** @constant */
+            type: "public-key";
+            response: {
+                clientDataJSON: string;
+                attestationObject: string;
+                transports?: string[];
+                authenticatorData?: string;
+                publicKey?: string;
+                publicKeyAlgorithm?: number;
+            };
+            clientExtensionResults?: {
+                [key: string]: unknown;
+            };
+            /** @enum {string} */
+            authenticatorAttachment?: "platform" | "cross-platform";
+            /** @description a label for this passkey, e.g. "Laptop" */
+            name?: string;
+        };
+        PasskeyAuthenticationCredentialInput: {
+            id: string;
+            rawId: string;
+            /** @constant */
+            type: "public-key";
+            response: {
+                clientDataJSON: string;
+                authenticatorData: string;
+                signature: string;
+                userHandle?: string | null;
+            };
+            clientExtensionResults?: {
+                [key: string]: unknown;
+            };
+            /** @enum {string} */
+            authenticatorAttachment?: "platform" | "cross-platform";
+        };
+        PasskeyLoginOptionsBodyInput: {
+            /** @description limit the ceremony to this user's passkeys; omit for discoverable credentials */
+            email?: string;
+        };
+        /** @description PublicKeyCredentialCreationOptionsJSON: pass to navigator.credentials.create() (decode challenge and user.id from base64url) or to @simplewebauthn/browser startRegistration() */
+        PasskeyRegistrationOptionsInput: {
+            rp: {
+                name: string;
+                id?: string;
+            };
+            user: {
+                id: string;
+                name: string;
+                displayName: string;
+            };
+            challenge: string;
+            pubKeyCredParams: {
+                alg: number;
+                type: string;
+            }[];
+            timeout?: number;
+            excludeCredentials?: {
+                id: string;
+                type: string;
+                transports?: string[];
+            }[];
+            authenticatorSelection?: {
+                authenticatorAttachment?: string;
+                requireResidentKey?: boolean;
+                residentKey?: string;
+                userVerification?: string;
+            };
+            hints?: string[];
+            attestation?: string;
+        };
+        /** @description PublicKeyCredentialRequestOptionsJSON: pass to navigator.credentials.get() (decode challenge and ids from base64url) or to @simplewebauthn/browser startAuthentication() */
+        PasskeyAuthenticationOptionsInput: {
+            challenge: string;
+            timeout?: number;
+            rpId?: string;
+            allowCredentials?: {
+                id: string;
+                type: string;
+                transports?: string[];
+            }[];
+            userVerification?: string;
+            hints?: string[];
+        };
+        PasskeyInput: {
+            /** Format: uuid */
+            id: string;
+            name: string | null;
+            /**
+             * @description multiDevice: a synced passkey (backup eligible)
+             * @enum {string}
+             */
+            deviceType: "singleDevice" | "multiDevice";
+            backedUp: boolean;
+            transports: string[];
+            aaguid: string | null;
+            /** Format: date-time */
+            createdAt: string;
+            lastUsedAt: string | null;
+        };
+        PasskeyListInput: {
+            items: components["schemas"]["PasskeyInput"][];
+            total: number;
+            limit: number;
+            offset: number;
+        };
+        UserExportInput: {
+            /** Format: date-time */
+            exportedAt: string;
+            profile: {
+                /** Format: uuid */
+                id: string;
+                /** Format: uuid */
+                tenantId: string;
+                email: string | null;
+                name: string | null;
+                emailVerified: boolean;
+                hasPassword: boolean;
+                /** Format: date-time */
+                createdAt: string;
+                /** Format: date-time */
+                updatedAt: string;
+                lastLoginAt: string | null;
+            };
+            sessions: components["schemas"]["SessionInput"][];
+            /** @description live keys, masked: only their prefix */
+            apiKeys: components["schemas"]["ApiKeyInput"][];
+            memberships: {
+                /** Format: uuid */
+                orgId: string;
+                orgName: string;
+                roles: string[];
+            }[];
+            passkeys: components["schemas"]["PasskeyInput"][];
+            wallets: {
+                publicKey: string;
+                /** Format: date-time */
+                createdAt: string;
+                lastUsedAt: string | null;
+            }[];
+            federatedIdentities: {
+                issuer: string;
+                subject: string;
+                email: string | null;
+                /** Format: date-time */
+                createdAt: string;
+                lastUsedAt: string | null;
+            }[];
+            mfa: {
+                enabled: boolean;
+                enabledAt: string | null;
+                recoveryCodesRemaining: number;
+            };
+            /** @description the user's own events (as actor or target), newest first, at most 1000; values were redacted when written */
+            auditEvents: {
+                /** Format: uuid */
+                id: string;
+                /** Format: date-time */
+                occurredAt: string;
+                actor: {
+                    type: string;
+                    id: string | null;
+                };
+                action: string;
+                target: string | null;
+                outcome: string;
+                ip: string | null;
+                userAgent: string | null;
+                requestId: string | null;
+                metadata: {
+                    [key: string]: unknown;
+                };
+            }[];
+        };
         HealthInput: {
             /** @constant */
             status: "ok";
@@ -2174,114 +2546,6 @@ export interface components {
             publicKey: string | null;
             linkedAt: string | null;
         };
-        PasskeyRegistrationCredentialInput: {
-            id: string;
-            rawId: string;
-            /** @constant */
-            type: "public-key";
-            response: {
-                clientDataJSON: string;
-                attestationObject: string;
-                transports?: string[];
-                authenticatorData?: string;
-                publicKey?: string;
-                publicKeyAlgorithm?: number;
-            };
-            clientExtensionResults?: {
-                [key: string]: unknown;
-            };
-            /** @enum {string} */
-            authenticatorAttachment?: "platform" | "cross-platform";
-            /** @description a label for this passkey, e.g. "Laptop" */
-            name?: string;
-        };
-        PasskeyAuthenticationCredentialInput: {
-            id: string;
-            rawId: string;
-            /** @constant */
-            type: "public-key";
-            response: {
-                clientDataJSON: string;
-                authenticatorData: string;
-                signature: string;
-                userHandle?: string | null;
-            };
-            clientExtensionResults?: {
-                [key: string]: unknown;
-            };
-            /** @enum {string} */
-            authenticatorAttachment?: "platform" | "cross-platform";
-        };
-        PasskeyLoginOptionsBodyInput: {
-            /** @description limit the ceremony to this user's passkeys; omit for discoverable credentials */
-            email?: string;
-        };
-        /** @description PublicKeyCredentialCreationOptionsJSON: pass to navigator.credentials.create() (decode challenge and user.id from base64url) or to @simplewebauthn/browser startRegistration() */
-        PasskeyRegistrationOptionsInput: {
-            rp: {
-                name: string;
-                id?: string;
-            };
-            user: {
-                id: string;
-                name: string;
-                displayName: string;
-            };
-            challenge: string;
-            pubKeyCredParams: {
-                alg: number;
-                type: string;
-            }[];
-            timeout?: number;
-            excludeCredentials?: {
-                id: string;
-                type: string;
-                transports?: string[];
-            }[];
-            authenticatorSelection?: {
-                authenticatorAttachment?: string;
-                requireResidentKey?: boolean;
-                residentKey?: string;
-                userVerification?: string;
-            };
-            hints?: string[];
-            attestation?: string;
-        };
-        /** @description PublicKeyCredentialRequestOptionsJSON: pass to navigator.credentials.get() (decode challenge and ids from base64url) or to @simplewebauthn/browser startAuthentication() */
-        PasskeyAuthenticationOptionsInput: {
-            challenge: string;
-            timeout?: number;
-            rpId?: string;
-            allowCredentials?: {
-                id: string;
-                type: string;
-                transports?: string[];
-            }[];
-            userVerification?: string;
-            hints?: string[];
-        };
-        PasskeyInput: {
-            /** Format: uuid */
-            id: string;
-            name: string | null;
-            /**
-             * @description multiDevice: a synced passkey (backup eligible)
-             * @enum {string}
-             */
-            deviceType: "singleDevice" | "multiDevice";
-            backedUp: boolean;
-            transports: string[];
-            aaguid: string | null;
-            /** Format: date-time */
-            createdAt: string;
-            lastUsedAt: string | null;
-        };
-        PasskeyListInput: {
-            items: components["schemas"]["PasskeyInput"][];
-            total: number;
-            limit: number;
-            offset: number;
-        };
         MfaCodeBodyInput: {
             /** @description 6-digit TOTP code (RFC 6238, SHA-1, 30 s); send it as a string to keep leading zeros */
             code: string;
@@ -2366,6 +2630,110 @@ export interface components {
             /** Format: date-time */
             expiresAt: string;
         };
+        WebhookEndpointInput: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            tenantId: string;
+            url: string;
+            description: string;
+            eventTypes: string[];
+            /** @enum {string} */
+            status: "active" | "paused";
+            pausedReason: ("manual" | "failing") | null;
+            /** @description the first failure since the last success */
+            failingSince: string | null;
+            /** @description while in the future, deliveries are signed with the previous secret too */
+            previousSecretValidUntil: string | null;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
+        };
+        CreatedWebhookEndpointInput: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            tenantId: string;
+            url: string;
+            description: string;
+            eventTypes: string[];
+            /** @enum {string} */
+            status: "active" | "paused";
+            pausedReason: ("manual" | "failing") | null;
+            /** @description the first failure since the last success */
+            failingSince: string | null;
+            /** @description while in the future, deliveries are signed with the previous secret too */
+            previousSecretValidUntil: string | null;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
+            /** @description the signing secret (whsec_…), shown this once */
+            secret: string;
+        };
+        WebhookEndpointListInput: {
+            items: components["schemas"]["WebhookEndpointInput"][];
+            total: number;
+            limit: number;
+            offset: number;
+        };
+        WebhookDeliveryInput: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            endpointId: string;
+            /** @description the webhook-id header: the same on every attempt and redelivery */
+            eventId: string;
+            eventType: string;
+            /** @enum {string} */
+            status: "pending" | "succeeded" | "failed";
+            attempts: number;
+            nextAttemptAt: string | null;
+            lastAttemptAt: string | null;
+            responseStatus: number | null;
+            /** @description at most 1 KiB of the receiver's answer */
+            responseBody: string | null;
+            lastError: string | null;
+            /** Format: date-time */
+            createdAt: string;
+        };
+        WebhookDeliveryListInput: {
+            items: components["schemas"]["WebhookDeliveryInput"][];
+            total: number;
+            limit: number;
+            offset: number;
+        };
+        ChangeEmailBodyInput: {
+            /** @description the new address; a link to confirm it is mailed there */
+            newEmail: string;
+            /** @description required when the account has a password */
+            currentPassword?: string;
+            /** @description where the links should point instead of this API: must be exactly one of the tenant's redirectUrls; the token is added as ?token=… */
+            redirectUrl?: string;
+        };
+        EmailChangedInput: {
+            /** @description the new address (verified) */
+            email: string;
+            /** @constant */
+            emailVerified: true;
+            /** @description how many sessions of the user were signed out (all but the caller's own, when it sent one) */
+            sessionsEnded: number;
+            message: string;
+        };
+        EmailChangeCancelledInput: {
+            /** @description true when the change had already been confirmed and the old address was put back */
+            reverted: boolean;
+            /** @description unconfirmed changes that were dropped */
+            pendingCancelled: number;
+            /** @description on a revert every session of the user ends */
+            sessionsEnded: number;
+            message: string;
+        };
+        DeleteAccountBodyInput: {
+            /** @description required when the account has a password */
+            currentPassword?: string;
+        };
         TenantSettings: {
             /** @default [] */
             allowedOrigins: string[];
@@ -2392,6 +2760,11 @@ export interface components {
                     limit: number;
                     windowSeconds: number;
                 };
+            };
+            branding?: {
+                name?: string;
+                logoUrl?: string;
+                primaryColor?: string;
             };
         };
         Tenant: {
@@ -2716,6 +3089,11 @@ export interface components {
                     windowSeconds: number;
                 };
             };
+            branding?: {
+                name?: string;
+                logoUrl?: string;
+                primaryColor?: string;
+            };
         };
         CreateTenantBody: {
             slug: string;
@@ -2757,6 +3135,8 @@ export interface components {
             /** Format: date-time */
             updatedAt: string;
             lastLoginAt: string | null;
+            /** @description set when the account was deleted: the row is a pseudonymous tombstone (no personal data) */
+            deletedAt: string | null;
         };
         AdminUserList: {
             items: components["schemas"]["AdminUser"][];
@@ -2766,7 +3146,9 @@ export interface components {
         };
         AdminUpdateUserBody: {
             /** @description true: the user can no longer sign in, and every session and API key of theirs stops working at once */
-            disabled: boolean;
+            disabled?: boolean;
+            /** @description a new address, set as verified (the operator vouches for it); every session of the user ends; 409 email_taken when another account of the tenant holds it */
+            email?: unknown;
         };
         AuditEntry: {
             /** Format: uuid */
@@ -2989,6 +3371,182 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        PasskeyRegistrationCredential: {
+            id: string;
+            rawId: string;
+            /** @constant */
+            type: "public-key";
+            response: {
+                clientDataJSON: string;
+                attestationObject: string;
+                transports?: string[];
+                authenticatorData?: string;
+                publicKey?: string;
+                publicKeyAlgorithm?: number;
+            };
+            clientExtensionResults?: {
+                [key: string]: unknown;
+            };
+            /** @enum {string} */
+            authenticatorAttachment?: "platform" | "cross-platform";
+            /** @description a label for this passkey, e.g. "Laptop" */
+            name?: string;
+        };
+        PasskeyAuthenticationCredential: {
+            id: string;
+            rawId: string;
+            /** @constant */
+            type: "public-key";
+            response: {
+                clientDataJSON: string;
+                authenticatorData: string;
+                signature: string;
+                userHandle?: string | null;
+            };
+            clientExtensionResults?: {
+                [key: string]: unknown;
+            };
+            /** @enum {string} */
+            authenticatorAttachment?: "platform" | "cross-platform";
+        };
+        PasskeyLoginOptionsBody: {
+            /** @description limit the ceremony to this user's passkeys; omit for discoverable credentials */
+            email?: string;
+        };
+        /** @description PublicKeyCredentialCreationOptionsJSON: pass to navigator.credentials.create() (decode challenge and user.id from base64url) or to @simplewebauthn/browser startRegistration() */
+        PasskeyRegistrationOptions: {
+            rp: {
+                name: string;
+                id?: string;
+            };
+            user: {
+                id: string;
+                name: string;
+                displayName: string;
+            };
+            challenge: string;
+            pubKeyCredParams: {
+                alg: number;
+                type: string;
+            }[];
+            timeout?: number;
+            excludeCredentials?: {
+                id: string;
+                type: string;
+                transports?: string[];
+            }[];
+            authenticatorSelection?: {
+                authenticatorAttachment?: string;
+                requireResidentKey?: boolean;
+                residentKey?: string;
+                userVerification?: string;
+            };
+            hints?: string[];
+            attestation?: string;
+        };
+        /** @description PublicKeyCredentialRequestOptionsJSON: pass to navigator.credentials.get() (decode challenge and ids from base64url) or to @simplewebauthn/browser startAuthentication() */
+        PasskeyAuthenticationOptions: {
+            challenge: string;
+            timeout?: number;
+            rpId?: string;
+            allowCredentials?: {
+                id: string;
+                type: string;
+                transports?: string[];
+            }[];
+            userVerification?: string;
+            hints?: string[];
+        };
+        Passkey: {
+            /** Format: uuid */
+            id: string;
+            name: string | null;
+            /**
+             * @description multiDevice: a synced passkey (backup eligible)
+             * @enum {string}
+             */
+            deviceType: "singleDevice" | "multiDevice";
+            backedUp: boolean;
+            transports: string[];
+            aaguid: string | null;
+            /** Format: date-time */
+            createdAt: string;
+            lastUsedAt: string | null;
+        };
+        PasskeyList: {
+            items: components["schemas"]["Passkey"][];
+            total: number;
+            limit: number;
+            offset: number;
+        };
+        UserExport: {
+            /** Format: date-time */
+            exportedAt: string;
+            profile: {
+                /** Format: uuid */
+                id: string;
+                /** Format: uuid */
+                tenantId: string;
+                email: string | null;
+                name: string | null;
+                emailVerified: boolean;
+                hasPassword: boolean;
+                /** Format: date-time */
+                createdAt: string;
+                /** Format: date-time */
+                updatedAt: string;
+                lastLoginAt: string | null;
+            };
+            sessions: components["schemas"]["Session"][];
+            /** @description live keys, masked: only their prefix */
+            apiKeys: components["schemas"]["ApiKey"][];
+            memberships: {
+                /** Format: uuid */
+                orgId: string;
+                orgName: string;
+                roles: string[];
+            }[];
+            passkeys: components["schemas"]["Passkey"][];
+            wallets: {
+                publicKey: string;
+                /** Format: date-time */
+                createdAt: string;
+                lastUsedAt: string | null;
+            }[];
+            federatedIdentities: {
+                issuer: string;
+                subject: string;
+                email: string | null;
+                /** Format: date-time */
+                createdAt: string;
+                lastUsedAt: string | null;
+            }[];
+            mfa: {
+                enabled: boolean;
+                enabledAt: string | null;
+                recoveryCodesRemaining: number;
+            };
+            /** @description the user's own events (as actor or target), newest first, at most 1000; values were redacted when written */
+            auditEvents: {
+                /** Format: uuid */
+                id: string;
+                /** Format: date-time */
+                occurredAt: string;
+                actor: {
+                    type: string;
+                    id: string | null;
+                };
+                action: string;
+                target: string | null;
+                outcome: string;
+                ip: string | null;
+                userAgent: string | null;
+                requestId: string | null;
+                metadata: {
+                    [key: string]: unknown;
+                };
+            }[];
+        };
         Health: {
             /** @constant */
             status: "ok";
@@ -3134,114 +3692,6 @@ export interface components {
             publicKey: string | null;
             linkedAt: string | null;
         };
-        PasskeyRegistrationCredential: {
-            id: string;
-            rawId: string;
-            /** @constant */
-            type: "public-key";
-            response: {
-                clientDataJSON: string;
-                attestationObject: string;
-                transports?: string[];
-                authenticatorData?: string;
-                publicKey?: string;
-                publicKeyAlgorithm?: number;
-            };
-            clientExtensionResults?: {
-                [key: string]: unknown;
-            };
-            /** @enum {string} */
-            authenticatorAttachment?: "platform" | "cross-platform";
-            /** @description a label for this passkey, e.g. "Laptop" */
-            name?: string;
-        };
-        PasskeyAuthenticationCredential: {
-            id: string;
-            rawId: string;
-            /** @constant */
-            type: "public-key";
-            response: {
-                clientDataJSON: string;
-                authenticatorData: string;
-                signature: string;
-                userHandle?: string | null;
-            };
-            clientExtensionResults?: {
-                [key: string]: unknown;
-            };
-            /** @enum {string} */
-            authenticatorAttachment?: "platform" | "cross-platform";
-        };
-        PasskeyLoginOptionsBody: {
-            /** @description limit the ceremony to this user's passkeys; omit for discoverable credentials */
-            email?: string;
-        };
-        /** @description PublicKeyCredentialCreationOptionsJSON: pass to navigator.credentials.create() (decode challenge and user.id from base64url) or to @simplewebauthn/browser startRegistration() */
-        PasskeyRegistrationOptions: {
-            rp: {
-                name: string;
-                id?: string;
-            };
-            user: {
-                id: string;
-                name: string;
-                displayName: string;
-            };
-            challenge: string;
-            pubKeyCredParams: {
-                alg: number;
-                type: string;
-            }[];
-            timeout?: number;
-            excludeCredentials?: {
-                id: string;
-                type: string;
-                transports?: string[];
-            }[];
-            authenticatorSelection?: {
-                authenticatorAttachment?: string;
-                requireResidentKey?: boolean;
-                residentKey?: string;
-                userVerification?: string;
-            };
-            hints?: string[];
-            attestation?: string;
-        };
-        /** @description PublicKeyCredentialRequestOptionsJSON: pass to navigator.credentials.get() (decode challenge and ids from base64url) or to @simplewebauthn/browser startAuthentication() */
-        PasskeyAuthenticationOptions: {
-            challenge: string;
-            timeout?: number;
-            rpId?: string;
-            allowCredentials?: {
-                id: string;
-                type: string;
-                transports?: string[];
-            }[];
-            userVerification?: string;
-            hints?: string[];
-        };
-        Passkey: {
-            /** Format: uuid */
-            id: string;
-            name: string | null;
-            /**
-             * @description multiDevice: a synced passkey (backup eligible)
-             * @enum {string}
-             */
-            deviceType: "singleDevice" | "multiDevice";
-            backedUp: boolean;
-            transports: string[];
-            aaguid: string | null;
-            /** Format: date-time */
-            createdAt: string;
-            lastUsedAt: string | null;
-        };
-        PasskeyList: {
-            items: components["schemas"]["Passkey"][];
-            total: number;
-            limit: number;
-            offset: number;
-        };
         MfaCodeBody: {
             /** @description 6-digit TOTP code (RFC 6238, SHA-1, 30 s); send it as a string to keep leading zeros */
             code: string;
@@ -3325,6 +3775,110 @@ export interface components {
             path: string;
             /** Format: date-time */
             expiresAt: string;
+        };
+        WebhookEndpoint: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            tenantId: string;
+            url: string;
+            description: string;
+            eventTypes: string[];
+            /** @enum {string} */
+            status: "active" | "paused";
+            pausedReason: ("manual" | "failing") | null;
+            /** @description the first failure since the last success */
+            failingSince: string | null;
+            /** @description while in the future, deliveries are signed with the previous secret too */
+            previousSecretValidUntil: string | null;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
+        };
+        CreatedWebhookEndpoint: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            tenantId: string;
+            url: string;
+            description: string;
+            eventTypes: string[];
+            /** @enum {string} */
+            status: "active" | "paused";
+            pausedReason: ("manual" | "failing") | null;
+            /** @description the first failure since the last success */
+            failingSince: string | null;
+            /** @description while in the future, deliveries are signed with the previous secret too */
+            previousSecretValidUntil: string | null;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
+            /** @description the signing secret (whsec_…), shown this once */
+            secret: string;
+        };
+        WebhookEndpointList: {
+            items: components["schemas"]["WebhookEndpoint"][];
+            total: number;
+            limit: number;
+            offset: number;
+        };
+        WebhookDelivery: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            endpointId: string;
+            /** @description the webhook-id header: the same on every attempt and redelivery */
+            eventId: string;
+            eventType: string;
+            /** @enum {string} */
+            status: "pending" | "succeeded" | "failed";
+            attempts: number;
+            nextAttemptAt: string | null;
+            lastAttemptAt: string | null;
+            responseStatus: number | null;
+            /** @description at most 1 KiB of the receiver's answer */
+            responseBody: string | null;
+            lastError: string | null;
+            /** Format: date-time */
+            createdAt: string;
+        };
+        WebhookDeliveryList: {
+            items: components["schemas"]["WebhookDelivery"][];
+            total: number;
+            limit: number;
+            offset: number;
+        };
+        ChangeEmailBody: {
+            /** @description the new address; a link to confirm it is mailed there */
+            newEmail: unknown;
+            /** @description required when the account has a password */
+            currentPassword?: string;
+            /** @description where the links should point instead of this API: must be exactly one of the tenant's redirectUrls; the token is added as ?token=… */
+            redirectUrl?: string;
+        };
+        EmailChanged: {
+            /** @description the new address (verified) */
+            email: string;
+            /** @constant */
+            emailVerified: true;
+            /** @description how many sessions of the user were signed out (all but the caller's own, when it sent one) */
+            sessionsEnded: number;
+            message: string;
+        };
+        EmailChangeCancelled: {
+            /** @description true when the change had already been confirmed and the old address was put back */
+            reverted: boolean;
+            /** @description unconfirmed changes that were dropped */
+            pendingCancelled: number;
+            /** @description on a revert every session of the user ends */
+            sessionsEnded: number;
+            message: string;
+        };
+        DeleteAccountBody: {
+            /** @description required when the account has a password */
+            currentPassword?: string;
         };
     };
     responses: never;
@@ -3849,6 +4403,100 @@ export interface operations {
             };
             /** @description Not found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    deleteUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DeleteAccountBodyInput"] | null;
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Payload too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unsupported media type */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7309,6 +7957,89 @@ export interface operations {
             };
         };
     };
+    adminDeleteUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     adminUpdateUser: {
         parameters: {
             query?: never;
@@ -7362,6 +8093,15 @@ export interface operations {
             };
             /** @description Not found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -10756,6 +11496,1074 @@ export interface operations {
             };
             /** @description Forbidden */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    adminListWebhooks: {
+        parameters: {
+            query?: {
+                limit?: number;
+                offset?: number;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpointList"];
+                };
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    adminCreateWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description https URL the events are POSTed to (plain http only with WEBHOOK_ALLOW_PRIVATE=true) */
+                    url: string;
+                    /** @description event types to receive, or ["*"] for all */
+                    eventTypes: ("*" | "user.created" | "user.updated" | "user.deleted" | "user.disabled" | "user.enabled" | "email.verified" | "email.changed" | "password.changed" | "password.reset" | "session.created" | "session.revoked" | "session.refresh_reuse_detected" | "mfa.enabled" | "mfa.disabled" | "api_key.created" | "api_key.revoked" | "org.created" | "org.deleted" | "member.added" | "member.removed" | "member.role_changed" | "invite.created" | "invite.accepted" | "policy.changed" | "user.locked_out")[];
+                    description?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreatedWebhookEndpoint"];
+                };
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Payload too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unsupported media type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Idempotency key reused with another body */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    adminGetWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                endpointId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpoint"];
+                };
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    adminDeleteWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                endpointId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    adminUpdateWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                endpointId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description https URL the events are POSTed to (plain http only with WEBHOOK_ALLOW_PRIVATE=true) */
+                    url?: string;
+                    /** @description event types to receive, or ["*"] for all */
+                    eventTypes?: ("*" | "user.created" | "user.updated" | "user.deleted" | "user.disabled" | "user.enabled" | "email.verified" | "email.changed" | "password.changed" | "password.reset" | "session.created" | "session.revoked" | "session.refresh_reuse_detected" | "mfa.enabled" | "mfa.disabled" | "api_key.created" | "api_key.revoked" | "org.created" | "org.deleted" | "member.added" | "member.removed" | "member.role_changed" | "invite.created" | "invite.accepted" | "policy.changed" | "user.locked_out")[];
+                    description?: string;
+                    /** @description true pauses deliveries; false resumes them (and clears the failure streak) */
+                    paused?: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpoint"];
+                };
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Payload too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unsupported media type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    adminRotateWebhookSecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                endpointId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * @description how long the previous secret keeps signing beside the new one (default one day, at most seven)
+                     * @default 86400
+                     */
+                    overlapSeconds?: number;
+                } | null;
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreatedWebhookEndpoint"];
+                };
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Payload too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unsupported media type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    adminListWebhookDeliveries: {
+        parameters: {
+            query?: {
+                status?: "pending" | "succeeded" | "failed";
+                limit?: number;
+                offset?: number;
+            };
+            header?: never;
+            path: {
+                id: string;
+                endpointId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookDeliveryList"];
+                };
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    adminRedeliverWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                endpointId: string;
+                deliveryId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookDelivery"];
+                };
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    requestEmailChange: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ChangeEmailBodyInput"];
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MailAccepted"];
+                };
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Payload too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unsupported media type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    confirmEmailChange: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EmailLinkTokenInput"];
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EmailChanged"];
+                };
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Payload too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unsupported media type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    cancelEmailChange: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EmailLinkTokenInput"];
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EmailChangeCancelled"];
+                };
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Payload too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unsupported media type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    exportUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserExport"];
+                };
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
