@@ -34,6 +34,12 @@ const rand = () => randomBytes(6).toString('hex');
  * The run's migrated PGlite dump (test/helpers/global-setup.ts), read once per test file; undefined when the
  * run has none (services backend, or a config without that global setup): then each database migrates itself.
  */
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** A dumped, migrated PGlite data directory (embedded backend), or '' when there is none. */
+    pgliteTemplate: string;
+  }
+}
 let templateBlob: Blob | undefined | null = null;
 function template(): Blob | undefined {
   if (templateBlob === null) {

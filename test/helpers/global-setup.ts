@@ -5,12 +5,8 @@ import type { TestProject } from 'vitest/node';
 import { createPgliteSql } from '../../src/db/pglite.js';
 import { migrate } from '../../src/db/migrate.js';
 
-declare module 'vitest' {
-  export interface ProvidedContext {
-    /** A dumped, migrated PGlite data directory (embedded backend), or '' when there is none. */
-    pgliteTemplate: string;
-  }
-}
+// `pgliteTemplate` is declared on vitest's ProvidedContext in backend.ts, which reads it.
+import type {} from './backend.js';
 
 /**
  * Once per run, on the embedded backend: migrate one PGlite and dump its data directory. Every test file's
