@@ -13,10 +13,10 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm_config_nodedir=/usr/local npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
+# `npm run build` copies the hosted pages' assets (CSS, scripts) into dist with scripts/copy-assets.mjs.
+COPY scripts/copy-assets.mjs ./scripts/
 COPY src ./src
 RUN npm run build && npm prune --omit=dev --no-audit --no-fund && rm -rf node_modules/argon2/build/Release/obj.target
-# The hosted pages read their CSS and scripts next to the compiled module (src/modules/ui/assets.ts).
-RUN cp -r src/modules/ui/assets dist/modules/ui/assets
 
 # --- runtime: production dependencies only ---------------------------------------------------------
 FROM node:20-bookworm-slim AS runtime

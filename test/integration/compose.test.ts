@@ -91,8 +91,8 @@ describe('Dockerfile', () => {
   it('builds in one stage and runs production dependencies only, as a non-root user', () => {
     expect(dockerfile.match(/^FROM node:20-bookworm-slim/gm)).toHaveLength(2);
     expect(dockerfile).toMatch(/^RUN npm run build && npm prune --omit=dev /m);
-    // The hosted pages' CSS and scripts are not TypeScript: tsc does not copy them into dist.
-    expect(dockerfile).toMatch(/^RUN cp -r src\/modules\/ui\/assets dist\/modules\/ui\/assets$/m);
+    // The hosted pages' CSS and scripts are not TypeScript: the build copies every assets folder into dist.
+    expect(dockerfile).toMatch(/^COPY scripts\/copy-assets.mjs /m);
     expect(dockerfile).toMatch(/^COPY --from=build \/app\/node_modules \.\/node_modules$/m);
     expect(dockerfile).not.toMatch(/npm ci --omit=dev/); // the runtime stage neither installs nor compiles
     expect(dockerfile).toMatch(/^COPY --from=build \/app\/dist \.\/dist$/m);
