@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import net from 'node:net';
 import type { BrowserContext, CDPSession, Page } from 'playwright-core';
 import { call, createTestApp, type TestApp } from '../helpers/app.js';
 import { chromiumMissing, launchChromium, screenshot, seriousA11yViolations } from '../helpers/chromium.js';
 import { startSmtpCapture } from '../helpers/mail.js';
 import type { ModuleDef } from '../../src/modules/module.js';
 import { totpAt } from '../../src/modules/mfa/totp.js';
+import { freePort } from '../helpers/cli.js';
 
 /**
  * The hosted pages walked by a person in Debian's Chromium against the running server (issue 16):
@@ -30,13 +30,6 @@ const appPage: ModuleDef = {
   },
 };
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address() as net.AddressInfo; s.close(() => resolve(port)); });
-  });
-}
 
 describe.skipIf(missing !== null)('hosted pages in Chromium', () => {
   let t: TestApp;

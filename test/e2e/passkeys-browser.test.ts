@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import net from 'node:net';
 import { decodeJwt } from 'jose';
 import type { BrowserContext, CDPSession, Page } from 'playwright-core';
 import { call, createTestApp, type TestApp } from '../helpers/app.js';
 import { chromiumMissing, launchChromium } from '../helpers/chromium.js';
 import type { ModuleDef } from '../../src/modules/module.js';
 import { RAISED_LIMITS } from '../integration/solana/wallet.js';
+import { freePort } from '../helpers/cli.js';
 
 /**
  * A real browser registers a passkey and signs in with it: headless Chromium with a CDP virtual
@@ -58,13 +58,6 @@ const testPage: ModuleDef = {
   },
 };
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address() as net.AddressInfo; s.close(() => resolve(port)); });
-  });
-}
 
 describe.skipIf(missing !== null)('passkeys in a real browser (Chromium + CDP virtual authenticator)', () => {
   let t: TestApp;

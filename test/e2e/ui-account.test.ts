@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import net from 'node:net';
 import { readFileSync } from 'node:fs';
 import type { BrowserContext, CDPSession, Page } from 'playwright-core';
 import { call, createTestApp, type TestApp } from '../helpers/app.js';
 import { chromiumMissing, launchChromium, screenshot, seriousA11yViolations } from '../helpers/chromium.js';
 import { login, newEmail, PASSWORD, type SignedIn } from '../helpers/identity.js';
 import { totpAt } from '../../src/modules/mfa/totp.js';
+import { freePort } from '../helpers/cli.js';
 
 /**
  * The account page in a real browser (Debian's Chromium), as a person uses it: API keys (created on the
@@ -16,13 +16,6 @@ import { totpAt } from '../../src/modules/mfa/totp.js';
 const missing = chromiumMissing();
 if (missing) console.warn(`[ui-account] SKIPPED: ${missing}`);
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address() as net.AddressInfo; s.close(() => resolve(port)); });
-  });
-}
 
 describe.skipIf(missing !== null)('the account page in Chromium', () => {
   let t: TestApp;
