@@ -48,6 +48,14 @@ export function linkFor(o: { publicUrl: string; basePath: string; path: string; 
   return url.toString();
 }
 
+/** A link lifetime as a reader says it: "15 minutes", "1 hour", "3 days" (the largest unit that divides it). */
+export function humanDuration(minutes: number): string {
+  const unit = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+  if (minutes >= 1440 && minutes % 1440 === 0) return unit(minutes / 1440, 'day');
+  if (minutes >= 60 && minutes % 60 === 0) return unit(minutes / 60, 'hour');
+  return unit(minutes, 'minute');
+}
+
 // Tenant names are set by admins; keep them to one printable line in a subject.
 const printable = (s: string) => s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, ' ').slice(0, 100);
 
@@ -56,7 +64,7 @@ const printable = (s: string) => s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2
  * `ignore` tells a reader who did not ask for the mail that ignoring it is safe (each flow says what stays as it is).
  */
 export function linkMail(o: { to: string; tenant: Tenant; subject: string; intro: string; action: string; ignore: string; link: string; ttlMinutes: number }): MailMessage {
-  const note = `The link works once and expires in ${o.ttlMinutes} minutes. ${o.ignore}`;
+  const note = `The link works once and expires in ${humanDuration(o.ttlMinutes)}. ${o.ignore}`;
   const subject = `${o.subject} — ${printable(o.tenant.name)}`;
   return {
     to: o.to,

@@ -38,10 +38,10 @@ describe('email change', () => {
     const { confirmToken, toNew, toOld } = await changeTokens(u, to);
     expect(toNew.mail.to).toEqual([to]);
     expect(toNew.link.startsWith(`${TEST_PUBLIC_URL}/auth/ui/email-change/confirm?token=`)).toBe(true);
-    expect(toNew.mail.decoded).toContain('expires in 60 minutes');
+    expect(toNew.mail.decoded).toContain('expires in 1 hour');
     expect(toOld.mail.to).toEqual([u.email]);
     expect(toOld.link.startsWith(`${TEST_PUBLIC_URL}/auth/ui/email-change/cancel?token=`)).toBe(true);
-    expect(toOld.mail.decoded).toContain('expires in 4320 minutes');
+    expect(toOld.mail.decoded).toContain('expires in 3 days');
     // nothing changes before the link is used
     expect((await s.storedEmail(u.userId)).email).toBe(u.email);
 
