@@ -62,6 +62,7 @@ BEGIN
     WHERE a.tenant_id = t
       AND a.chain_version = 3
       AND a.erased_at IS NULL
+      AND a.personal <> '[]'::jsonb
       AND (a.actor_id = p_user_id::text OR a.target = p_user_id::text
            OR (coalesce(cardinality(p_lookups), 0) > 0 AND a.erasure_keys && p_lookups));
   GET DIAGNOSTICS n = ROW_COUNT;
