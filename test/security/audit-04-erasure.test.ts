@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ALL_TENANTS } from '../../src/db/scope.js';
-import { call } from '../helpers/app.js';
+import { call, TEST_AUTH_SECRET, TEST_PUBLIC_URL } from '../helpers/app.js';
+import { BACKEND } from '../helpers/backend.js';
+import { runCli, tempDir } from '../helpers/cli.js';
 import { PASSWORD, startAccountApp } from '../integration/account/helpers.js';
 
 /**
