@@ -40,8 +40,8 @@ const BARE_SECRET_WORDS = new Set(['secret', 'secrets', 'token', 'tokens', 'pass
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/;
 
-/** The words of a key: camelCase, snake_case, kebab-case and spaces split, lower-cased. */
-const wordsOf = (k: string): string[] =>
+/** The words of a key: camelCase, snake_case, kebab-case and spaces split, lower-cased (also used by the audit log's personal-field rule). */
+export const wordsOf = (k: string): string[] =>
   k.replace(/([a-z0-9])([A-Z])/g, '$1 $2').replace(/([A-Z]+)([A-Z][a-z])/g, '$1 $2').toLowerCase().split(/[^a-z0-9]+/).filter(Boolean);
 
 /** A key's display prefix (`ck_AbCd`, at most 12 characters): shown to its owner by design. */

@@ -49,8 +49,12 @@ export function createAccountDeletionService(deps: {
       const now = clock.now();
       const orgsLeft = await accountDeletionStore.removeMemberships(tx, userId);
       const keys = await apiKeyStore.revokeAllOf(tx, userId, now);
+      // Every address the account is known by (its own, its federated identities'), read before they go.
+      const addresses = await accountDeletionStore.addresses(tx, userId, user.email);
       await accountDeletionStore.eraseCredentials(tx, userId, user.email);
       await userStore.eraseToTombstone(tx, userId, now);
+      // The audit rows' personal fields, in this transaction (needs the tombstone above): the chain still verifies.
+      await audit.eraseUserIn(tx, tenantId, userId, addresses);
       // Last, inside the transaction: if the session store is unreachable the deletion rolls back (503).
       await events?.emit(tx, tenantId, 'user.deleted', { userId });
       const sessionsEnded = await sessions.endAllIn(tx, tenantId, userId);
@@ -62,8 +66,11 @@ export function createAccountDeletionService(deps: {
     return { ...done, orgsLeft: done.orgsLeft.length };
   }
 
+  // Written after the erasure committed, so a self-deletion's row keeps no IP or user agent of the user (only the
+  // request id); an operator's deletion keeps the operator's.
   const record = (r: DeletionResult, actor: { type: string; id: string | null }, by: string, ctx: AuditContext) =>
     audit.record({ tenantId: r.tenantId, actor, target: r.userId, action: 'user.delete', outcome: 'success', ...ctx,
+      ...(by === 'self' ? { ip: null, userAgent: null } : {}),
       metadata: { by, sessionsEnded: r.sessionsEnded, apiKeysRevoked: r.apiKeysRevoked, orgsLeft: r.orgsLeft } });
 
   return {

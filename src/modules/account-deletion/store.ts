@@ -13,6 +13,12 @@ export const accountDeletionStore = {
     return r && !r.deleted_at ? { email: r.email, passwordHash: r.password_hash } : null;
   },
 
+  /** The addresses the user is known by: the account's own and those of its federated identities (distinct). */
+  async addresses(tx: Tx, userId: string, email: string | null): Promise<string[]> {
+    const { rows } = await tx.query<{ email: string }>('SELECT DISTINCT email FROM federated_identities WHERE user_id = $1 AND email IS NOT NULL', [userId]);
+    return [...new Set([...(email ? [email] : []), ...rows.map((r) => r.email)])];
+  },
+
   /** Whether the user was deleted (a tombstone); false for unknown users. */
   async isDeleted(tx: Tx, userId: string): Promise<boolean> {
     const { rows } = await tx.query<{ deleted: boolean }>('SELECT deleted_at IS NOT NULL AS deleted FROM users WHERE id = $1', [userId]);

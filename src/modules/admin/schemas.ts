@@ -125,9 +125,10 @@ export const AuditEntry = z.object({
   ip: z.string().nullable(),
   userAgent: z.string().nullable(),
   requestId: z.string().nullable(),
-  metadata: z.record(z.string(), z.unknown()).describe('redacted before it was written'),
+  metadata: z.record(z.string(), z.unknown()).describe('redacted before it was written; personal values of an erased row read "[erased]"'),
+  erasedAt: z.iso.datetime().nullable().describe('when the personal fields of the row (IP, user agent, typed addresses, names, key labels) were erased by an account deletion: they read null or "[erased]"; null when not erased'),
   prevHash: z.string(),
-  hash: z.string().describe('HMAC-SHA256 under a key derived from AUTH_SECRET (plain SHA-256 for rows written before migration 0010) over this row and prevHash: the chain authplane audit-verify checks'),
+  hash: z.string().describe('HMAC-SHA256 under a key derived from AUTH_SECRET over this row and prevHash, with personal fields entering as keyed digests since migration 0015, so erasing them keeps the chain intact (plain SHA-256 for rows written before migration 0010): the chain authplane audit-verify checks'),
 }).meta({ id: 'AuditEntry' });
 
 export const AuditPage = z.object({ items: z.array(AuditEntry), nextCursor: z.string().nullable() }).meta({ id: 'AuditPage' });
@@ -137,5 +138,6 @@ export const toAuditEntry = (r: AuditRow): z.infer<typeof AuditEntry> => ({
   actor: { type: r.actor_type, id: r.actor_id }, action: r.action, target: r.target, outcome: r.outcome,
   ip: r.ip, userAgent: r.user_agent, requestId: r.request_id,
   metadata: (r.metadata && typeof r.metadata === 'object' ? r.metadata : {}) as Record<string, unknown>,
+  erasedAt: r.erased_at ? new Date(r.erased_at).toISOString() : null,
   prevHash: r.prev_hash, hash: r.hash,
 });

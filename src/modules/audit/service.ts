@@ -1,11 +1,12 @@
 import type { Logger } from 'pino';
-import type { Sql } from '../../db/sql.js';
+import type { Sql, Tx } from '../../db/sql.js';
 import { ALL_TENANTS } from '../../db/scope.js';
 import type { Clock } from '../../lib/clock.js';
 import { AppError } from '../../http/errors.js';
 import { redact, redactString } from '../../lib/redact.js';
 import { toWellFormed } from '../../lib/well-formed.js';
-import { chainKeys, openHead, signHead } from './chain.js';
+import { chainKeys, erasureLookup, openHead, signHead } from './chain.js';
+import { personalFields } from './personal.js';
 import type { HeadStore } from './head-store.js';
 import { auditStore, type AuditFilter, type AuditRow } from './store.js';
 import { countAuditEvent } from '../metrics/audit-metrics.js';
@@ -44,7 +45,8 @@ export function createAuditService(deps: { sql: Sql; clock: Clock; log: Logger; 
 
   return {
     /**
-     * Writes one audit row, redacted (DESIGN §5), chained (HMAC, chain version 2), and moves the chain's
+     * Writes one audit row, redacted (DESIGN §5), chained (HMAC, chain version 3: personal fields enter the
+     * HMAC as keyed digests, so they can be erased later), and moves the chain's
      * signed head, in one transaction under the chain's lock. Fails closed: when the row cannot be
      * written, this throws AppError `unavailable` (503) so the request that caused the event is not
      * confirmed without its row — an attacker must not be able to keep an action out of the log.
@@ -63,13 +65,14 @@ export function createAuditService(deps: { sql: Sql; clock: Clock; log: Logger; 
         requestId: clip(e.requestId, 128),
         metadata: redact(e.metadata ?? {}) as Record<string, unknown>,
       };
+      const personal = personalFields(fields);
       try {
         // A platform event (tenant null) is written in the cross-tenant scope: under RLS a platform-scoped
         // transaction sees no platform rows, so the chain's previous row would be invisible and every platform
         // row would chain to the genesis hash (what versions before 0010 did).
         await sql.tx(e.tenantId ?? ALL_TENANTS, async (tx) => {
           await auditStore.lockChain(tx, e.tenantId);
-          const head = await auditStore.append(tx, fields, keys.row);
+          const head = await auditStore.append(tx, fields, personal, keys);
           // Moved before the commit, under the lock: heads move in chain order. Should the commit then fail,
           // the head names a row that does not exist until the chain's next write replaces it.
           await heads.set(e.tenantId, signHead(keys.head, { tenantId: e.tenantId, ...head }));
@@ -80,6 +83,18 @@ export function createAuditService(deps: { sql: Sql; clock: Clock; log: Logger; 
       }
       // Sign-in, MFA and lockout metrics are counted from the committed event (src/modules/metrics/audit-metrics.ts).
       countAuditEvent(e);
+    },
+
+    /**
+     * Erases, inside the caller's transaction (scoped to `tenantId`), the personal fields of every version-3
+     * audit row about a deleted user: rows the user did or that were done to the user, and rows that mention
+     * one of `addresses` (typed into a sign-in, a link request, an invite…), found by their keyed digests.
+     * The user must already be a tombstone in this transaction (the database refuses otherwise). The chain
+     * still verifies; rows of versions 1 and 2 keep their fields (docs/audit.md).
+     */
+    async eraseUserIn(tx: Tx, tenantId: string, userId: string, addresses: (string | null | undefined)[]): Promise<number> {
+      const lookups = [...new Set(addresses.filter((a): a is string => Boolean(a && a.trim())).map((a) => erasureLookup(keys, tenantId, a)))];
+      return auditStore.eraseUser(tx, userId, lookups);
     },
 
     /** Newest-first page across tenants (admin plane) with an opaque cursor. */

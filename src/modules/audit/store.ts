@@ -1,5 +1,6 @@
 import type { Tx } from '../../db/sql.js';
-import { CHAIN_VERSION, GENESIS_HASH, keyedRowHash, type ChainedFields, type ChainVersion } from './chain.js';
+import { CHAIN_VERSION, GENESIS_HASH, sealedRowHash, sealPersonal, type ChainedFields, type ChainKeys, type ChainVersion, type PersonalDigest } from './chain.js';
+import type { PersonalField } from './personal.js';
 
 export interface AuditRow {
   seq: number;
@@ -17,8 +18,14 @@ export interface AuditRow {
   metadata: unknown;
   prev_hash: string;
   hash: string;
-  /** 1: legacy unkeyed SHA-256 (rows from before migration 0010); 2: HMAC under AUTH_SECRET */
+  /** 1: legacy unkeyed SHA-256 (rows from before migration 0010); 2: HMAC under AUTH_SECRET; 3: HMAC over digests of personal fields (0015) */
   chain_version: ChainVersion;
+  /** version 3: the personal fields and their keyed digests (null before) */
+  personal: PersonalDigest[] | null;
+  /** version 3: keyed digests of the addresses the row mentions, until erased (null before) */
+  erasure_keys: string[] | null;
+  /** when the row's personal fields were erased (account deletion); null otherwise */
+  erased_at: Date | null;
 }
 
 export interface AuditFilter {
@@ -57,24 +64,38 @@ export const auditStore = {
   },
 
   /**
-   * Appends one row (chain version 2, keyed) chained to the last row of its tenant; call under lockChain.
+   * Appends one row (chain version 3: keyed, personal fields sealed by their digests) chained to the last row
+   * of its tenant; call under lockChain. `personal` are the row's personal fields (personalFields(f)).
    * Returns the new row's seq and hash (the chain's new head).
    */
-  async append(tx: Tx, f: ChainedFields, rowKey: Buffer): Promise<{ seq: number; hash: string }> {
+  async append(tx: Tx, f: ChainedFields, personalOf: PersonalField[], keys: ChainKeys): Promise<{ seq: number; hash: string }> {
     // The seq is taken here, not read back with RETURNING: a platform row (tenant_id NULL) is not visible
     // to the app role under RLS, and RETURNING would need it to be. One round trip, as before.
     const { rows: [last] } = await tx.query<{ hash: string | null; seq: string | number }>(
       `SELECT (SELECT hash FROM audit_events WHERE tenant_id IS NOT DISTINCT FROM $1 ORDER BY seq DESC LIMIT 1) AS hash,
               nextval('audit_events_seq_seq') AS seq`, [f.tenantId]);
     const prev = last!.hash ?? GENESIS_HASH;
-    const hash = keyedRowHash(rowKey, prev, f);
     const seq = Number(last!.seq);
+    const { personal, lookups } = sealPersonal(keys, f.tenantId, seq, personalOf);
+    const hash = sealedRowHash(keys.row, prev, f, personal);
+    if (!hash) throw new Error('a personal field of the audit row has no value'); // personalFields() only lists present ones
     await tx.query(
-      `INSERT INTO audit_events (seq, tenant_id, occurred_at, actor_type, actor_id, action, target, outcome, ip, user_agent, request_id, metadata, prev_hash, hash, chain_version)
-       VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)`,
+      `INSERT INTO audit_events (seq, tenant_id, occurred_at, actor_type, actor_id, action, target, outcome, ip, user_agent, request_id, metadata, prev_hash, hash, chain_version, personal, erasure_keys)
+       VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)`,
       [seq, f.tenantId, f.occurredAt, f.actorType, f.actorId, f.action, f.target, f.outcome, f.ip, f.userAgent, f.requestId,
-        JSON.stringify(f.metadata ?? {}), prev, hash, CHAIN_VERSION]);
+        JSON.stringify(f.metadata ?? {}), prev, hash, CHAIN_VERSION, JSON.stringify(personal), lookups]);
     return { seq, hash };
+  },
+
+  /**
+   * Erases the personal fields of the version-3 rows about a deleted user (actor or target is the user) and of
+   * the rows whose erasure_keys meet `lookups` (keyed digests of the user's addresses), through the one
+   * narrow path migration 0015 grants the app role (ap_audit_erase: the user must be a tombstone of the
+   * transaction's tenant). Returns how many rows were erased.
+   */
+  async eraseUser(tx: Tx, userId: string, lookups: string[]): Promise<number> {
+    const { rows } = await tx.query<{ n: number }>('SELECT ap_audit_erase($1::uuid, $2::text[]) AS n', [userId, lookups]);
+    return Number(rows[0]?.n ?? 0);
   },
 
   /** Newest first; `limit + 1` rows are read so the caller can tell whether more exist. */

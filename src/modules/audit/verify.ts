@@ -1,5 +1,5 @@
 import { constantTimeEqual } from '../../lib/crypto.js';
-import { GENESIS_HASH, openHead, rowHash, signHead, type ChainHead, type ChainKeys } from './chain.js';
+import { GENESIS_HASH, openHead, personalIntact, rowHash, signHead, type ChainHead, type ChainKeys } from './chain.js';
 import { fieldsOf, type AuditRow } from './store.js';
 
 export interface ChainBreak {
@@ -9,8 +9,9 @@ export interface ChainBreak {
   id: string | null;
   problem:
     | 'broken_link' // the row's prev_hash is not the previous row's hash: a row before it was deleted or moved
-    | 'hash_mismatch' // the row was edited (or written under another AUTH_SECRET)
+    | 'hash_mismatch' // the row was edited (or written under another AUTH_SECRET); for version 3 also: a personal field changed to anything but its erasure
     | 'unkeyed_after_keyed' // a legacy (unkeyed) row after a keyed one: a rewrite with the public rule
+    | 'version_downgrade' // a version-2 row after a version-3 one: personal fields hashed in the clear again
     | 'truncated' // the row the chain's signed head names is gone or differs: the newest rows were deleted or rewritten
     | 'head_forged' // the stored head is not signed with this AUTH_SECRET
     | 'kept_head_missing' // a head an operator kept (--expect-head) names a row the log no longer holds
@@ -31,7 +32,8 @@ const nameOf = (tenantId: string | null) => tenantId ?? 'platform';
 /**
  * Checks one chain (rows oldest first) and adds what it finds to `report`:
  * - each row links to the previous row's hash and carries the hash of its version (1 legacy SHA-256, only
- *   before the first version-2 row; 2 HMAC under AUTH_SECRET);
+ *   before the first keyed row; 2 HMAC under AUTH_SECRET, only before the first version-3 row; 3 HMAC with
+ *   personal fields sealed by their digests — each personal field either erased or matching its digest);
  * - the stored signed head (kept outside the table) names a row the chain still holds, with that hash: a
  *   deleted or rewritten tail is seen even when the remaining rows link up;
  * - each head the operator kept from an earlier run names a row still in the chain.
@@ -41,6 +43,7 @@ export function verifyChain(report: VerifyReport, o: { tenantId: string | null; 
   const before = report.breaks.length;
   let prev = GENESIS_HASH;
   let keyed = false;
+  let highest = 0;
   for (const r of rows) {
     const at = { tenantId, seq: Number(r.seq), id: r.id };
     const version = Number(r.chain_version);
@@ -50,11 +53,18 @@ export function verifyChain(report: VerifyReport, o: { tenantId: string | null; 
     if (legacyPlatformRow) prev = GENESIS_HASH;
     if (r.prev_hash !== prev) { report.breaks.push({ ...at, problem: 'broken_link' }); break; }
     if (version === 1 && keyed) { report.breaks.push({ ...at, problem: 'unkeyed_after_keyed' }); break; }
-    if ((version !== 1 && version !== 2) || !constantTimeEqual(rowHash(keys, version, prev, fieldsOf(r)), r.hash)) {
+    if (version === 2 && highest > 2) { report.breaks.push({ ...at, problem: 'version_downgrade' }); break; }
+    const f = fieldsOf(r);
+    const ok = version === 1 || version === 2
+      ? constantTimeEqual(rowHash(keys, version, prev, f)!, r.hash)
+      : version === 3 && personalIntact(keys, tenantId, Number(r.seq), f, r.personal)
+        && constantTimeEqual(rowHash(keys, 3, prev, f, r.personal) ?? '', r.hash);
+    if (!ok) {
       report.breaks.push({ ...at, problem: 'hash_mismatch' });
       break;
     }
-    if (version === 2) keyed = true;
+    if (version >= 2) keyed = true;
+    highest = Math.max(highest, version);
     prev = r.hash;
   }
 

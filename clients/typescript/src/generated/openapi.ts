@@ -2023,12 +2023,14 @@ export interface components {
             ip: string | null;
             userAgent: string | null;
             requestId: string | null;
-            /** @description redacted before it was written */
+            /** @description redacted before it was written; personal values of an erased row read "[erased]" */
             metadata: {
                 [key: string]: unknown;
             };
+            /** @description when the personal fields of the row (IP, user agent, typed addresses, names, key labels) were erased by an account deletion: they read null or "[erased]"; null when not erased */
+            erasedAt: string | null;
             prevHash: string;
-            /** @description HMAC-SHA256 under a key derived from AUTH_SECRET (plain SHA-256 for rows written before migration 0010) over this row and prevHash: the chain authplane audit-verify checks */
+            /** @description HMAC-SHA256 under a key derived from AUTH_SECRET over this row and prevHash, with personal fields entering as keyed digests since migration 0015, so erasing them keeps the chain intact (plain SHA-256 for rows written before migration 0010): the chain authplane audit-verify checks */
             hash: string;
         };
         AuditPageInput: {
@@ -3169,12 +3171,14 @@ export interface components {
             ip: string | null;
             userAgent: string | null;
             requestId: string | null;
-            /** @description redacted before it was written */
+            /** @description redacted before it was written; personal values of an erased row read "[erased]" */
             metadata: {
                 [key: string]: unknown;
             };
+            /** @description when the personal fields of the row (IP, user agent, typed addresses, names, key labels) were erased by an account deletion: they read null or "[erased]"; null when not erased */
+            erasedAt: string | null;
             prevHash: string;
-            /** @description HMAC-SHA256 under a key derived from AUTH_SECRET (plain SHA-256 for rows written before migration 0010) over this row and prevHash: the chain authplane audit-verify checks */
+            /** @description HMAC-SHA256 under a key derived from AUTH_SECRET over this row and prevHash, with personal fields entering as keyed digests since migration 0015, so erasing them keeps the chain intact (plain SHA-256 for rows written before migration 0010): the chain authplane audit-verify checks */
             hash: string;
         };
         AuditPage: {
