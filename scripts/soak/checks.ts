@@ -132,7 +132,8 @@ export function checkServerErrors(windows: FaultWindow[]): { outcome: Outcome; t
     phases.set(phase, s);
     s.n++;
     if (r.status >= 200 && r.status < 300) s.ok++;
-    else if (r.status >= 400 && r.status < 500) { s.c4++; if (r.status === 401) s.c401++; }
+    // 401s of the load itself (a probe's reads after its sign-out are meant to be 401): a session lost in a fault shows here.
+    else if (r.status >= 400 && r.status < 500) { s.c4++; if (r.status === 401 && !r.op.startsWith('probe.')) s.c401++; }
     const lost = r.proxyLost || r.status === 0;
     if (lost) {
       s.lost++;
@@ -148,7 +149,7 @@ export function checkServerErrors(windows: FaultWindow[]): { outcome: Outcome; t
     }
   }
   const table = [...phases].map(([p, s]) =>
-    `  ${p.padEnd(44)} ${String(s.n).padStart(6)} requests  ${String(s.ok).padStart(6)} 2xx  ${String(s.c4).padStart(5)} 4xx (${s.c401} 401)  ` +
+    `  ${p.padEnd(44)} ${String(s.n).padStart(6)} requests  ${String(s.ok).padStart(6)} 2xx  ${String(s.c4).padStart(5)} 4xx (${s.c401} 401 in the load)  ` +
     `${String(s.c503).padStart(5)} 503  ${s.other5xx} other 5xx  ${s.lost} lost with a killed instance`);
   return {
     table,

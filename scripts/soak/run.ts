@@ -122,7 +122,9 @@ async function main(): Promise<number> {
 
   async function storeFault(kind: 'redis' | 'postgres', label: string, down: () => Promise<void> | void, up: () => Promise<void> | void): Promise<void> {
     let prepared: PreparedProbe | undefined;
-    try { prepared = await prepareProbe(`signed in before, out right after ${label} came back`, probeEmail, nextTarget(), targets); } catch (err) { probes.push({ label, lastAcceptedMs: [], refusedMs: [], error: (err as Error).message }); }
+    // A Redis without persistence comes back empty: a session from before it is gone anyway, so the probe starts after.
+    const before = kind === 'postgres' || cfg.persist;
+    if (before) try { prepared = await prepareProbe(`signed in before, out right after ${label} came back`, probeEmail, nextTarget(), targets); } catch (err) { probes.push({ label, lastAcceptedMs: [], refusedMs: [], error: (err as Error).message }); }
     const w: FaultWindow = { kind, label, start: Date.now() };
     windows.push(w);
     log(`${label}: down`);
@@ -131,7 +133,8 @@ async function main(): Promise<number> {
     await up();
     w.back = Date.now();
     log(`${label}: back after ${((w.back - w.start) / 1000).toFixed(1)} s`);
-    const [readyMs] = await Promise.all([measureRecovery(w.back), prepared ? finishProbe(prepared) : undefined]);
+    const [readyMs] = await Promise.all([measureRecovery(w.back),
+      prepared ? finishProbe(prepared) : before ? undefined : probe(`signed in and out right after ${label} came back`, probeEmail, nextTarget(), targets)]);
     w.readyMs = readyMs;
     const allReady = readyMs.every((ms) => ms !== null) ? w.back + Math.max(...(readyMs as number[])) : Infinity;
     w.end = Math.max(w.back + 10_000, Number.isFinite(allReady) ? allReady : w.back + 15_000);
