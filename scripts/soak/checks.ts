@@ -115,7 +115,7 @@ export function checkRevocation(): Outcome {
   return {
     ok: bad.length === 0 && probes.length > 0,
     line: `a session signed out on one instance is refused by every instance within ${REVOCATION_BOUND_MS} ms: ${probes.length} probes ` +
-      `(${probes.filter((p) => /after/.test(p.label)).length} right after a store came back), slowest ${slowest} ms` +
+      `(${probes.filter((p) => /came back/.test(p.label)).length} right after a store came back), slowest ${slowest} ms` +
       (bad.length ? `; ${bad.slice(0, 4).join('; ')}` : ''),
   };
 }
