@@ -8,7 +8,7 @@ import { instance, ready, runCli, startProxy, type Instance, type Proxy } from '
 import { call } from './http.js';
 import { PASSWORD, runLoad } from './load.js';
 import { finishProbe, prepareProbe, probe, probes, type PreparedProbe } from './probes.js';
-import { createCluster, redisNode, sleep, startPostgres, waitClusterOk, waitForPort, type Postgres, type RedisNode } from './stores.js';
+import { busiestNode, createCluster, redisNode, sleep, startPostgres, waitClusterOk, waitForPort, type Postgres, type RedisNode } from './stores.js';
 
 /**
  * `npm run soak` (docs/soak.md): 3 Authplane instances on the harness's own Postgres and Redis, behind a
@@ -161,9 +161,13 @@ async function main(): Promise<number> {
       await sleep(1000);
       if (w.back !== undefined) await probe(`after instance ${victim.index} restarted`, probeEmail, targets[victim.index]!, targets);
     },
-    redis: () => storeFault('redis', cfg.redisMode === 'cluster' ? `Redis master ${redisPorts[0]} restart` : 'Redis restart',
-      () => nodes[0]!.kill(),
-      async () => { await nodes[0]!.start(); if (cfg.redisMode === 'cluster') await waitClusterOk(redisPorts, 30_000); }),
+    async redis() {
+      // In a cluster, the master holding the most keys: with keys hash-tagged per tenant, that is the one that matters.
+      const k = cfg.redisMode === 'cluster' ? await busiestNode(redisPorts) : 0;
+      await storeFault('redis', cfg.redisMode === 'cluster' ? `Redis master ${redisPorts[k]} restart` : 'Redis restart',
+        () => nodes[k]!.kill(),
+        async () => { await nodes[k]!.start(); if (cfg.redisMode === 'cluster') await waitClusterOk(redisPorts, 30_000); });
+    },
     postgres: () => storeFault('postgres', 'Postgres restart', () => postgres.crash(), async () => { await postgres.start(); await waitForPort(P + 1, 10_000); }),
   };
 

@@ -142,3 +142,9 @@ export async function waitClusterOk(ports: number[], timeoutMs: number): Promise
     await sleep(200);
   }
 }
+
+/** The index of the node holding the most keys (DBSIZE): the cluster fault restarts the master that matters most. */
+export async function busiestNode(ports: number[]): Promise<number> {
+  const sizes = await Promise.all(ports.map((p) => run(REDIS_CLI, ['-p', String(p), 'dbsize']).then((o) => Number(o.trim()) || 0, () => 0)));
+  return sizes.indexOf(Math.max(...sizes));
+}
