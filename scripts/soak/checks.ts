@@ -143,6 +143,8 @@ export function checkServerErrors(windows: FaultWindow[]): { outcome: Outcome; t
     } else if (r.status === 503) {
       s.c503++;
       if (!ws.some((w) => w.kind !== 'instance')) bad.push(`${phase}: ${r.op} on instance ${r.backend} → 503 ${r.detail ?? ''}`);
+      // DESIGN §5: a dependency that is down answers the error shape with code `unavailable`.
+      else if (!(r.detail ?? '').includes('"error":"unavailable"')) bad.push(`${phase}: ${r.op} → 503 without the unavailable error body: ${r.detail ?? ''}`);
     } else if (r.status >= 500) {
       s.other5xx++;
       bad.push(`${phase}: ${r.op} on instance ${r.backend} → ${r.status} ${r.detail ?? ''}`);

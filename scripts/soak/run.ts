@@ -50,7 +50,9 @@ async function cleanUp(): Promise<void> {
   if (!cfg.keep) rmSync(dir, { recursive: true, force: true });
   else log(`kept ${dir}`);
 }
-process.on('SIGINT', () => { log('interrupted: stopping everything the harness started'); void cleanUp().then(() => process.exit(130)); });
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => { log(`${sig}: stopping everything the harness started`); void cleanUp().then(() => process.exit(130)); });
+}
 
 async function main(): Promise<number> {
   const P = cfg.portBase;
