@@ -38,8 +38,11 @@ export async function createPgliteSql(dataDir?: string, o: { loadDataDir?: Blob 
     turn = mine.catch(() => {});
     return mine;
   };
-  return {
-    kind: 'pglite',
+  let self: Sql | undefined;
+  const sql = {
+    kind: 'pglite' as const,
+    // One process, one database: there is no replica to read from; the unit of work is a normal one.
+    readTx: <T>(scope: TenantScope, fn: (tx: Tx) => Promise<T>): Promise<T> => self!.tx(scope, fn),
     async tx<T>(scope: TenantScope, fn: (tx: Tx) => Promise<T>): Promise<T> {
       const begin = beginStatements(scope).replace(/^BEGIN;\s*/, '');
       const observer = currentTxObserver();
@@ -76,4 +79,6 @@ export async function createPgliteSql(dataDir?: string, o: { loadDataDir?: Blob 
       await db.close();
     },
   };
+  self = sql;
+  return sql;
 }
