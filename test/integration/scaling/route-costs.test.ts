@@ -10,7 +10,9 @@ import { BACKEND, createStores, type Stores } from '../../helpers/backend.js';
  * through the real app with the database and the key–value store behind counters (SQL statements and
  * units of work; key–value calls, each one store round trip — MGET, MULTI and scripts included), after a
  * warm-up so that caches are as in steady state. Each route runs 5 times and the smallest count is kept
- * (the webhook worker's polling runs concurrently and would only add). The table must say what is measured.
+ * (the webhook worker's polling runs concurrently and would only add). The table must say what is measured:
+exactly on Redis (services); with the in-process store the store calls are at most the table's (the audit
+chain heads are kept in DATA_DIR there, not in the store).
  */
 let stores: Stores;
 let t: TestApp;
@@ -111,6 +113,14 @@ describe(`what each main route costs in Postgres statements and store round trip
 
     const table = [...measured].map(([route, [s, u, k]]) => `| \`${route}\` | ${s} | ${u} | ${k} |`).join('\n');
     console.log(`route costs (${BACKEND}):\n${table}`);
-    expect(Object.fromEntries(measured)).toEqual(Object.fromEntries(documented()));
+    const doc = documented();
+    expect([...measured.keys()]).toEqual([...doc.keys()]);
+    for (const [route, [statements, units, kv]] of measured) {
+      const [s, u, k] = doc.get(route)!;
+      expect([statements, units], route).toEqual([s, u]);
+      // With Redis every audit row also stores its chain head there (one SET); in memory it goes to DATA_DIR.
+      if (BACKEND === 'services') expect(kv, route).toBe(k);
+      else expect(kv, route).toBeLessThanOrEqual(k);
+    }
   }, 180_000);
 });
