@@ -1,6 +1,5 @@
 import { DEFAULT_PREFIX, ttlArg, windowArgs } from './args.js';
-import type { Kv, SetOptions, SlidingWindowResult, Unsubscribe } from './kv.js';
-import { oneHashTag } from './kv.js';
+import { oneHashTag, type Kv, type SetOptions, type SlidingWindowResult, type Unsubscribe } from './kv.js';
 import { KvCrossSlotError, KvUnavailableError, reportHandlerError } from './kv-errors.js';
 import { MemoryBackend, type MemoryEntry, type MemoryValue } from './memory-backend.js';
 import { slidingWindowStep } from './sliding-window.js';

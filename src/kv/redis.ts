@@ -1,7 +1,6 @@
 import { Cluster } from 'ioredis';
 import { DEFAULT_PREFIX, ttlArg, windowArgs } from './args.js';
-import type { Kv, SetOptions, SlidingWindowResult } from './kv.js';
-import { oneHashTag } from './kv.js';
+import { oneHashTag, type Kv, type SetOptions, type SlidingWindowResult } from './kv.js';
 import { KvCrossSlotError, reportHandlerError, toKvError } from './kv-errors.js';
 import { connectOnce, createClient, shutdown } from './redis-connection.js';
 import { createSubscriptions } from './redis-pubsub.js';
