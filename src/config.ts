@@ -76,6 +76,10 @@ const EnvSchema = z
     AUTH_BASE_PATH: z.string().regex(/^\/[A-Za-z0-9/_-]*[A-Za-z0-9_-]$/, 'must start with "/" and not end with "/"').default('/auth'),
     PUBLIC_URL: z.preprocess(emptyToUndefined, z.url({ protocol: /^https?$/, message: 'must be an http:// or https:// URL' }).optional()),
     DATABASE_URL: z.preprocess(emptyToUndefined, z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional()),
+    DATABASE_READ_URL: z.preprocess(emptyToUndefined, z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional()).describe(
+      'Optional second Postgres connection (e.g. a streaming replica) for reads that tolerate replication lag: admin lists of users '
+      + 'and tenants, audit log reads, webhook delivery lists, account data exports. Same role and row-level security as DATABASE_URL. '
+      + 'Never used for credential checks, sessions, or anything that reads and then writes. Requires DATABASE_URL. See docs/scaling.md.'),
     REDIS_URL: z.preprocess(emptyToUndefined, z.string().regex(/^(redis|rediss|redis\+cluster):\/\//, 'must be a redis://, rediss:// or redis+cluster:// URL').optional()),
     KV_PREFIX: z.preprocess(emptyToUndefined, z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1 to 64 characters from A-Z a-z 0-9 _ . : -').default('ap:')),
     DATA_DIR: z.string().min(1).default('./.data'),
@@ -139,6 +143,7 @@ const EnvSchema = z
     if (env.AUTH_SECRET === undefined && env.DATABASE_URL) {
       issue('AUTH_SECRET', 'is required when DATABASE_URL is set (generate one with: openssl rand -base64 48)');
     }
+    if (env.DATABASE_READ_URL && !env.DATABASE_URL) issue('DATABASE_READ_URL', 'is only used with DATABASE_URL (a read pool next to the primary); set DATABASE_URL too');
     if (env.MCP_TOKEN !== undefined && Buffer.byteLength(env.MCP_TOKEN) < 32) issue('MCP_TOKEN', 'must be at least 32 bytes');
     const unknownTool = env.MCP_SERVICE_TOOLS.split(',').map((x) => x.trim()).find((x) => !(SERVICE_TOOLS as readonly string[]).includes(x));
     if (unknownTool !== undefined) issue('MCP_SERVICE_TOOLS', `must be a comma-separated list of ${SERVICE_TOOLS.join(', ')} ("${unknownTool.slice(0, 40)}" is not one; the other tools act as a user)`);
@@ -162,6 +167,8 @@ export interface Config {
   basePath: string;
   publicUrl: string;
   databaseUrl?: string;
+  /** DATABASE_READ_URL: the read pool for lag-tolerant reads (Sql.readTx); undefined = the primary. */
+  databaseReadUrl?: string;
   redisUrl?: string;
   kvPrefix: string;
   dataDir: string;
@@ -238,6 +245,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     basePath: e.AUTH_BASE_PATH,
     publicUrl: (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/$/, ''),
     databaseUrl: e.DATABASE_URL,
+    databaseReadUrl: e.DATABASE_READ_URL,
     redisUrl: e.REDIS_URL,
     kvPrefix: e.KV_PREFIX,
     dataDir: e.DATA_DIR,

@@ -2,6 +2,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import type { Sql } from './db/sql.js';
+import { withReadPool } from './db/read-pool.js';
 import { createPgSql } from './db/pg.js';
 import { createPgliteSql } from './db/pglite.js';
 import type { Kv } from './kv/kv.js';
@@ -48,7 +49,10 @@ export interface DepsOverrides {
 
 /** Opens the configured database: Postgres when DATABASE_URL is set, else PGlite under DATA_DIR/pgdata. */
 export async function openSql(config: Readonly<Config>): Promise<Sql> {
-  return config.databaseUrl ? createPgSql(config.databaseUrl) : createPgliteSql(path.join(config.dataDir, 'pgdata'));
+  if (!config.databaseUrl) return createPgliteSql(path.join(config.dataDir, 'pgdata'));
+  const primary = createPgSql(config.databaseUrl, { applicationName: 'authplane' });
+  // DATABASE_READ_URL: lag-tolerant reads (Sql.readTx) go to their own pool, everything else to the primary.
+  return config.databaseReadUrl ? withReadPool(primary, createPgSql(config.databaseReadUrl, { applicationName: 'authplane-read' })) : primary;
 }
 
 /**

@@ -3,7 +3,7 @@
 // Refuses to run — never skips silently — when either service does not answer.
 import { spawn } from 'node:child_process';
 import pg from 'pg';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 
 const PG_URL = process.env.TEST_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -24,8 +24,20 @@ async function checkPostgres() {
   }
 }
 
+/** A client for REDIS_URL: a Cluster for `redis+cluster://[user:pass@]host:port,host:port` (npm run test:cluster). */
+function redisClient() {
+  const options = { lazyConnect: true, connectTimeout: TIMEOUT_MS, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false };
+  const cluster = /^rediss?\+cluster:\/\/(?:[^@/]*@)?([^/?#]+)/.exec(REDIS_URL);
+  if (!cluster) return new Redis(REDIS_URL, options);
+  const nodes = cluster[1].split(',').map((hostPort) => {
+    const u = new URL(`redis://${hostPort.trim()}`);
+    return { host: u.hostname, port: Number(u.port || 6379) };
+  });
+  return new Cluster(nodes, { lazyConnect: true, enableOfflineQueue: false, clusterRetryStrategy: () => null, redisOptions: options });
+}
+
 async function checkRedis() {
-  const client = new Redis(REDIS_URL, { lazyConnect: true, connectTimeout: TIMEOUT_MS, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
+  const client = redisClient();
   let cause;
   client.on('error', (err) => { cause ??= err; });
   try {

@@ -11,6 +11,8 @@ pg.types.setTypeParser(20, (v) => Number(v));
 
 export interface PgOptions {
   max?: number;
+  /** `application_name` of the pool's connections (pg_stat_activity, server logs). */
+  applicationName?: string;
   /** Per-statement timeout in ms; a hung database answers 503 within this bound (SECURITY AV-03). */
   statementTimeoutMs?: number;
 }
@@ -24,6 +26,7 @@ export function createPgSql(url: string, opts: PgOptions = {}): Sql {
     connectionTimeoutMillis: 5000,
     idleTimeoutMillis: 30_000,
     statement_timeout: timeout,
+    ...(opts.applicationName ? { application_name: opts.applicationName } : {}),
     query_timeout: timeout + 1000,
   });
   // An idle client losing its connection: the pool has already dropped it; the next checkout makes a new one.
@@ -56,33 +59,37 @@ export function createPgSql(url: string, opts: PgOptions = {}): Sql {
   };
   const removePoolReading = dbPools.add(() => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }));
 
+  async function unitOfWork<T>(scope: TenantScope, fn: (tx: Tx) => Promise<T>, readOnly: boolean): Promise<T> {
+    const observer = currentTxObserver();
+    let client: pg.PoolClient;
+    try {
+      client = await pool.connect();
+    } catch (err) {
+      return mapDbError(err);
+    }
+    let failure: unknown;
+    try {
+      await exec(client, beginStatements(scope));
+      if (readOnly) await exec(client, 'SET TRANSACTION READ ONLY');
+      const tx: Tx = { query: (text, params) => run(client, text, params) };
+      const result = await fn(tx);
+      if (observer && !readOnly) await observer.beforeCommit(tx, scope);
+      await exec(client, 'COMMIT');
+      if (!readOnly) observer?.afterCommit();
+      return result;
+    } catch (err) {
+      failure = err;
+      if (!lost.has(client) && !isConnectionError(err)) await exec(client, 'ROLLBACK').catch((e: unknown) => { lost.set(client, e instanceof Error ? e : new Error('rollback failed')); });
+      return mapDbError(err);
+    } finally {
+      release(client, failure);
+    }
+  }
+
   return {
     kind: 'postgres',
-    async tx<T>(scope: TenantScope, fn: (tx: Tx) => Promise<T>): Promise<T> {
-      const observer = currentTxObserver();
-      let client: pg.PoolClient;
-      try {
-        client = await pool.connect();
-      } catch (err) {
-        return mapDbError(err);
-      }
-      let failure: unknown;
-      try {
-        await exec(client, beginStatements(scope));
-        const tx: Tx = { query: (text, params) => run(client, text, params) };
-        const result = await fn(tx);
-        if (observer) await observer.beforeCommit(tx, scope);
-        await exec(client, 'COMMIT');
-        observer?.afterCommit();
-        return result;
-      } catch (err) {
-        failure = err;
-        if (!lost.has(client) && !isConnectionError(err)) await exec(client, 'ROLLBACK').catch((e: unknown) => { lost.set(client, e instanceof Error ? e : new Error('rollback failed')); });
-        return mapDbError(err);
-      } finally {
-        release(client, failure);
-      }
-    },
+    tx: (scope, fn) => unitOfWork(scope, fn, false),
+    readTx: (scope, fn) => unitOfWork(scope, fn, true),
     async ownerSession<T>(fn: (conn: OwnerConn) => Promise<T>): Promise<T> {
       let client: pg.PoolClient;
       try {

@@ -38,8 +38,14 @@ export async function createPgliteSql(dataDir?: string, o: { loadDataDir?: Blob 
     turn = mine.catch(() => {});
     return mine;
   };
-  return {
-    kind: 'pglite',
+  let self: Sql | undefined;
+  const sql = {
+    kind: 'pglite' as const,
+    // One process, one database: there is no replica to read from; a normal unit of work, READ ONLY.
+    readTx: <T>(scope: TenantScope, fn: (tx: Tx) => Promise<T>): Promise<T> => self!.tx(scope, async (tx) => {
+      await tx.query('SET TRANSACTION READ ONLY');
+      return fn(tx);
+    }),
     async tx<T>(scope: TenantScope, fn: (tx: Tx) => Promise<T>): Promise<T> {
       const begin = beginStatements(scope).replace(/^BEGIN;\s*/, '');
       const observer = currentTxObserver();
@@ -76,4 +82,6 @@ export async function createPgliteSql(dataDir?: string, o: { loadDataDir?: Blob 
       await db.close();
     },
   };
+  self = sql;
+  return sql;
 }

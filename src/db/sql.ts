@@ -28,6 +28,14 @@ export interface Sql {
    */
   tx<T>(scope: TenantScope, fn: (tx: Tx) => Promise<T>): Promise<T>;
   /**
+   * Like `tx`, with the same role and tenant scoping (RLS), but READ ONLY, and on the read pool
+   * (DATABASE_READ_URL, e.g. a streaming replica) when one is configured: its rows may lag the primary.
+   * Only for reads that tolerate that lag (admin lists, audit reads, exports), never for credential or
+   * session checks nor for anything that reads and then writes (docs/scaling.md). Without a read pool it
+   * runs on the primary.
+   */
+  readTx<T>(scope: TenantScope, fn: (tx: Tx) => Promise<T>): Promise<T>;
+  /**
    * Runs `fn` on one dedicated connection as the connecting (owner) role, outside any tenant scope:
    * for migrations (advisory lock + multi-statement files), the CLI and tests only.
    */

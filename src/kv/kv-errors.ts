@@ -7,6 +7,18 @@ export class KvUnavailableError extends Error {
   }
 }
 
+/**
+ * A multi-key operation (mget, writeAll) was given keys of more than one hash tag: a programming error
+ * that Redis Cluster would answer with CROSSSLOT, raised by every implementation before anything is done.
+ */
+export class KvCrossSlotError extends Error {
+  override readonly name = 'KvCrossSlotError';
+
+  constructor(op: string) {
+    super(`kv: ${op} needs keys of one hash tag (one Cluster slot; see kvKey)`);
+  }
+}
+
 const UNAVAILABLE_CODES = new Set([
   'ECONNREFUSED',
   'ECONNRESET',

@@ -3,8 +3,10 @@
  * Every method has the same semantics on both implementations; multi-step operations are one
  * Lua script in Redis and one synchronous step in memory, so both answer alike under concurrency.
  * Keys are given without the store's namespace prefix; the implementation adds it.
- * Callers build keys as `ap:{<tenantId>}:<area>:<id>`-style strings via `kvKey()` so that a
- * tenant's keys share one Redis Cluster slot.
+ * Callers build keys with `kvKey()`: `<tenant>:<area>:{<tenant>:<unit>}[:<part>…]`, whose hash tag is
+ * the smallest unit a multi-key operation needs together (a user's sessions and their index, one
+ * rate-limit bucket, one idempotency record), never the tenant, so one busy tenant spreads over every
+ * Redis Cluster master (docs/scaling.md, "Redis key layout").
  */
 export interface SlidingWindowResult {
   /** true when this hit was admitted (and counted). */
@@ -44,11 +46,14 @@ export interface Kv {
   /** Which implementation this is, for /ready and logs: 'redis' | 'memory'. */
   readonly kind: 'redis' | 'memory';
   get(key: string): Promise<string | null>;
-  /** One round trip for several keys (same Cluster slot: use one `{tenant}` tag). */
+  /**
+   * One round trip for several keys. The keys must share one hash tag (`kvKey`'s unit), as on a Redis
+   * Cluster; otherwise it rejects with KvCrossSlotError on every implementation.
+   */
   mget(keys: string[]): Promise<(string | null)[]>;
   /** Returns false only when `nx` is set and the key already existed. */
   set(key: string, value: string, opts?: SetOptions): Promise<boolean>;
-  /** Deletes the keys; returns how many existed. */
+  /** Deletes the keys; returns how many existed. Keys of several hash tags are deleted one tag at a time (not atomically). */
   del(...keys: string[]): Promise<number>;
   /** Atomically reads and deletes; null if absent. One racer gets the value. */
   getDel(key: string): Promise<string | null>;
@@ -63,7 +68,8 @@ export interface Kv {
   /**
    * Applies the writes in order as one atomic step (Redis MULTI/EXEC; one synchronous step in memory):
    * no other client's command runs between them, so a record and its index entry are written or removed
-   * together. The keys must share one Cluster slot (one hash tag).
+   * together. The keys must share one hash tag (one Cluster slot); otherwise it rejects with
+   * KvCrossSlotError, writing nothing, on every implementation.
    */
   writeAll(writes: KvWrite[]): Promise<void>;
   /**
@@ -93,7 +99,31 @@ export interface Kv {
 /** Whether a subscription generation is one under which messages are delivered (odd). */
 export const isLiveGeneration = (generation: number): boolean => (generation & 1) === 1;
 
-/** Builds a Cluster-safe key: `{tenant}` is the hash tag. */
-export function kvKey(tenantId: string | null, area: string, ...parts: string[]): string {
-  return [`{${tenantId ?? 'platform'}}`, area, ...parts].join(':');
+/** Keeps `{` and `}` out of a tag's parts, so the hash tag always ends where `kvKey` closed it. */
+const tagSafe = (part: string): string => part.replace(/[{}%]/g, (c) => encodeURIComponent(c));
+
+/**
+ * Builds a key: `<tenant>:<area>:{<tenant>:<unit>}` followed by `:<part>` for each part (`platform`
+ * stands for the tenant of platform-wide keys). The `{…}` section is the Redis Cluster hash tag, so every
+ * key built with the same (tenant, unit) lands in one slot and can go in one MGET, MULTI or script, and
+ * nothing else is forced together. `unit` is the smallest set of keys an atomic operation touches: the
+ * user for sessions, the bucket for a rate limit, the record for idempotency (docs/scaling.md).
+ */
+export function kvKey(tenantId: string | null, area: string, unit: string, ...parts: string[]): string {
+  const scope = tagSafe(tenantId ?? 'platform');
+  return [scope, area, `{${scope}:${tagSafe(unit)}}`, ...parts].join(':');
+}
+
+/** The part of a key Redis Cluster hashes: the first `{…}` section when non-empty, else the whole key. */
+export function hashTag(key: string): string {
+  const open = key.indexOf('{');
+  const close = open >= 0 ? key.indexOf('}', open + 1) : -1;
+  return close > open + 1 ? key.slice(open + 1, close) : key;
+}
+
+/** Whether every key has the same hash tag (so one Cluster slot): what mget and writeAll require. */
+export function oneHashTag(keys: readonly string[]): boolean {
+  if (keys.length < 2) return true;
+  const first = hashTag(keys[0]!);
+  return keys.every((key) => hashTag(key) === first);
 }

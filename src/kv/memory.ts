@@ -1,6 +1,6 @@
 import { DEFAULT_PREFIX, ttlArg, windowArgs } from './args.js';
-import type { Kv, SetOptions, SlidingWindowResult, Unsubscribe } from './kv.js';
-import { KvUnavailableError, reportHandlerError } from './kv-errors.js';
+import { oneHashTag, type Kv, type SetOptions, type SlidingWindowResult, type Unsubscribe } from './kv.js';
+import { KvCrossSlotError, KvUnavailableError, reportHandlerError } from './kv-errors.js';
 import { MemoryBackend, type MemoryEntry, type MemoryValue } from './memory-backend.js';
 import { slidingWindowStep } from './sliding-window.js';
 
@@ -109,13 +109,16 @@ export function createMemoryKv(opts: MemoryKvOptions = {}): Kv {
 
     get: (key) => op(() => read(key, 'string')?.data.value ?? null),
 
+    // Multi-key operations refuse keys of several hash tags as a Redis Cluster would (CROSSSLOT), so the
+    // embedded suite catches a key layout that only a cluster would reject.
     mget: (keys) =>
-      op(() =>
-        keys.map((key) => {
+      op(() => {
+        if (!oneHashTag(keys)) throw new KvCrossSlotError('mget');
+        return keys.map((key) => {
           const data = backend.live(prefix + key)?.data;
           return data?.type === 'string' ? data.value : null;
-        }),
-      ),
+        });
+      }),
 
     set: (key, value, setOpts: SetOptions = {}) => op(() => setNow(key, value, setOpts)),
 
@@ -159,6 +162,7 @@ export function createMemoryKv(opts: MemoryKvOptions = {}): Kv {
 
     writeAll: (writes) =>
       op(() => {
+        if (!oneHashTag(writes.flatMap((w) => (w.op === 'del' ? w.keys : [w.key])))) throw new KvCrossSlotError('writeAll');
         // Like MULTI/EXEC: a write that fails (a type error) does not undo or stop the others; the first
         // error is reported once all have run.
         let first: unknown = null;

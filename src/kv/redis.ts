@@ -1,7 +1,7 @@
 import { Cluster } from 'ioredis';
 import { DEFAULT_PREFIX, ttlArg, windowArgs } from './args.js';
-import type { Kv, SetOptions, SlidingWindowResult } from './kv.js';
-import { reportHandlerError, toKvError } from './kv-errors.js';
+import { oneHashTag, type Kv, type SetOptions, type SlidingWindowResult } from './kv.js';
+import { KvCrossSlotError, reportHandlerError, toKvError } from './kv-errors.js';
 import { connectOnce, createClient, shutdown } from './redis-connection.js';
 import { createSubscriptions } from './redis-pubsub.js';
 import { createTurnBatcher } from './redis-batch.js';
@@ -79,21 +79,23 @@ export async function createRedisKv(url: string, opts: RedisKvOptions = {}): Pro
   }
 
   /** Whether keys can go in one multi-key command (Cluster rejects keys from different slots). */
-  const oneSlot = (keys: string[]): boolean => !clustered || new Set(keys.map(hashTag)).size === 1;
+  const oneSlot = (keys: string[]): boolean => !clustered || oneHashTag(keys);
 
   return {
     kind: 'redis',
 
     get: (key) => call('get', () => (batch ? batch.send<string | null>((p) => p.get(k(key))) : client.get(k(key)))),
 
-    mget: (keys) =>
-      call('mget', async () => {
+    mget: async (keys) => {
+      // Checked on a single server too, so that the standalone suite catches what a Cluster would refuse.
+      if (!oneHashTag(keys)) throw new KvCrossSlotError('mget');
+      return call('mget', async () => {
         if (keys.length === 0) return [];
         const full = keys.map(k);
         if (batch) return batch.send<(string | null)[]>((p) => p.mget(...full));
-        if (oneSlot(full)) return client.mget(...full);
-        return Promise.all(full.map((key) => client.get(key)));
-      }),
+        return client.mget(...full);
+      });
+    },
 
     set: (key, value, setOpts: SetOptions = {}) =>
       call('set', async () => {
@@ -135,8 +137,9 @@ export async function createRedisKv(url: string, opts: RedisKvOptions = {}): Pro
 
     smembers: (key) => call('smembers', () => client.smembers(k(key))),
 
-    writeAll: (writes) =>
-      call('multi', async () => {
+    writeAll: async (writes) => {
+      if (!oneHashTag(writes.flatMap((w) => (w.op === 'del' ? w.keys : [w.key])))) throw new KvCrossSlotError('writeAll');
+      return call('multi', async () => {
         if (writes.length === 0) return;
         const m = client.multi();
         for (const w of writes) {
@@ -157,7 +160,8 @@ export async function createRedisKv(url: string, opts: RedisKvOptions = {}): Pro
         if (!results) throw new Error('kv transaction aborted');
         const failed = results.find(([err]) => err);
         if (failed) throw failed[0];
-      }),
+      });
+    },
 
     slidingWindow: (key, limit, windowMs, nowMs) =>
       call('sliding_window', async (): Promise<SlidingWindowResult> => {
@@ -195,11 +199,4 @@ export async function createRedisKv(url: string, opts: RedisKvOptions = {}): Pro
       await Promise.all([shutdown(client), shutdown(subscriber)]);
     },
   };
-}
-
-/** The part of a key Redis Cluster hashes: the first non-empty `{...}` section, else the whole key. */
-function hashTag(key: string): string {
-  const open = key.indexOf('{');
-  const close = open >= 0 ? key.indexOf('}', open + 1) : -1;
-  return close > open + 1 ? key.slice(open + 1, close) : key;
 }

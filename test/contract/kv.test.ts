@@ -2,15 +2,22 @@ import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import fc from 'fast-check';
-import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Kv, SlidingWindowResult } from '../../src/kv/kv.js';
-import { KvUnavailableError } from '../../src/kv/kv-errors.js';
+import { KvCrossSlotError, KvUnavailableError } from '../../src/kv/kv-errors.js';
+import { hashTag, kvKey } from '../../src/kv/kv.js';
 import { createMemoryBackend, createMemoryKv } from '../../src/kv/memory.js';
 import { createRedisKv, parseClusterUrl } from '../../src/kv/redis.js';
 import { slidingWindowStep, type WindowState } from '../../src/kv/sliding-window.js';
 
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+import { deleteMatching, rawRedis, REDIS_IS_CLUSTER, REDIS_URL, scanKeys } from '../helpers/backend.js';
+
+/**
+ * Runs against TEST_REDIS_URL (default redis://127.0.0.1:6379), a Redis Cluster too (`npm run test:cluster`).
+ * The two relay tests cut a TCP connection to one server, which only a single server allows (a cluster
+ * client follows MOVED replies to the nodes' real addresses): they run on a single server only.
+ */
+const singleServerIt = REDIS_IS_CLUSTER ? it.skip : it;
 const RUN = `aptest-${randomBytes(6).toString('hex')}`;
 const PREFIX = `${RUN}:`;
 /** An instant aligned to both 1 s and 60 s windows. */
@@ -49,14 +56,9 @@ function redisHarness(): Harness {
 
 afterAll(async () => {
   await Promise.all(opened.map((kv) => kv.close()));
-  const raw = new Redis(REDIS_URL);
-  let cursor = '0';
-  do {
-    const [next, keys] = await raw.scan(cursor, 'MATCH', `${RUN}*`, 'COUNT', 500);
-    if (keys.length > 0) await raw.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
-  await raw.quit();
+  const raw = await rawRedis(REDIS_URL);
+  await deleteMatching(raw, `${RUN}*`);
+  raw.disconnect();
 });
 
 async function waitFor(check: () => boolean, timeoutMs = 2_000): Promise<void> {
@@ -179,6 +181,28 @@ describe.each([memoryHarness(), redisHarness()])('Kv contract: $name', (h) => {
     await kv.set('{t}:wt', 'string');
     await expect(kv.writeAll([{ op: 'sadd', key: '{t}:wt', member: 'm' }, { op: 'set', key: '{t}:wt2', value: 'ok' }])).rejects.toThrow(/WRONGTYPE/);
     expect(await kv.get('{t}:wt2')).toBe('ok');
+  });
+
+  it('mget and writeAll refuse keys of several hash tags (CROSSSLOT on a Redis Cluster), writing nothing', async () => {
+    const kv = await h.open();
+    await expect(kv.mget(['{x1}:a', '{x2}:a'])).rejects.toBeInstanceOf(KvCrossSlotError);
+    // A key without a tag hashes as a whole: it is its own unit.
+    await expect(kv.mget(['{x1}:a', 'x1:a'])).rejects.toBeInstanceOf(KvCrossSlotError);
+    await expect(kv.writeAll([{ op: 'set', key: '{x1}:w', value: 'v' }, { op: 'sadd', key: '{x2}:idx', member: 'w' }])).rejects.toBeInstanceOf(KvCrossSlotError);
+    await expect(kv.writeAll([{ op: 'set', key: '{x1}:w', value: 'v' }, { op: 'del', keys: ['{x1}:z', '{x3}:z'] }])).rejects.toBeInstanceOf(KvCrossSlotError);
+    expect(await kv.get('{x1}:w')).toBeNull();
+    expect(await kv.smembers('{x2}:idx')).toEqual([]);
+    // kvKey's keys of one (tenant, unit) share a tag; another unit of the same tenant does not.
+    const t = 'b3c1d2e4-0000-4000-8000-000000000001';
+    await kv.writeAll([
+      { op: 'set', key: kvKey(t, 'sess', 'u1', 's1'), value: 'v' },
+      { op: 'sadd', key: kvKey(t, 'user-sess', 'u1'), member: 's1' },
+    ]);
+    expect(await kv.mget([kvKey(t, 'sess', 'u1', 's1'), kvKey(t, 'sess-su', 'u1', 's1')])).toEqual(['v', null]);
+    await expect(kv.mget([kvKey(t, 'sess', 'u1', 's1'), kvKey(t, 'sess', 'u2', 's1')])).rejects.toBeInstanceOf(KvCrossSlotError);
+    // del accepts several tags (one tag at a time on a cluster).
+    await kv.set('{x4}:d', '1');
+    expect(await kv.del('{x4}:d', '{x5}:d', kvKey(t, 'sess', 'u1', 's1'))).toBe(2);
   });
 
   it('mget returns values in order with null for missing keys', async () => {
@@ -478,14 +502,14 @@ describe('redis specifics', () => {
     await kv.incr('{r1}:n', 10_000);
     await kv.sadd('{r1}:s', 'm', 10_000);
     await kv.slidingWindow('{r1}:sw', 5, 1_000, BASE);
-    const raw = new Redis(REDIS_URL);
+    const raw = await rawRedis(REDIS_URL);
     try {
-      const keys = (await raw.keys(`${PREFIX}{r1}:*`)).sort();
+      const keys = (await scanKeys(raw, `${PREFIX}{r1}:*`)).sort();
       expect(keys).toEqual([`${PREFIX}{r1}:k`, `${PREFIX}{r1}:n`, `${PREFIX}{r1}:s`, `${PREFIX}{r1}:sw`]);
       expect(await raw.pttl(`${PREFIX}{r1}:sw`)).toBeGreaterThan(1_000);
-      expect(await raw.keys('{r1}:*')).toEqual([]);
+      expect(await scanKeys(raw, '{r1}:*')).toEqual([]);
     } finally {
-      await raw.quit();
+      raw.disconnect();
     }
   });
 
@@ -511,7 +535,7 @@ describe('redis specifics', () => {
     await kv.close();
   });
 
-  it('recovers by itself, subscriptions included, when Redis comes back', async () => {
+  singleServerIt('recovers by itself, subscriptions included, when Redis comes back', async () => {
     const proxy = await startProxy(0);
     const kv = track(await createRedisKv(`redis://127.0.0.1:${proxy.port}`, { prefix: PREFIX }));
     const direct = track(await createRedisKv(REDIS_URL, { prefix: PREFIX }));
@@ -556,7 +580,7 @@ describe('redis specifics', () => {
     }
   });
 
-  it('times out calls on a server that stops answering, then drops the connection and recovers', async () => {
+  singleServerIt('times out calls on a server that stops answering, then drops the connection and recovers', async () => {
     const proxy = await startProxy(0);
     const kv = track(await createRedisKv(`redis://127.0.0.1:${proxy.port}`, { prefix: PREFIX }));
     try {
@@ -579,6 +603,16 @@ describe('redis specifics', () => {
       await kv.close();
       await proxy.stop();
     }
+  });
+
+  it('builds keys whose hash tag is (tenant, unit), braces kept out of the tag', () => {
+    expect(kvKey('t1', 'sess', 'u1', 's1')).toBe('t1:sess:{t1:u1}:s1');
+    expect(kvKey(null, 'rl', 'lockouts')).toBe('platform:rl:{platform:lockouts}');
+    expect(hashTag(kvKey('t1', 'user-sess', 'u1'))).toBe('t1:u1');
+    expect(hashTag(kvKey('t1', 'rl', 'default:GET /x/{id}:1.2.3.4'))).toBe('t1:default:GET /x/%7Bid%7D:1.2.3.4');
+    expect(hashTag(kvKey('t1', 'idem', 'd', 'takeover:{x}'))).toBe('t1:d');
+    expect(hashTag('plain')).toBe('plain');
+    expect(hashTag('a{}b{c}')).toBe('a{}b{c}');
   });
 
   it('parses redis+cluster URLs', () => {

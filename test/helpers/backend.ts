@@ -7,7 +7,8 @@ import { createPgSql } from '../../src/db/pg.js';
 import { createPgliteSql } from '../../src/db/pglite.js';
 import type { Kv } from '../../src/kv/kv.js';
 import { createMemoryBackend, createMemoryKv, type MemoryBackend } from '../../src/kv/memory.js';
-import { createRedisKv } from '../../src/kv/redis.js';
+import { createRedisKv, parseClusterUrl } from '../../src/kv/redis.js';
+import { Cluster, Redis } from 'ioredis';
 import { migrate } from '../../src/db/migrate.js';
 
 /** embedded: PGlite + in-process store (the default); services: real Postgres + Redis. */
@@ -135,17 +136,54 @@ async function withRedisKv(base: Stores, url: string, kvPrefix: string): Promise
 }
 
 async function deleteKeys(_kv: Kv, prefix: string): Promise<void> {
-  const { Redis } = await import('ioredis');
-  const r = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  const r = await rawRedis();
   try {
-    await r.connect();
-    let cursor = '0';
-    do {
-      const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-      cursor = next;
-      if (keys.length) await r.del(...keys);
-    } while (cursor !== '0');
+    await deleteMatching(r, `${prefix}*`);
   } finally {
     r.disconnect();
+  }
+}
+
+/** Whether the test Redis (TEST_REDIS_URL) is a Redis Cluster (`redis+cluster://`). */
+export const REDIS_IS_CLUSTER = /^rediss?\+cluster:\/\//.test(REDIS_URL);
+
+/**
+ * A plain ioredis client on `url` (default TEST_REDIS_URL), connected: a `Cluster` for a redis+cluster:// URL,
+ * so that tests that inspect or change keys directly work on a cluster too. Call `disconnect()` when done.
+ */
+export async function rawRedis(url = REDIS_URL): Promise<Redis | Cluster> {
+  if (/^rediss?\+cluster:\/\//.test(url)) {
+    const { nodes, username, password } = parseClusterUrl(url);
+    const c = new Cluster(nodes, { lazyConnect: true, redisOptions: { username, password, maxRetriesPerRequest: 1 } });
+    await c.connect();
+    return c;
+  }
+  const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  await r.connect();
+  return r;
+}
+
+/** Every key matching `pattern`, on every master of a cluster (SCAN per node). */
+export async function scanKeys(client: Redis | Cluster, pattern: string): Promise<string[]> {
+  const nodes = client instanceof Cluster ? client.nodes('master') : [client];
+  const out: string[] = [];
+  for (const node of nodes) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
+      cursor = next;
+      out.push(...keys);
+    } while (cursor !== '0');
+  }
+  return out;
+}
+
+/** Deletes every key matching `pattern` (one DEL per key on a cluster: keys of many slots). */
+export async function deleteMatching(client: Redis | Cluster, pattern: string): Promise<void> {
+  const keys = await scanKeys(client, pattern);
+  if (client instanceof Cluster) {
+    for (let i = 0; i < keys.length; i += 200) await Promise.all(keys.slice(i, i + 200).map((k) => client.del(k)));
+  } else {
+    for (let i = 0; i < keys.length; i += 500) await client.del(...keys.slice(i, i + 500));
   }
 }

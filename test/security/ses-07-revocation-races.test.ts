@@ -17,15 +17,27 @@ const TRIALS = 50;
 const RACE_TIMEOUT = 300_000;
 let t: TestApp;
 let stores: Stores;
-/** Runs once before the store read of a key containing the fragment: a deterministic interleaving. */
+/**
+ * Runs once before the store read of a key containing every `*`-separated part of the fragment, in order
+ * (keys carry a hash tag between area and id: `sess-org:{<tenant>:<user>}:<sid>`): a deterministic interleaving.
+ */
 const beforeRead = new Map<string, () => Promise<unknown>>();
+function matches(key: string, fragment: string): boolean {
+  let from = 0;
+  for (const part of fragment.split('*')) {
+    const at = key.indexOf(part, from);
+    if (at < 0) return false;
+    from = at + part.length;
+  }
+  return true;
+}
 function interleaving(kv: Kv): Kv {
   return new Proxy(kv, {
     get(target, prop) {
       if (prop === 'get') {
         return async (key: string) => {
           for (const [fragment, hook] of beforeRead) {
-            if (key.includes(fragment)) { beforeRead.delete(fragment); await hook(); }
+            if (matches(key, fragment)) { beforeRead.delete(fragment); await hook(); }
           }
           return target.get(key);
         };
@@ -67,7 +79,7 @@ describe(`SES-07 revocation races (${BACKEND}; ${TRIALS} trials each, zero survi
       const s = await freshSessionWithoutStepUp(t, u.email, secret);
       let logout: Awaited<ReturnType<typeof call>> | undefined;
       // The step-up reads the session, then its active org, then writes: the logout runs at the second read.
-      beforeRead.set(`sess-org:${s.sessionId}`, async () => { logout = await call(t.app, { method: 'POST', url: '/auth/logout', token: s.accessToken }); });
+      beforeRead.set(`sess-org:*:${s.sessionId}`, async () => { logout = await call(t.app, { method: 'POST', url: '/auth/logout', token: s.accessToken }); });
       const stepUp = await call(t.app, { method: 'POST', url: '/auth/mfa/verify', token: s.accessToken, json: { code: nextCode(t, secret) } });
       expect(beforeRead.size, 'the interleaving point was reached').toBe(0);
       expect(logout?.statusCode).toBe(200);

@@ -76,9 +76,9 @@ describe('TOK-09 revocation reaches every instance at once', () => {
   it('the bearer check cache has a bound of its own: a session removed behind its back (no announcement) is refused once it passes', async () => {
     const s = await warmSession();
     expect((await getUser(t.app, s.accessToken)).statusCode).toBe(200);
-    const { sid, tid } = parts(s.accessToken).payload as { sid: string; tid: string };
+    const { sid, tid, sub } = parts(s.accessToken).payload as { sid: string; tid: string; sub: string };
     // Straight in the store: nothing is announced, so only the bound can end the cached answers.
-    expect(await t.deps.kv.del(kvKey(tid, 'sess', sid))).toBe(1);
+    expect(await t.deps.kv.del(kvKey(tid, 'sess', sub, sid))).toBe(1);
     t.clock.advance(SESSION_CHECK_TTL_MS + 1);
     expect((await getUser(t.app, s.accessToken)).statusCode).toBe(401);
     expect((await getUser(b, s.accessToken)).statusCode).toBe(401);

@@ -56,7 +56,8 @@ export function createAdminService(deps: {
     async listUsers(ref: string, limit: number, offset: number): Promise<{ items: User[]; total: number } | null> {
       const tenant = await tenants.resolve(ref);
       if (!tenant) return null;
-      const page = await sql.tx(tenant.id, (tx) => userStore.list(tx, limit, offset));
+      // A list that tolerates replication lag: the read pool (DATABASE_READ_URL) when configured.
+      const page = await sql.readTx(tenant.id, (tx) => userStore.list(tx, limit, offset));
       return { items: page.items.map(publicUser), total: page.total };
     },
 

@@ -100,7 +100,8 @@ export function createAuditService(deps: { sql: Sql; clock: Clock; log: Logger; 
     /** Newest-first page across tenants (admin plane) with an opaque cursor. */
     async list(filter: Omit<AuditFilter, 'beforeSeq'> & { cursor?: string }): Promise<{ items: AuditRow[]; nextCursor: string | null }> {
       const beforeSeq = filter.cursor ? Number(Buffer.from(filter.cursor, 'base64url').toString()) : undefined;
-      const rows = await sql.tx(ALL_TENANTS, (tx) => auditStore.list(tx, { ...filter, beforeSeq: Number.isSafeInteger(beforeSeq) ? beforeSeq : undefined }));
+      // A list that tolerates replication lag: the read pool (DATABASE_READ_URL) when configured.
+      const rows = await sql.readTx(ALL_TENANTS, (tx) => auditStore.list(tx, { ...filter, beforeSeq: Number.isSafeInteger(beforeSeq) ? beforeSeq : undefined }));
       const items = rows.slice(0, filter.limit);
       const next = rows.length > filter.limit ? Buffer.from(String(items[items.length - 1]!.seq)).toString('base64url') : null;
       return { items, nextCursor: next };

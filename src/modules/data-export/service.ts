@@ -25,7 +25,9 @@ export function createDataExportService(deps: { sql: Sql; clock: Clock; sessions
   return {
     /** Everything stored about the caller; 401 when the account is gone or disabled. */
     async exportFor(p: UserPrincipal): Promise<UserExport> {
-      const data = await sql.tx(p.tenantId, async (tx) => {
+      // An export tolerates replication lag: the read pool (DATABASE_READ_URL) when configured. The caller's
+      // credential was checked before (and disabling a user ends its sessions and revokes its keys at once).
+      const data = await sql.readTx(p.tenantId, async (tx) => {
         const user = await userStore.byId(tx, p.userId);
         if (!user || user.disabled) return null;
         const factor = await mfaStore.factor(tx, p.userId);

@@ -51,7 +51,7 @@ export function createOneTimeTokens(deps: { sql: Sql; kv: Kv; clock: Clock }) {
      * request, known address or not, so the cap says nothing about which accounts exist.
      */
     async mayMail(tenantId: string, purpose: TokenPurpose, email: string): Promise<boolean> {
-      const key = kvKey(tenantId, 'mail-cap', purpose, sha256Hex(email.toLowerCase()));
+      const key = kvKey(tenantId, 'mail-cap', sha256Hex(email.toLowerCase()), purpose);
       const r = await kv.slidingWindow(key, MAIL_CAP.limit, MAIL_CAP.windowMs, clock.nowMs());
       return r.allowed;
     },

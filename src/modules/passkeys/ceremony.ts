@@ -34,7 +34,7 @@ export interface PendingChallenge {
 
 /** Challenges in the key–value store, keyed by the challenge itself and taken with GETDEL (one use). */
 export function createChallengeStore(kv: Kv, clock: Clock) {
-  const key = (tenantId: string, kind: 'reg' | 'auth', challenge: string) => kvKey(tenantId, 'webauthn', kind, challenge);
+  const key = (tenantId: string, kind: 'reg' | 'auth', challenge: string) => kvKey(tenantId, 'webauthn', challenge, kind);
   return {
     /** A fresh 32-byte challenge, stored before it is handed out (no storage, no challenge: 503). */
     async issue(tenantId: string, kind: 'reg' | 'auth', p: Omit<PendingChallenge, 'expiresAt'>): Promise<Uint8Array<ArrayBuffer>> {

@@ -31,6 +31,7 @@ export function createAccountThrottle(deps: { kv: Kv; clock: Clock; audit: Audit
   const windowMs = limit.windowSeconds * 1000;
   const keys = (tenantId: string, account: string) => {
     const h = sha256Hex(account.trim().toLowerCase());
+    // One account's two keys share its hash tag ({<tenant>:<hash>}): they are deleted together.
     return { window: kvKey(tenantId, 'login-account', h), noted: kvKey(tenantId, 'login-account-noted', h), hash: h };
   };
 

@@ -28,10 +28,10 @@ export type RateLimitService = ReturnType<typeof createRateLimitService>;
 
 const SYSTEM = { type: 'system', id: 'rate-limit' } as const;
 
-/** Per-address keys carry the address as their Cluster hash tag, so one attacker's keys share a slot. */
+/** Per-address keys carry the address as their Cluster hash tag, so one address's keys share a slot. */
 const ipKeys = (ip: string) => ({
-  violations: kvKey(`ip:${ip}`, 'rl', 'violations'),
-  history: kvKey(`ip:${ip}`, 'rl', 'lockout-history'),
+  violations: kvKey(null, 'rl', `ip:${ip}`, 'violations'),
+  history: kvKey(null, 'rl', `ip:${ip}`, 'lockout-history'),
 });
 
 const secondsUp = (ms: number) => Math.max(0, Math.ceil(ms / 1000));
@@ -107,7 +107,8 @@ export function createRateLimitService(deps: { config: Readonly<Config>; sql: Sq
           return { allowed: false, refusal: 'lockout', limit, remaining: 0, resetSeconds: wait, retryAfter: wait };
         }
       }
-      const key = kvKey(o.tenant?.id ?? null, 'rl', o.cls, o.route, ip);
+      // The bucket is its own hash tag: one tenant's buckets spread over every Cluster master.
+      const key = kvKey(o.tenant?.id ?? null, 'rl', `${o.cls}:${o.route}:${ip}`);
       const r = await kv.slidingWindow(key, limit, windowSeconds * 1000, clock.nowMs());
       const result: HitResult = {
         allowed: r.allowed, refusal: r.allowed ? null : 'limit', limit, remaining: r.remaining,

@@ -84,19 +84,20 @@ export function createSessionRevocations(deps: { kv: Kv; log: Logger }) {
         ...store,
         ...(cache ? {
           checkCached,
-          async check(tenantId: string, sid: string, jti: string, co?: { fresh?: boolean }): Promise<SessionCheck> {
+          async check(tenantId: string, userId: string, sid: string, jti: string, co?: { fresh?: boolean }): Promise<SessionCheck> {
             const hit = co?.fresh ? undefined : checkCached(tenantId, sid, jti);
-            if (hit) return hit;
+            // A cached check is the session's own: it is accepted only when its session belongs to `userId`.
+            if (hit && hit.session?.userId === userId) return hit;
             const seen = cache.epoch;
-            const fresh = await store.check(tenantId, sid, jti);
+            const fresh = await store.check(tenantId, userId, sid, jti);
             // An ended session or revoked token is not remembered: it is refused from the store each time.
             if (fresh.session && !fresh.jtiRevoked) cache.put(tenantId, sid, jti, fresh, seen);
             return fresh;
           },
         } : {}),
-        async setStepUp(tenantId, sid, atMs, ttlMs) {
+        async setStepUp(tenantId, userId, sid, atMs, ttlMs) {
           try {
-            await store.setStepUp(tenantId, sid, atMs, ttlMs);
+            await store.setStepUp(tenantId, userId, sid, atMs, ttlMs);
           } finally {
             await announce({ tenantId, sessionId: sid });
           }
@@ -113,9 +114,9 @@ export function createSessionRevocations(deps: { kv: Kv; log: Logger }) {
           await Promise.all(ended.map((sessionId) => announce({ tenantId, sessionId })));
           return ended;
         },
-        async revokeJti(tenantId, jti, ttlMs) {
+        async revokeJti(tenantId, userId, jti, ttlMs) {
           try {
-            await store.revokeJti(tenantId, jti, ttlMs);
+            await store.revokeJti(tenantId, userId, jti, ttlMs);
           } finally {
             await announce({ tenantId, jti });
           }

@@ -81,7 +81,7 @@ export function createSessionService(deps: { sql: Sql; clock: Clock; store: Sess
 
   /** Ends one session of a user; false if it is not theirs or already gone. */
   async function revoke(tenantId: string, userId: string, sessionId: string): Promise<boolean> {
-    const s = await store.get(tenantId, sessionId);
+    const s = await store.get(tenantId, userId, sessionId);
     if (!s || s.userId !== userId) return false;
     // The store write inside the transaction: if it fails, the refresh tokens stay as they were too.
     await sql.tx(tenantId, async (tx) => {
@@ -121,7 +121,7 @@ export function createSessionService(deps: { sql: Sql; clock: Clock; store: Sess
         await store.put(session, now);
         await events?.emit(tx, tenant.id, 'session.created', { userId, sessionId: session.id, method: o.method, amr: o.amr });
       });
-      if (o.stepUp) await store.setStepUp(tenant.id, session.id, now, 5 * 60_000);
+      if (o.stepUp) await store.setStepUp(tenant.id, userId, session.id, now, 5 * 60_000);
       const at = await mint(tenant, session, null);
       return { accessToken: at.token, refreshToken: rt.token, expiresIn: tenant.settings.accessTokenTtlSeconds, sessionId: session.id, refreshExpiresIn: Math.floor(ttlMs / 1000) };
     },
@@ -178,7 +178,7 @@ export function createSessionService(deps: { sql: Sql; clock: Clock; store: Sess
         // Read the session while we still hold the row lock: a loser's reuse detection waits for our
         // commit, so it cannot end the session between our rotation and this read. This is what makes
         // "exactly one succeeds" hold even when the losers then revoke the family (grace 0).
-        const session = await store.get(tenant.id, row.session_id);
+        const session = await store.get(tenant.id, row.user_id, row.session_id);
         if (!session) {
           // The session ended (logout elsewhere) while its refresh row was still live: end the family too.
           await refreshStore.revokeSession(tx, row.session_id, now);
@@ -203,7 +203,7 @@ export function createSessionService(deps: { sql: Sql; clock: Clock; store: Sess
           throw invalid();
       }
       const { session } = outcome;
-      const org = await store.activeOrg(tenant.id, session.id);
+      const org = await store.activeOrg(tenant.id, session.userId, session.id);
       const at = await mint(tenant, session, org);
       return {
         userId: session.userId,
@@ -224,7 +224,7 @@ export function createSessionService(deps: { sql: Sql; clock: Clock; store: Sess
       const c = await tokens.verify(token);
       const tenant = await tenants.byId(c.tid);
       if (!tenant || c.aud !== audienceOf(tenant)) throw new AppError('invalid_token', 'The access token is invalid.');
-      const check = await store.check(c.tid, c.sid, c.jti, { fresh: o.fresh });
+      const check = await store.check(c.tid, c.sub, c.sid, c.jti, { fresh: o.fresh });
       if (!sessionHolds(c, check)) throw new AppError('invalid_token', 'The session has ended; sign in again.');
       return principalOf(c, check, viaCookie);
     },
@@ -283,20 +283,20 @@ export function createSessionService(deps: { sql: Sql; clock: Clock; store: Sess
 
     /** Revokes one access token until its expiry (its session may live on). */
     async revokeAccessToken(p: SessionPrincipal): Promise<void> {
-      await store.revokeJti(p.tenantId, p.jti, p.expiresAt - clock.nowMs() + 60_000);
+      await store.revokeJti(p.tenantId, p.userId, p.jti, p.expiresAt - clock.nowMs() + 60_000);
     },
 
     /** Marks the session MFA-verified now (step-up lasts 5 minutes). */
     async markStepUp(p: SessionPrincipal): Promise<void> {
-      await store.setStepUp(p.tenantId, p.sessionId, clock.nowMs(), 5 * 60_000);
+      await store.setStepUp(p.tenantId, p.userId, p.sessionId, clock.nowMs(), 5 * 60_000);
     },
 
     /** Mints a fresh access token for the caller's session, e.g. after an org switch or a step-up (`otp` added to amr). */
     async reissue(tenant: Tenant, p: SessionPrincipal, o: { org?: ActiveOrg | null; addAmr?: string[] } = {}): Promise<{ accessToken: string; expiresIn: number }> {
-      const s = await store.get(tenant.id, p.sessionId);
+      const s = await store.get(tenant.id, p.userId, p.sessionId);
       if (!s) throw new AppError('invalid_token', 'The session has ended; sign in again.');
-      const org = o.org === undefined ? await store.activeOrg(tenant.id, s.id) : o.org;
-      if (o.org !== undefined) await store.setActiveOrg(tenant.id, s.id, o.org, s.expiresAt - clock.nowMs());
+      const org = o.org === undefined ? await store.activeOrg(tenant.id, s.userId, s.id) : o.org;
+      if (o.org !== undefined) await store.setActiveOrg(tenant.id, s.userId, s.id, o.org, s.expiresAt - clock.nowMs());
       const amr = o.addAmr?.length ? [...new Set([...s.amr, ...o.addAmr])] : s.amr;
       // An update in place: a session ended since the read above (a logout racing a step-up) stays ended.
       if (o.addAmr?.length && !(await store.update({ ...s, amr }))) throw new AppError('invalid_token', 'The session has ended; sign in again.');

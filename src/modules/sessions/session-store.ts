@@ -23,12 +23,18 @@ export interface SessionCheck {
   stepUpAt: number | null;
 }
 
+/**
+ * Every key of a user's sessions carries the user as its hash tag (`{<tenant>:<userId>}`): a session, its
+ * side keys, the user's index and the revoked-token markers of the user's access tokens are read (check:
+ * one MGET) and written (writeAll: one MULTI) together, so they must share one Cluster slot; different
+ * users spread over every master.
+ */
 const k = {
-  session: (t: string, sid: string) => kvKey(t, 'sess', sid),
+  session: (t: string, uid: string, sid: string) => kvKey(t, 'sess', uid, sid),
   byUser: (t: string, uid: string) => kvKey(t, 'user-sess', uid),
-  jti: (t: string, jti: string) => kvKey(t, 'jti', jti),
-  stepUp: (t: string, sid: string) => kvKey(t, 'sess-su', sid),
-  org: (t: string, sid: string) => kvKey(t, 'sess-org', sid),
+  jti: (t: string, uid: string, jti: string) => kvKey(t, 'jti', uid, jti),
+  stepUp: (t: string, uid: string, sid: string) => kvKey(t, 'sess-su', uid, sid),
+  org: (t: string, uid: string, sid: string) => kvKey(t, 'sess-org', uid, sid),
 };
 
 const parse = <T>(s: string | null): T | null => {
@@ -38,7 +44,7 @@ const parse = <T>(s: string | null): T | null => {
 
 /** The writes that end one session: its record, its side keys and its entry in the user's index. */
 const endWrites = (tenantId: string, userId: string, sid: string): KvWrite[] => [
-  { op: 'del', keys: [k.session(tenantId, sid), k.stepUp(tenantId, sid), k.org(tenantId, sid)] },
+  { op: 'del', keys: [k.session(tenantId, userId, sid), k.stepUp(tenantId, userId, sid), k.org(tenantId, userId, sid)] },
   { op: 'srem', key: k.byUser(tenantId, userId), member: sid },
 ];
 
@@ -54,7 +60,7 @@ export function createSessionStore(kv: Kv) {
     async put(s: Session, nowMs: number): Promise<void> {
       const ttl = Math.max(1, s.expiresAt - nowMs);
       await kv.writeAll([
-        { op: 'set', key: k.session(s.tenantId, s.id), value: JSON.stringify(s), ttlMs: ttl },
+        { op: 'set', key: k.session(s.tenantId, s.userId, s.id), value: JSON.stringify(s), ttlMs: ttl },
         { op: 'sadd', key: k.byUser(s.tenantId, s.userId), member: s.id, ttlMs: ttl },
       ]);
     },
@@ -63,17 +69,18 @@ export function createSessionStore(kv: Kv) {
      * ended meanwhile: an update can never bring an ended session back.
      */
     async update(s: Session): Promise<boolean> {
-      return kv.set(k.session(s.tenantId, s.id), JSON.stringify(s), { xx: true });
+      return kv.set(k.session(s.tenantId, s.userId, s.id), JSON.stringify(s), { xx: true });
     },
-    async get(tenantId: string, sid: string): Promise<Session | null> {
-      return parse<Session>(await kv.get(k.session(tenantId, sid)));
+    /** The session `sid` of user `userId`; null when it has ended or is not that user's. */
+    async get(tenantId: string, userId: string, sid: string): Promise<Session | null> {
+      return parse<Session>(await kv.get(k.session(tenantId, userId, sid)));
     },
     /**
      * One round trip: the session, whether the JTI is revoked, and the last step-up. (`o.fresh` matters to
      * the caching wrapper in revocations.ts: this store always reads.)
      */
-    async check(tenantId: string, sid: string, jti: string, _o?: { fresh?: boolean }): Promise<SessionCheck> {
-      const [s, j, su] = await kv.mget([k.session(tenantId, sid), k.jti(tenantId, jti), k.stepUp(tenantId, sid)]);
+    async check(tenantId: string, userId: string, sid: string, jti: string, _o?: { fresh?: boolean }): Promise<SessionCheck> {
+      const [s, j, su] = await kv.mget([k.session(tenantId, userId, sid), k.jti(tenantId, userId, jti), k.stepUp(tenantId, userId, sid)]);
       return { session: parse<Session>(s ?? null), jtiRevoked: j !== null && j !== undefined, stepUpAt: su ? Number(su) : null };
     },
     /** The check when it can be answered from memory without I/O; this store keeps none (see revocations.ts). */
@@ -92,7 +99,7 @@ export function createSessionStore(kv: Kv) {
     async deleteAllOfUser(tenantId: string, userId: string, except?: string): Promise<string[]> {
       const ids = (await kv.smembers(k.byUser(tenantId, userId))).filter((id) => id !== except);
       if (!ids.length) return [];
-      const vals = await kv.mget(ids.map((id) => k.session(tenantId, id)));
+      const vals = await kv.mget(ids.map((id) => k.session(tenantId, userId, id)));
       await kv.writeAll(ids.flatMap((id) => endWrites(tenantId, userId, id)));
       return ids.filter((_, i) => vals[i] !== null && vals[i] !== undefined);
     },
@@ -100,7 +107,7 @@ export function createSessionStore(kv: Kv) {
     async listByUser(tenantId: string, userId: string): Promise<Session[]> {
       const ids = await kv.smembers(k.byUser(tenantId, userId));
       if (!ids.length) return [];
-      const vals = await kv.mget(ids.map((id) => k.session(tenantId, id)));
+      const vals = await kv.mget(ids.map((id) => k.session(tenantId, userId, id)));
       const out: Session[] = [];
       for (let i = 0; i < ids.length; i++) {
         const s = parse<Session>(vals[i] ?? null);
@@ -109,18 +116,19 @@ export function createSessionStore(kv: Kv) {
       }
       return out.sort((a, b) => b.createdAt - a.createdAt);
     },
-    async revokeJti(tenantId: string, jti: string, ttlMs: number): Promise<void> {
-      await kv.set(k.jti(tenantId, jti), '1', { ttlMs: Math.max(1, ttlMs) });
+    /** Revokes one access token (`jti`) of user `userId` until `ttlMs` from now. */
+    async revokeJti(tenantId: string, userId: string, jti: string, ttlMs: number): Promise<void> {
+      await kv.set(k.jti(tenantId, userId, jti), '1', { ttlMs: Math.max(1, ttlMs) });
     },
-    async setStepUp(tenantId: string, sid: string, atMs: number, ttlMs: number): Promise<void> {
-      await kv.set(k.stepUp(tenantId, sid), String(atMs), { ttlMs });
+    async setStepUp(tenantId: string, userId: string, sid: string, atMs: number, ttlMs: number): Promise<void> {
+      await kv.set(k.stepUp(tenantId, userId, sid), String(atMs), { ttlMs });
     },
-    async setActiveOrg(tenantId: string, sid: string, org: ActiveOrg | null, ttlMs: number): Promise<void> {
-      if (!org) await kv.del(k.org(tenantId, sid));
-      else await kv.set(k.org(tenantId, sid), JSON.stringify(org), { ttlMs: Math.max(1, ttlMs) });
+    async setActiveOrg(tenantId: string, userId: string, sid: string, org: ActiveOrg | null, ttlMs: number): Promise<void> {
+      if (!org) await kv.del(k.org(tenantId, userId, sid));
+      else await kv.set(k.org(tenantId, userId, sid), JSON.stringify(org), { ttlMs: Math.max(1, ttlMs) });
     },
-    async activeOrg(tenantId: string, sid: string): Promise<ActiveOrg | null> {
-      return parse<ActiveOrg>(await kv.get(k.org(tenantId, sid)));
+    async activeOrg(tenantId: string, userId: string, sid: string): Promise<ActiveOrg | null> {
+      return parse<ActiveOrg>(await kv.get(k.org(tenantId, userId, sid)));
     },
   };
 }

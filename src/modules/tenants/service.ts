@@ -150,7 +150,8 @@ export function createTenantService(deps: { sql: Sql; kv: Kv; clock: Clock }) {
       return t;
     },
     async list(limit: number, offset: number) {
-      return sql.tx(null, (tx) => tenantStore.list(tx, limit, offset));
+      // A list that tolerates replication lag: the read pool (DATABASE_READ_URL) when configured.
+      return sql.readTx(null, (tx) => tenantStore.list(tx, limit, offset));
     },
   };
 }

@@ -151,7 +151,9 @@ export function createWebhookService(deps: {
     },
 
     async listDeliveries(tenantId: string, endpointId: string, q: { status?: string; limit: number; offset: number }): Promise<{ items: DeliveryRow[]; total: number }> {
-      return inTenant(tenantId, async (tx) => {
+      // A list that tolerates replication lag: the read pool (DATABASE_READ_URL) when configured.
+      return sql.readTx(tenantId, async (tx) => {
+        if (!(await tenantStore.byId(tx, tenantId))) throw notFound('tenant');
         if (!(await webhookStore.endpoint(tx, endpointId))) throw notFound('webhook endpoint');
         return webhookStore.listDeliveries(tx, endpointId, q);
       });

@@ -129,11 +129,11 @@ describe(`every pub/sub-invalidated cache follows the subscription generation ($
 
   it('the bearer session-check cache', async () => {
     const u = await user(t, { prefix: 'bearer' });
-    const { tid, sid, jti } = parts(u.accessToken).payload as { tid: string; sid: string; jti: string };
+    const { tid, sub, sid, jti } = parts(u.accessToken).payload as { tid: string; sub: string; sid: string; jti: string };
     const revocations = createSessionRevocations({ kv, log });
     const checkCache = createSessionCheckCache({ ttlMs: 5_000, max: 100, now: () => clock.nowMs(), generation: revocations.generation });
     const store = revocations.wrap(createSessionStore(kv), { checkCache });
-    await generationRules(() => store.check(tid, sid, jti), () => store.checkCached(tid, sid, jti));
+    await generationRules(() => store.check(tid, sub, sid, jti), () => store.checkCached(tid, sid, jti));
   });
 
   it('the MCP bearer cache', async () => {

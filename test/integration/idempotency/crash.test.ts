@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kvKey } from '../../../src/kv/kv.js';
 import { sha256Hex } from '../../../src/lib/crypto.js';
-import { BACKEND, createStores, REDIS_URL, type Stores } from '../../helpers/backend.js';
+import { BACKEND, createStores, rawRedis, REDIS_URL, type Stores } from '../../helpers/backend.js';
 import { RAISED_RATE_LIMITS, TEST_AUTH_SECRET } from '../../helpers/app.js';
 import { startServer, tempDir, type RunningServer } from '../../helpers/cli.js';
 
@@ -69,7 +68,7 @@ async function claimLeaseEnds(server: RunningServer, key: string, name: string):
   expect(((await res.json()) as { message: string }).message).toMatch(/still being processed/);
   const tenant = (await stores!.sql.ownerQuery<{ id: string }>("SELECT id FROM tenants WHERE slug = 'default'")).rows[0]!.id;
   const claim = stores!.kvPrefix + kvKey(tenant, 'idem', sha256Hex([`user:${user.userId}`, 'POST', '/auth/orgs', key].join('\n')));
-  const redis = new Redis(REDIS_URL);
+  const redis = await rawRedis(REDIS_URL);
   try {
     expect(await redis.del(claim), 'the dead run\'s claim').toBe(1);
   } finally {

@@ -101,7 +101,7 @@ describe(`MCP bearer cache and revocation (${BACKEND})`, () => {
     await c.callTool({ name: 'whoami', arguments: {} });
     const sid = JSON.parse(Buffer.from(u.accessToken.split('.')[1]!, 'base64url').toString()).sid as string;
     // Delete the session record directly in the store: nothing is announced.
-    expect(await t.deps.kv.del(kvKey(u.body.user.tenantId, 'sess', sid))).toBe(1);
+    expect(await t.deps.kv.del(kvKey(u.body.user.tenantId, 'sess', u.body.user.id, sid))).toBe(1);
     // The REST bearer check has its own, shorter bound (src/modules/sessions/check-cache.ts).
     t.clock.advance(SESSION_CHECK_TTL_MS + 1);
     expect((await call(t.app, { method: 'GET', url: '/auth/user', token: u.accessToken })).statusCode).toBe(401);
@@ -119,7 +119,7 @@ describe(`MCP bearer cache and revocation (${BACKEND})`, () => {
     const c = await open(baseA, u.accessToken);
     await c.callTool({ name: 'whoami', arguments: {} });
     const sid = JSON.parse(Buffer.from(u.accessToken.split('.')[1]!, 'base64url').toString()).sid as string;
-    await t.deps.kv.del(kvKey(u.body.user.tenantId, 'sess', sid));
+    await t.deps.kv.del(kvKey(u.body.user.tenantId, 'sess', u.body.user.id, sid));
     t.clock.advance(SESSION_CACHE_TTL_MS + 1);
     expect(await statusOf(c.callTool({ name: 'whoami', arguments: {} }))).toBe(401);
   });
