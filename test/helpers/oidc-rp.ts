@@ -97,7 +97,7 @@ export function csrfOf(body: string, action: string): string {
 export function hiddenOf(body: string, action: string): Record<string, string> {
   const esc = action.replace(/[?.*+()[\]{}|^$\\]/g, (c) => `\\${c}`).replace(/&/g, '&amp;');
   const m = new RegExp(`<form method="post" action="${esc}"[^>]*>([\\s\\S]*?)</form>`).exec(body);
-  if (!m) throw new Error(`no form ${action}`);
+  if (!m) throw new Error(`no form ${action} in ${body.slice(0, 3000)}`);
   const out: Record<string, string> = {};
   for (const x of m[1]!.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)) out[x[1]!] = x[2]!.replace(/&amp;/g, '&').replace(/&#x2F;/g, '/').replace(/&#(\d+);/g, (_s, d) => String.fromCharCode(Number(d))).replace(/&quot;/g, '"');
   return out;
@@ -134,15 +134,15 @@ export async function browserAuthorize(b: TestBrowser, url: URL, o: { redirectUr
     if (step.url.startsWith(o.redirectUri)) return { callback: new URL(step.url), sawSignIn, sawConsent };
     expect(step.res.status, step.body.slice(0, 1000)).toBe(200);
     const page = new URL(step.url);
+    if (step.body.includes('name="mfaToken"')) {
+      const action = /<form method="post" action="([^"]*\/mfa[^"]*)"/.exec(step.body)![1]!.replace(/&amp;/g, '&');
+      step = await b.follow(action, o.redirectUri, { form: { ...hiddenOf(step.body, action), code: o.totp!() } });
+      continue;
+    }
     if (page.pathname.endsWith('/sign-in')) {
       sawSignIn = true;
       const action = `${page.pathname}${page.searchParams.get('tenant') ? `?tenant=${page.searchParams.get('tenant')}` : ''}`;
       step = await b.follow(action, o.redirectUri, { form: { ...hiddenOf(step.body, action), email: o.email, password: o.password ?? PASSWORD } });
-      continue;
-    }
-    if (step.body.includes('name="mfaToken"')) {
-      const action = /<form method="post" action="([^"]*\/mfa[^"]*)"/.exec(step.body)![1]!.replace(/&amp;/g, '&');
-      step = await b.follow(action, o.redirectUri, { form: { ...hiddenOf(step.body, action), code: o.totp!() } });
       continue;
     }
     const consent = /<form method="post" action="([^"]*\/consent[^"]*)"/.exec(step.body);

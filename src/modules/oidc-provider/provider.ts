@@ -82,7 +82,10 @@ export function buildProvider(deps: Deps, tenant: Tenant, jwk: Record<string, un
     },
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
     rotateRefreshToken: true,
-    issueRefreshToken: async (_ctx, client, code) => client.grantTypeAllowed('refresh_token') && code.scopes.has('offline_access'),
+    // OpenID requests need offline_access (which oidc-provider keeps only with prompt=consent); plain OAuth
+    // requests (no openid scope, e.g. MCP clients asking for mcp:read) get one whenever the client may refresh.
+    issueRefreshToken: async (_ctx, client, code) => client.grantTypeAllowed('refresh_token')
+      && (code.scopes.has('offline_access') || !code.scopes.has('openid')),
     ttl: {
       AccessToken: s.accessTokenTtlSeconds,
       AuthorizationCode: 60,
