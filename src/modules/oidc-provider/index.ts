@@ -61,6 +61,13 @@ const plugin: FastifyPluginAsync<{ deps: Deps }> = async (app, { deps }) => {
     if (Buffer.isBuffer(req.body)) raw.body = req.body;
     raw[AUDIT_CONTEXT] = auditContext(req);
     asPublicRequest(config, raw);
+    // The headers the hooks set so far (security headers, x-request-id, RateLimit-*) go out with the
+    // provider's answer — except the API's CSP (form-action 'none' would break the provider's logout form)
+    // and cache-control (the provider sets no-store where it matters, caching where it may).
+    for (const [k, v] of Object.entries(reply.getHeaders())) {
+      if (v !== undefined && k !== 'content-security-policy' && k !== 'cache-control') reply.raw.setHeader(k, v as string);
+    }
+    reply.raw.setHeader('content-security-policy', "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'");
     reply.hijack();
     await callback(raw, reply.raw);
   }
@@ -106,7 +113,7 @@ const plugin: FastifyPluginAsync<{ deps: Deps }> = async (app, { deps }) => {
     config: { auth: 'public' as const, rateLimit: 'default' as const },
     schema: {
       operationId, tags: ['OpenID Provider'], summary, params: SlugParam,
-      description: `The issuer is ${config.publicUrl}/oidc/{slug}. Its endpoints (all under the issuer): /auth (authorization, code + PKCE S256), /token (authorization_code, refresh_token, client_credentials), /userinfo, /jwks (the keys of /.well-known/jwks.json), /token/introspection (RFC 7662), /token/revocation (RFC 7009), /session/end (RP-initiated logout), /reg (RFC 7591, when the tenant enables it). Errors of those endpoints use the OAuth error shape {error, error_description}.`,
+      description: `The issuer is PUBLIC_URL/oidc/{slug}. Its endpoints (all under the issuer): /auth (authorization, code + PKCE S256), /token (authorization_code, refresh_token, client_credentials), /userinfo, /jwks (the keys of /.well-known/jwks.json), /token/introspection (RFC 7662), /token/revocation (RFC 7009), /session/end (RP-initiated logout), /reg (RFC 7591, when the tenant enables it). Errors of those endpoints use the OAuth error shape {error, error_description}.`,
       response: { 200: ProviderMetadata, ...errorResponses(404, 429, 503) },
     },
   });

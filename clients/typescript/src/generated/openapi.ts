@@ -1559,7 +1559,7 @@ export interface paths {
         };
         /**
          * OAuth 2.0 authorization server metadata (RFC 8414) of a tenant's issuer.
-         * @description The issuer is http://localhost:3000/oidc/{slug}. Its endpoints (all under the issuer): /auth (authorization, code + PKCE S256), /token (authorization_code, refresh_token, client_credentials), /userinfo, /jwks (the keys of /.well-known/jwks.json), /token/introspection (RFC 7662), /token/revocation (RFC 7009), /session/end (RP-initiated logout), /reg (RFC 7591, when the tenant enables it). Errors of those endpoints use the OAuth error shape {error, error_description}.
+         * @description The issuer is PUBLIC_URL/oidc/{slug}. Its endpoints (all under the issuer): /auth (authorization, code + PKCE S256), /token (authorization_code, refresh_token, client_credentials), /userinfo, /jwks (the keys of /.well-known/jwks.json), /token/introspection (RFC 7662), /token/revocation (RFC 7009), /session/end (RP-initiated logout), /reg (RFC 7591, when the tenant enables it). Errors of those endpoints use the OAuth error shape {error, error_description}.
          */
         get: operations["oidcAuthorizationServerMetadata"];
         put?: never;
@@ -1579,7 +1579,7 @@ export interface paths {
         };
         /**
          * OpenID Provider metadata (OpenID Connect Discovery) of a tenant's issuer.
-         * @description The issuer is http://localhost:3000/oidc/{slug}. Its endpoints (all under the issuer): /auth (authorization, code + PKCE S256), /token (authorization_code, refresh_token, client_credentials), /userinfo, /jwks (the keys of /.well-known/jwks.json), /token/introspection (RFC 7662), /token/revocation (RFC 7009), /session/end (RP-initiated logout), /reg (RFC 7591, when the tenant enables it). Errors of those endpoints use the OAuth error shape {error, error_description}.
+         * @description The issuer is PUBLIC_URL/oidc/{slug}. Its endpoints (all under the issuer): /auth (authorization, code + PKCE S256), /token (authorization_code, refresh_token, client_credentials), /userinfo, /jwks (the keys of /.well-known/jwks.json), /token/introspection (RFC 7662), /token/revocation (RFC 7009), /session/end (RP-initiated logout), /reg (RFC 7591, when the tenant enables it). Errors of those endpoints use the OAuth error shape {error, error_description}.
          */
         get: operations["oidcDiscovery"];
         put?: never;
