@@ -82,9 +82,10 @@ export interface Kv {
   /**
    * The same window with a reservation for local admission (leaseStep in sliding-window.ts): counts `hit`
    * (0 or 1) like slidingWindow and, unless that hit is refused, also reserves up to `want` more hits,
-   * counted at once, that the caller may admit without asking again. Same key and state as slidingWindow.
+   * counted at once, that the caller may admit without asking again. First, `giveBack` unused reserved
+   * hits of window `giveIdx` are uncounted. Same key and state as slidingWindow.
    */
-  slidingWindowLease?(key: string, limit: number, windowMs: number, nowMs: number, hit: 0 | 1, want: number): Promise<LeaseResult>;
+  slidingWindowLease?(key: string, limit: number, windowMs: number, nowMs: number, hit: 0 | 1, want: number, giveBack?: number, giveIdx?: number): Promise<LeaseResult>;
   /** Publishes to every subscriber on every instance sharing the store. */
   publish(channel: string, message: string): Promise<void>;
   subscribe(channel: string, handler: (message: string) => void): Promise<Unsubscribe>;

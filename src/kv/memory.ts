@@ -184,11 +184,11 @@ export function createMemoryKv(opts: MemoryKvOptions = {}): Kv {
         return step.result;
       }),
 
-    slidingWindowLease: (key, limit, windowMs, nowMs, hit, want) =>
+    slidingWindowLease: (key, limit, windowMs, nowMs, hit, want, giveBack = 0, giveIdx = 0) =>
       op(() => {
         const args = windowArgs(limit, windowMs, nowMs);
         const stored = read(key, 'window');
-        const step = leaseStep(stored?.data.value ?? null, args.limit, args.windowMs, args.nowMs, hit, Math.max(0, Math.floor(want)));
+        const step = leaseStep(stored?.data.value ?? null, args.limit, args.windowMs, args.nowMs, hit, Math.max(0, Math.floor(want)), Math.max(0, Math.floor(giveBack)), giveIdx);
         if (step.write) write(key, { type: 'window', value: step.write }, 2 * args.windowMs);
         return step.result;
       }),

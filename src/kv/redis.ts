@@ -33,7 +33,7 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 /** The Lua commands registered with defineCommand (EVALSHA with EVAL fallback). */
 interface Scripts {
   apSlidingWindow(key: string, limit: number, windowMs: number, nowMs: number): Promise<number[]>;
-  apLease(key: string, limit: number, windowMs: number, nowMs: number, hit: number, want: number): Promise<[number, number, number, number, number, number, string]>;
+  apLease(key: string, limit: number, windowMs: number, nowMs: number, hit: number, want: number, giveBack: number, giveIdx: number): Promise<[number, number, number, number, number, number, string]>;
   apIncrTtl(key: string, ttlMs: number): Promise<number>;
   apSaddTtl(key: string, member: string, ttlMs: number): Promise<null>;
 }
@@ -171,13 +171,14 @@ export async function createRedisKv(url: string, opts: RedisKvOptions = {}): Pro
       }),
 
     // One key per call: a batch of renewals touching many buckets is a pipeline of these (per slot on a Cluster).
-    slidingWindowLease: (key, limit, windowMs, nowMs, hit, want) =>
+    slidingWindowLease: (key, limit, windowMs, nowMs, hit, want, giveBack = 0, giveIdx = 0) =>
       call('sliding_window_lease', async (): Promise<LeaseResult> => {
         const args = windowArgs(limit, windowMs, nowMs);
         const w = Math.max(0, Math.floor(want));
+        const g = Math.max(0, Math.floor(giveBack));
         const [allowed, count, remaining, retryAfterMs, resetMs, granted, idx] = batch
-          ? await batch.send<[number, number, number, number, number, number, string]>((p) => (p as unknown as Scripts).apLease(k(key), args.limit, args.windowMs, args.nowMs, hit, w))
-          : await scripts.apLease(k(key), args.limit, args.windowMs, args.nowMs, hit, w);
+          ? await batch.send<[number, number, number, number, number, number, string]>((p) => (p as unknown as Scripts).apLease(k(key), args.limit, args.windowMs, args.nowMs, hit, w, g, giveIdx))
+          : await scripts.apLease(k(key), args.limit, args.windowMs, args.nowMs, hit, w, g, giveIdx);
         return { allowed: allowed === 1, count, remaining, retryAfterMs, resetMs, granted, idx: Number(idx) };
       }),
 

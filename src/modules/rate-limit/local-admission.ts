@@ -5,21 +5,20 @@ import { LOCAL_ADMISSION } from './limits.js';
 interface Bucket {
   limit: number;
   w: number;
-  /** window index the lease was counted in; the lease is void once the clock is past that window */
+  /** window index the lease was counted in; the lease is not used once the clock is past that window */
   idx: number;
   /** reserved hits this instance may still admit without asking the store */
   lease: number;
-  /** the tick the lease was granted in: it is void after the next tick (at most ~2 intervals) */
-  stamp: number;
   /** the window's count as last known here, minus this instance's unused lease (for RateLimit-Remaining) */
   base: number;
-  /** hits seen since the last renewal: sizes the next lease; 0 at a tick = idle, the entry is dropped */
+  /** hits seen since the last renewal: sizes the next lease; 0 at a tick = idle, the lease goes back */
   demand: number;
-  /** clock ms until which hits are refused here without asking (0: none); never past the store's own Retry-After */
+  /** clock ms until which hits are refused here without asking (0: none); never past the store's Retry-After */
   refusedUntil: number;
   retryAt: number;
   resetAt: number;
-  renewing: boolean;
+  /** the store call under way for this bucket: hits that find no lease wait for it instead of asking too */
+  inflight: Promise<unknown> | null;
 }
 
 /**
@@ -27,75 +26,99 @@ interface Bucket {
  *
  * Every hit is still counted in the same Redis sliding window as before, but in advance: when a bucket
  * is busy on this instance, the store *reserves* a lease of hits for it (counted in the window at once,
- * LEASE_LUA), and this instance admits that many from memory. Once per interval, one pipelined round
- * trip renews the leases of every bucket touched in the last interval, each sized to the bucket's
- * demand here over that interval and at most `leaseShare` of its limit; an unused lease simply lapses
- * (it stays counted). So:
+ * LEASE_LUA), and this instance admits that many from memory. At each tick (every `intervalMs`) one
+ * pipelined round trip tops up the lease of every bucket seen in the last interval to that interval's
+ * demand (at most `leaseShare` of the limit) and gives back the unused lease of every bucket that went
+ * quiet. So:
  *  - the limit stays global and is never exceeded: admitted + reserved hits never pass the window's
  *    limit, whatever the number of instances (overshoot 0 against the exact limiter);
- *  - the price is under-admission: a lapsed lease is hits counted but never served, at most one
- *    interval of the bucket's own traffic on each instance and at most `leaseShare` × limit per
- *    instance per interval (only when a busy bucket goes quiet or its window turns over);
- *  - a bucket refused by the store anywhere is refused on every instance within one interval: leases
- *    live at most until the next renewal, and a renewal on a full window grants nothing and remembers
- *    the refusal until the store's Retry-After or the next interval, whichever comes first;
- *  - a warm bucket makes no store round trip per request; a hit that finds no lease (first hit, idle
- *    bucket, demand that outgrew its lease) asks the store at once (and fails closed when it is down);
+ *  - a bucket refused by the store anywhere (no free hit left) is refused on every instance as soon as
+ *    the lease that instance holds is spent, and a lease is at most one interval of that instance's
+ *    own traffic on the bucket (and at most leaseShare × limit): within about one interval; a quiet
+ *    instance gives its lease back at the next tick;
+ *  - a warm bucket makes no store round trip per request; a hit that finds no lease (first hit, demand
+ *    that outgrew its lease) asks the store at once, and concurrent ones wait for that answer (so a
+ *    burst costs one round trip, not one each); when the store is down that fails closed (503);
  *  - a limit too small for a lease of 1 (`limit × leaseShare < 1`) is counted exactly, as before.
  */
 export function createLocalAdmission(kv: Kv & Required<Pick<Kv, 'slidingWindowLease'>>) {
   const buckets = new Map<string, Bucket>();
-  let tickNo = 0;
   let timer: ReturnType<typeof setInterval> | null = null;
+  let nowOf: () => number = Date.now;
 
   const capOf = (limit: number): number => Math.floor(limit * LOCAL_ADMISSION.leaseShare);
 
-  function resetMsOf(b: Bucket, nowMs: number): number {
-    return 2 * b.w - Math.max(0, nowMs - b.idx * b.w);
+  /** Admits from the lease, or repeats a refusal the store gave less than an interval ago, or null. */
+  function take(b: Bucket, nowMs: number): SlidingWindowResult | null {
+    if (b.lease > 0 && Math.floor(nowMs / b.w) <= b.idx) {
+      b.lease -= 1;
+      b.base += 1;
+      return { allowed: true, count: b.base, remaining: Math.max(0, b.limit - b.base), retryAfterMs: 0, resetMs: 2 * b.w - Math.max(0, nowMs - b.idx * b.w) };
+    }
+    if (b.refusedUntil > nowMs) {
+      return { allowed: false, count: Math.max(b.base, b.limit), remaining: 0, retryAfterMs: Math.max(1, b.retryAt - nowMs), resetMs: Math.max(1, b.resetAt - nowMs) };
+    }
+    return null;
   }
 
-  /** Applies a store answer: `replace` (a renewal) voids any older lease; an exact hit's grant adds to a current one. */
-  function apply(b: Bucket, r: LeaseResult, nowMs: number, replace: boolean): void {
-    const current = !replace && b.stamp === tickNo && b.idx === r.idx;
-    b.lease = current ? b.lease + r.granted : r.granted;
-    b.stamp = tickNo;
+  /** Applies a store answer: the grant joins the lease (an older window's leftover is dropped). */
+  function apply(b: Bucket, r: LeaseResult, nowMs: number): void {
+    if (r.idx !== b.idx) b.lease = 0;
+    b.lease += r.granted;
     b.idx = r.idx;
     b.base = r.count - b.lease;
     b.retryAt = nowMs + r.retryAfterMs;
     b.resetAt = nowMs + r.resetMs;
-    // A full window: refuse here until it may have room again, for at most one interval.
-    const full = r.remaining === 0 && b.lease === 0;
+    // A full window and nothing left here: refuse without asking until it may have room, at most one interval.
+    const full = (!r.allowed || r.remaining === 0) && b.lease === 0;
     b.refusedUntil = full ? nowMs + Math.min(Math.max(1, r.retryAfterMs), LOCAL_ADMISSION.intervalMs) : 0;
   }
 
+  /** One store call for `b` (hit 0: a renewal); hits without a lease wait for it. */
+  function send(key: string, b: Bucket, nowMs: number, hit: 0 | 1, want: number): Promise<LeaseResult> {
+    // An unused lease of a past window goes back with this call.
+    const stale = b.lease > 0 && Math.floor(nowMs / b.w) > b.idx;
+    const giveBack = stale ? b.lease : 0;
+    if (stale) b.lease = 0;
+    const p = kv.slidingWindowLease(key, b.limit, b.w, nowMs, hit, want, giveBack, b.idx).then(
+      (r) => {
+        if (b.inflight === p) b.inflight = null;
+        if (buckets.get(key) === b) apply(b, r, nowMs);
+        return r;
+      },
+      (err: unknown) => {
+        if (b.inflight === p) b.inflight = null;
+        // Store unreachable: forget the bucket (its lease stays counted); the next hit asks the store itself.
+        if (buckets.get(key) === b) buckets.delete(key);
+        throw err;
+      },
+    );
+    b.inflight = p;
+    return p;
+  }
+
+  /** The hit's own answer: the count without the lease just reserved (RateLimit-Remaining tells what others may still use). */
+  const own = (r: LeaseResult, limit: number): SlidingWindowResult => (r.allowed
+    ? { allowed: true, count: r.count - r.granted, remaining: Math.max(0, limit - (r.count - r.granted)), retryAfterMs: r.retryAfterMs, resetMs: r.resetMs }
+    : r);
+
   function tick(): void {
-    tickNo += 1;
+    const now = nowOf();
     for (const [key, b] of buckets) {
-      if (b.renewing) continue;
+      if (b.inflight) continue;
       if (b.demand === 0) {
-        // Idle for a whole interval: the lease lapses with the entry.
+        // Quiet for a whole interval: the unused lease goes back and the entry is dropped.
         buckets.delete(key);
+        if (b.lease > 0) kv.slidingWindowLease(key, b.limit, b.w, now, 0, 0, b.lease, b.idx).catch(() => {});
         continue;
       }
       const want = Math.min(capOf(b.limit), b.demand);
       b.demand = 0;
-      b.renewing = true;
-      const now = nowOf();
-      kv.slidingWindowLease(key, b.limit, b.w, now, 0, want).then(
-        (r) => {
-          b.renewing = false;
-          if (buckets.get(key) === b) apply(b, r, now, true);
-        },
-        () => {
-          // Store unreachable: drop the lease; the next hit asks the store itself (and fails closed).
-          b.renewing = false;
-          if (buckets.get(key) === b) buckets.delete(key);
-        },
-      );
+      const current = Math.floor(now / b.w) <= b.idx;
+      const topUp = current ? want - b.lease : want;
+      if (topUp > 0 || !current) send(key, b, now, 0, Math.max(0, topUp)).catch(() => {});
     }
   }
-
-  let nowOf: () => number = Date.now;
 
   return {
     /** Whether `limit` is large enough for leases (else the caller counts exactly). */
@@ -109,37 +132,36 @@ export function createLocalAdmission(kv: Kv & Required<Pick<Kv, 'slidingWindowLe
       const b = buckets.get(key);
       if (!b || b.limit !== limit || b.w !== w) return null;
       b.demand += 1;
-      if (b.lease > 0 && b.stamp >= tickNo - 1 && Math.floor(nowMs / w) <= b.idx) {
-        b.lease -= 1;
-        b.base += 1;
-        const remaining = Math.max(0, limit - b.base);
-        return { allowed: true, count: b.base, remaining, retryAfterMs: 0, resetMs: resetMsOf(b, nowMs) };
-      }
-      if (b.refusedUntil > nowMs) {
-        return { allowed: false, count: Math.max(b.base, limit), remaining: 0, retryAfterMs: Math.max(1, b.retryAt - nowMs), resetMs: Math.max(1, b.resetAt - nowMs) };
-      }
-      return null;
+      return take(b, nowMs);
     },
 
-    /** Counts the hit in the store and takes a lease sized to this interval's demand so far. */
+    /** Counts the hit in the store and takes a lease sized to this interval's demand so far (after `local` said null). */
     async ask(key: string, limit: number, w: number, nowMs: number): Promise<SlidingWindowResult> {
       let b = buckets.get(key);
       if (b && (b.limit !== limit || b.w !== w)) {
+        // The tenant's limit changed: start over (the old lease stays counted).
         buckets.delete(key);
         b = undefined;
       }
-      // Hits already seen here this interval (this one excluded) say how many more are coming.
-      const want = b ? Math.min(capOf(limit), Math.max(0, b.demand - 1)) : 0;
-      const r = await kv.slidingWindowLease(key, limit, w, nowMs, 1, want);
-      const cur = buckets.get(key);
-      if (cur && cur.limit === limit && cur.w === w) {
-        apply(cur, r, nowMs, false);
-      } else if (buckets.size < LOCAL_ADMISSION.maxBuckets) {
-        const fresh: Bucket = { limit, w, idx: r.idx, lease: 0, stamp: tickNo, base: 0, demand: 1, refusedUntil: 0, retryAt: 0, resetAt: 0, renewing: false };
-        apply(fresh, r, nowMs, true);
-        buckets.set(key, fresh);
+      // A call for this bucket is under way: its grant is sized for the hits waiting on it.
+      while (b?.inflight) {
+        await b.inflight.catch(() => {});
+        const r = take(b, nowMs);
+        if (r) return r;
+        const again = buckets.get(key);
+        b = again && again.limit === limit && again.w === w ? again : undefined;
       }
-      return r;
+      if (!b) {
+        if (buckets.size >= LOCAL_ADMISSION.maxBuckets) {
+          const r = await kv.slidingWindowLease(key, limit, w, nowMs, 1, 0);
+          return r;
+        }
+        b = { limit, w, idx: Math.floor(nowMs / w), lease: 0, base: 0, demand: 1, refusedUntil: 0, retryAt: 0, resetAt: 0, inflight: null };
+        buckets.set(key, b);
+        return own(await send(key, b, nowMs, 1, 0), limit);
+      }
+      // Hits already seen here this interval (this one excluded) say how many more are coming.
+      return own(await send(key, b, nowMs, 1, Math.min(capOf(limit), Math.max(0, b.demand - 1))), limit);
     },
 
     /** Starts the renewal timer; `now` is the limiter's clock (window arithmetic). Returns the stop function. */
@@ -156,7 +178,7 @@ export function createLocalAdmission(kv: Kv & Required<Pick<Kv, 'slidingWindowLe
       };
     },
 
-    /** Buckets held in memory now (bounded by LOCAL_ADMISSION.maxBuckets); for tests and the bench. */
+    /** Buckets held in memory now (bounded by LOCAL_ADMISSION.maxBuckets). */
     size: (): number => buckets.size,
   };
 }
