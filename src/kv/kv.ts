@@ -21,6 +21,14 @@ export interface SlidingWindowResult {
   resetMs: number;
 }
 
+/** slidingWindowLease's answer (see leaseStep in sliding-window.ts). */
+export interface LeaseResult extends SlidingWindowResult {
+  /** hits reserved (already counted) for the caller to admit locally. */
+  granted: number;
+  /** the window index they were counted in. */
+  idx: number;
+}
+
 export interface SetOptions {
   /** time to live in milliseconds; omitted = no expiry. */
   ttlMs?: number;
@@ -77,6 +85,13 @@ export interface Kv {
    * `nowMs` against `limit` per `windowMs` atomically. A refused hit is not counted.
    */
   slidingWindow(key: string, limit: number, windowMs: number, nowMs: number): Promise<SlidingWindowResult>;
+  /**
+   * The same window with a reservation for local admission (leaseStep in sliding-window.ts): counts `hit`
+   * (0 or 1) like slidingWindow and, unless that hit is refused, also reserves up to `want` more hits,
+   * counted at once, that the caller may admit without asking again. First, `giveBack` unused reserved
+   * hits of window `giveIdx` are uncounted. Same key and state as slidingWindow.
+   */
+  slidingWindowLease?(key: string, limit: number, windowMs: number, nowMs: number, hit: 0 | 1, want: number, giveBack?: number, giveIdx?: number): Promise<LeaseResult>;
   /** Publishes to every subscriber on every instance sharing the store. */
   publish(channel: string, message: string): Promise<void>;
   subscribe(channel: string, handler: (message: string) => void): Promise<Unsubscribe>;

@@ -2,7 +2,7 @@ import { DEFAULT_PREFIX, ttlArg, windowArgs } from './args.js';
 import { oneHashTag, type Kv, type SetOptions, type SlidingWindowResult, type Unsubscribe } from './kv.js';
 import { KvCrossSlotError, KvUnavailableError, reportHandlerError } from './kv-errors.js';
 import { MemoryBackend, type MemoryEntry, type MemoryValue } from './memory-backend.js';
-import { slidingWindowStep } from './sliding-window.js';
+import { leaseStep, slidingWindowStep } from './sliding-window.js';
 
 export { createMemoryBackend, MemoryBackend, type MemoryBackendOptions } from './memory-backend.js';
 
@@ -184,6 +184,15 @@ export function createMemoryKv(opts: MemoryKvOptions = {}): Kv {
         const args = windowArgs(limit, windowMs, nowMs);
         const stored = read(key, 'window');
         const step = slidingWindowStep(stored?.data.value ?? null, args.limit, args.windowMs, args.nowMs);
+        if (step.write) write(key, { type: 'window', value: step.write }, 2 * args.windowMs);
+        return step.result;
+      }),
+
+    slidingWindowLease: (key, limit, windowMs, nowMs, hit, want, giveBack = 0, giveIdx = 0) =>
+      op(() => {
+        const args = windowArgs(limit, windowMs, nowMs);
+        const stored = read(key, 'window');
+        const step = leaseStep(stored?.data.value ?? null, args.limit, args.windowMs, args.nowMs, hit, Math.max(0, Math.floor(want)), Math.max(0, Math.floor(giveBack)), giveIdx);
         if (step.write) write(key, { type: 'window', value: step.write }, 2 * args.windowMs);
         return step.result;
       }),

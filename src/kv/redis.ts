@@ -1,11 +1,11 @@
 import { Cluster } from 'ioredis';
 import { DEFAULT_PREFIX, ttlArg, windowArgs } from './args.js';
-import { oneHashTag, type Kv, type SetOptions, type SlidingWindowResult } from './kv.js';
+import { oneHashTag, type Kv, type LeaseResult, type SetOptions, type SlidingWindowResult } from './kv.js';
 import { KvCrossSlotError, reportHandlerError, toKvError } from './kv-errors.js';
 import { connectOnce, createClient, shutdown } from './redis-connection.js';
 import { createSubscriptions } from './redis-pubsub.js';
 import { createTurnBatcher } from './redis-batch.js';
-import { SLIDING_WINDOW_LUA } from './sliding-window.js';
+import { LEASE_LUA, SLIDING_WINDOW_LUA } from './sliding-window.js';
 import { observeCommand, observing } from '../modules/metrics/observe.js';
 import { redisSubscribers } from '../modules/metrics/registry.js';
 
@@ -33,6 +33,7 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 /** The Lua commands registered with defineCommand (EVALSHA with EVAL fallback). */
 interface Scripts {
   apSlidingWindow(key: string, limit: number, windowMs: number, nowMs: number): Promise<number[]>;
+  apLease(key: string, limit: number, windowMs: number, nowMs: number, hit: number, want: number, giveBack: number, giveIdx: number): Promise<[number, number, number, number, number, number, string]>;
   apIncrTtl(key: string, ttlMs: number): Promise<number>;
   apSaddTtl(key: string, member: string, ttlMs: number): Promise<null>;
 }
@@ -50,6 +51,7 @@ export async function createRedisKv(url: string, opts: RedisKvOptions = {}): Pro
   const subscriber = createClient(url, { subscriber: true });
   const scripts = client as unknown as Scripts;
   client.defineCommand('apSlidingWindow', { numberOfKeys: 1, lua: SLIDING_WINDOW_LUA });
+  client.defineCommand('apLease', { numberOfKeys: 1, lua: LEASE_LUA });
   client.defineCommand('apIncrTtl', { numberOfKeys: 1, lua: INCR_TTL_LUA });
   client.defineCommand('apSaddTtl', { numberOfKeys: 1, lua: SADD_TTL_LUA });
   const clustered = client instanceof Cluster;
@@ -170,6 +172,18 @@ export async function createRedisKv(url: string, opts: RedisKvOptions = {}): Pro
           ? await batch.send<number[]>((p) => (p as unknown as Scripts).apSlidingWindow(k(key), args.limit, args.windowMs, args.nowMs))
           : await scripts.apSlidingWindow(k(key), args.limit, args.windowMs, args.nowMs);
         return { allowed: allowed === 1, count, remaining, retryAfterMs, resetMs };
+      }),
+
+    // One key per call: a batch of renewals touching many buckets is a pipeline of these (per slot on a Cluster).
+    slidingWindowLease: (key, limit, windowMs, nowMs, hit, want, giveBack = 0, giveIdx = 0) =>
+      call('sliding_window_lease', async (): Promise<LeaseResult> => {
+        const args = windowArgs(limit, windowMs, nowMs);
+        const w = Math.max(0, Math.floor(want));
+        const g = Math.max(0, Math.floor(giveBack));
+        const [allowed, count, remaining, retryAfterMs, resetMs, granted, idx] = batch
+          ? await batch.send<[number, number, number, number, number, number, string]>((p) => (p as unknown as Scripts).apLease(k(key), args.limit, args.windowMs, args.nowMs, hit, w, g, giveIdx))
+          : await scripts.apLease(k(key), args.limit, args.windowMs, args.nowMs, hit, w, g, giveIdx);
+        return { allowed: allowed === 1, count, remaining, retryAfterMs, resetMs, granted, idx: Number(idx) };
       }),
 
     publish: (channel, message) =>

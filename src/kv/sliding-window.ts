@@ -25,7 +25,7 @@
  * A hit whose clock lags the stored window (skew between instances) is evaluated at the start of
  * the stored window, which is the most conservative point, so skew never resets a window early.
  */
-import type { SlidingWindowResult } from './kv.js';
+import type { LeaseResult, SlidingWindowResult } from './kv.js';
 
 /** Persisted limiter state: aligned window index and the hit counts of that window and its predecessor. */
 export interface WindowState {
@@ -158,4 +158,144 @@ end
 local reset = w - e
 if cur > 0 then reset = 2 * w - e end
 return {0, before, 0, until_room(cur), reset}
+`;
+
+
+/**
+ * Local-admission twin of slidingWindowStep (and of LEASE_LUA): with `hit` 1 it evaluates one hit exactly
+ * like slidingWindowStep and, when admitted, also reserves up to `want` more hits of the room left; with
+ * `hit` 0 it only reserves. Reserved hits are counted like admitted ones, so every guarantee of the
+ * window holds for admitted + reserved hits together: an instance admitting from its reservation can
+ * never push a key past its limit. `count`/`remaining` include the reservation. First, `giveBack`
+ * unused reserved hits of window `giveIdx` are uncounted (from the current or the previous window;
+ * never below 0), so a lease that was not used costs nothing.
+ */
+export function leaseStep(
+  stored: WindowState | null, limit: number, w: number, nowMs: number, hit: 0 | 1, want: number, giveBack = 0, giveIdx = 0,
+): { result: LeaseResult; write: WindowState | null } {
+  let gave = false;
+  if (stored && giveBack > 0) {
+    if (stored.idx === giveIdx) {
+      stored = { ...stored, cur: Math.max(0, stored.cur - giveBack) };
+      gave = true;
+    } else if (stored.idx === giveIdx + 1) {
+      stored = { ...stored, prev: Math.max(0, stored.prev - giveBack) };
+      gave = true;
+    }
+  }
+  let idx = Math.floor(nowMs / w);
+  let e = nowMs - idx * w;
+  let cur = 0;
+  let prev = 0;
+  if (stored) {
+    if (stored.idx > idx) {
+      idx = stored.idx;
+      e = 0;
+    }
+    if (stored.idx === idx) {
+      cur = stored.cur;
+      prev = stored.prev;
+    } else if (stored.idx === idx - 1) {
+      prev = stored.cur;
+    }
+  }
+  const before = cur + ceilDiv(prev * (w - e), w);
+  if (hit === 1 && before + 1 > limit) {
+    return {
+      result: { allowed: false, count: before, remaining: 0, retryAfterMs: msUntilRoom(cur, prev, limit, w, e), resetMs: cur > 0 ? 2 * w - e : w - e, granted: 0, idx },
+      write: gave ? { idx, cur, prev } : null,
+    };
+  }
+  const granted = Math.max(0, Math.min(want, limit - before - hit));
+  cur += hit + granted;
+  const count = before + hit + granted;
+  const remaining = Math.max(0, limit - count);
+  return {
+    result: {
+      allowed: true, count, remaining, retryAfterMs: remaining === 0 ? msUntilRoom(cur, prev, limit, w, e) : 0,
+      resetMs: cur > 0 ? 2 * w - e : w - e, granted, idx,
+    },
+    write: hit + granted > 0 || gave ? { idx, cur, prev } : null,
+  };
+}
+
+/**
+ * Redis twin of leaseStep (keep the two in lockstep). KEYS[1]: the same hash as SLIDING_WINDOW_LUA.
+ * ARGV: limit, windowMs, nowMs, hit (0|1), want, giveBack, giveIdx.
+ * Returns {allowed, count, remaining, retryAfterMs, resetMs, granted, idx}.
+ */
+export const LEASE_LUA = `
+local limit = tonumber(ARGV[1])
+local w = tonumber(ARGV[2])
+local now = tonumber(ARGV[3])
+local hit = tonumber(ARGV[4])
+local want = tonumber(ARGV[5])
+local give = tonumber(ARGV[6])
+local gidx = tonumber(ARGV[7])
+local idx = math.floor(now / w)
+local e = now - idx * w
+local cur, prev = 0, 0
+local gave = false
+local s = redis.call('HMGET', KEYS[1], 'i', 'c', 'p')
+if s[1] then
+  local sidx = tonumber(s[1])
+  local sc = tonumber(s[2])
+  local sp = tonumber(s[3])
+  if give > 0 then
+    if sidx == gidx then
+      sc = math.max(0, sc - give)
+      gave = true
+    elseif sidx == gidx + 1 then
+      sp = math.max(0, sp - give)
+      gave = true
+    end
+  end
+  if sidx > idx then
+    idx = sidx
+    e = 0
+  end
+  if sidx == idx then
+    cur = sc
+    prev = sp
+  elseif sidx == idx - 1 then
+    prev = sc
+  end
+end
+local function ceildiv(a, b)
+  return math.floor((a + b - 1) / b)
+end
+local function until_room(c)
+  local r = limit - c - 1
+  if r >= 0 then
+    local m = w
+    if prev > 0 then m = math.floor((r * w) / prev) end
+    if m >= 1 then return math.max(1, w - m - e) end
+  end
+  if c <= limit - 1 then return w - e end
+  local m2 = math.floor(((limit - 1) * w) / c)
+  if m2 >= 1 then return w - e + (w - m2) end
+  return 2 * w - e
+end
+local sidx = string.format('%.0f', idx)
+local function store()
+  redis.call('HSET', KEYS[1], 'i', sidx, 'c', cur, 'p', prev)
+  redis.call('PEXPIRE', KEYS[1], 2 * w)
+end
+local before = cur + ceildiv(prev * (w - e), w)
+if hit == 1 and before + 1 > limit then
+  if gave then store() end
+  local reset = w - e
+  if cur > 0 then reset = 2 * w - e end
+  return {0, before, 0, until_room(cur), reset, 0, sidx}
+end
+local granted = math.max(0, math.min(want, limit - before - hit))
+cur = cur + hit + granted
+local count = before + hit + granted
+local remaining = math.max(0, limit - count)
+local retry = 0
+if remaining == 0 then retry = until_room(cur) end
+if hit + granted > 0 or gave then store() end
+local reset = w - e
+if cur > 0 then reset = 2 * w - e end
+return {1, count, remaining, retry, reset, granted, sidx}
 `;

@@ -8,7 +8,7 @@ import { KvCrossSlotError, KvUnavailableError } from '../../src/kv/kv-errors.js'
 import { hashTag, kvKey } from '../../src/kv/kv.js';
 import { createMemoryBackend, createMemoryKv } from '../../src/kv/memory.js';
 import { createRedisKv, parseClusterUrl } from '../../src/kv/redis.js';
-import { slidingWindowStep, type WindowState } from '../../src/kv/sliding-window.js';
+import { leaseStep, slidingWindowStep, type WindowState } from '../../src/kv/sliding-window.js';
 
 import { deleteMatching, rawRedis, REDIS_IS_CLUSTER, REDIS_URL, scanKeys } from '../helpers/backend.js';
 
@@ -422,6 +422,57 @@ describe('Kv contract: memory and redis agree', () => {
     const fromMemory = await run(memory);
     expect(fromMemory.some((r) => !r.allowed)).toBe(true);
     expect(await run(redis)).toEqual(fromMemory);
+  });
+});
+
+describe('Kv contract: leases (local admission)', () => {
+  it('memory and redis give identical lease answers, and admitted + reserved never pass the limit', async () => {
+    const memory = track(createMemoryKv({ prefix: PREFIX }));
+    const redis = track(await createRedisKv(REDIS_URL, { prefix: PREFIX }));
+    const times = hitTimes(300);
+    const run = async (kv: Kv) => {
+      const out = [];
+      // Some calls also give back part of a lease of this window or the previous one.
+      for (const [i, t] of times.entries()) {
+        out.push(await kv.slidingWindowLease!('{agree}:lease', 40, 1_000, t, (i % 3 === 0 ? 0 : 1), i % 7, i % 4 === 0 ? i % 5 : 0, Math.floor(t / 1_000) - (i % 2)));
+      }
+      return out;
+    };
+    const fromMemory = await run(memory);
+    expect(fromMemory.some((r) => !r.allowed)).toBe(true);
+    expect(fromMemory.some((r) => r.granted > 0)).toBe(true);
+    for (const r of fromMemory) if (r.allowed) expect(r.count).toBeLessThanOrEqual(40);
+    expect(await run(redis)).toEqual(fromMemory);
+  });
+
+  it('a hit without a lease is exactly slidingWindow; a lease is counted like hits', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 30 }), fc.integer({ min: 1, max: 5_000 }), fc.nat(30), fc.nat(30), fc.integer({ min: -2, max: 2 }), fc.nat(4_999), fc.nat(40),
+        (limit, w, cur, prev, lag, e, want) => {
+          const idx = 1_000;
+          const now = idx * w + (e % w);
+          const stored: WindowState = { idx: idx + lag, cur: Math.min(cur, limit), prev: Math.min(prev, limit) };
+          const exact = slidingWindowStep(stored, limit, w, now);
+          const leased = leaseStep(stored, limit, w, now, 1, 0);
+          expect({ ...leased.result, granted: undefined, idx: undefined }).toEqual({ ...exact.result, granted: undefined, idx: undefined });
+          expect(leased.write).toEqual(exact.write);
+          // A lease of g is the same state as g + 1 exact hits admitted in a row.
+          const withLease = leaseStep(stored, limit, w, now, 1, want);
+          let state: WindowState | null = stored;
+          let admitted = 0;
+          for (let i = 0; i <= withLease.result.granted; i += 1) {
+            const s = slidingWindowStep(state, limit, w, now);
+            if (!s.result.allowed) break;
+            admitted += 1;
+            state = s.write;
+          }
+          if (withLease.result.allowed) {
+            expect(admitted).toBe(withLease.result.granted + 1);
+            expect(withLease.write).toEqual(state);
+          }
+        }),
+      { numRuns: 2_000 },
+    );
   });
 });
 

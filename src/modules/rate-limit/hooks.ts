@@ -6,6 +6,7 @@ import { routeConfigOf } from '../../http/route-config.js';
 import { errorResponses } from '../../http/schemas.js';
 import { clientKey } from './client-ip.js';
 import type { LimitedClass } from './limits.js';
+import type { HitResult } from './service.js';
 import { rateLimitRejections } from '../metrics/registry.js';
 
 const CLIENT_KEY = Symbol('clientKey');
@@ -78,21 +79,40 @@ export function registerRateLimit(app: FastifyInstance, deps: Deps): void {
     if (!url) return done();
     const cls = classOf(config);
     if (!cls) return done();
+    if (cls === 'default') {
+      // A warm bucket is decided from this instance's lease: no store call, no promise.
+      const r = rateLimit.hitLocal({ tenant: req.tenant, route: `${req.method === 'HEAD' ? 'GET' : req.method} ${url}`, ip: clientKeyOf(req) });
+      if (r) {
+        headers(reply, r);
+        if (r.allowed) return done();
+        rejections.default.limit.inc();
+        return done(refused(req, url, r));
+      }
+    }
     limit(req, reply, url, cls).then(() => done(), done);
   });
+
+  function headers(reply: FastifyReply, r: HitResult): void {
+    reply.header('ratelimit-limit', String(r.limit));
+    reply.header('ratelimit-remaining', String(r.remaining));
+    reply.header('ratelimit-reset', String(r.resetSeconds));
+  }
+
+  function refused(req: FastifyRequest, url: string, r: HitResult): AppError {
+    const method = req.method === 'HEAD' ? 'GET' : req.method;
+    req.log.info({ route: `${method} ${url}`, retryAfter: r.retryAfter }, 'rate limited');
+    return new AppError('rate_limited', `Too many requests to this route; retry in ${r.retryAfter} seconds.`, { retryAfter: r.retryAfter });
+  }
 
   async function limit(req: FastifyRequest, reply: FastifyReply, url: string, cls: LimitedClass): Promise<void> {
     const method = req.method === 'HEAD' ? 'GET' : req.method;
     const r = await rateLimit.hit({ cls, tenant: req.tenant, route: `${method} ${url}`, ip: clientKeyOf(req), ctx: () => auditContext(req) });
-    reply.header('ratelimit-limit', String(r.limit));
-    reply.header('ratelimit-remaining', String(r.remaining));
-    reply.header('ratelimit-reset', String(r.resetSeconds));
+    headers(reply, r);
     if (r.allowed) return;
     rejections[cls][r.refusal === 'lockout' ? 'lockout' : 'limit'].inc();
     if (r.refusal === 'lockout') {
       throw new AppError('rate_limited', 'Too many refused requests from this address: it is locked out of the sign-in routes for a while.', { retryAfter: r.retryAfter });
     }
-    req.log.info({ route: `${method} ${url}`, retryAfter: r.retryAfter }, 'rate limited');
-    throw new AppError('rate_limited', `Too many requests to this route; retry in ${r.retryAfter} seconds.`, { retryAfter: r.retryAfter });
+    throw refused(req, url, r);
   }
 }

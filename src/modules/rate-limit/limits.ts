@@ -29,6 +29,19 @@ export const BAN = {
 // Per-account password attempts (PWD-06): config.rateLimits.account = RATE_LIMIT_ACCOUNT, default 10
 // per 900 s, at most 100 (NIST SP 800-63B); counted per tenant and account (account-throttle.ts).
 
+/**
+ * Local admission of the `default` class on Redis (local-admission.ts): every `intervalMs` each instance
+ * renews, in one pipeline, a lease of reserved hits for every bucket it saw in the last interval, sized
+ * to that demand and at most `leaseShare` of the bucket's limit. A bucket refused anywhere is refused
+ * everywhere within one interval; leases never let a bucket pass its limit. `maxBuckets` bounds the
+ * memory (beyond it new buckets are counted exactly). The `credential` class is always exact (RL-06).
+ */
+export const LOCAL_ADMISSION = {
+  intervalMs: 100,
+  leaseShare: 1 / 20,
+  maxBuckets: 50_000,
+} as const;
+
 /** How often each instance re-reads lockouts (Redis) and bans (Postgres), bounding staleness if a pub/sub message is lost. */
 export const RESYNC = {
   lockoutsMs: 5_000,

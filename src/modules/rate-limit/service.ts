@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Config } from '../../config.js';
 import type { Sql } from '../../db/sql.js';
-import { kvKey, type Kv, type Unsubscribe } from '../../kv/kv.js';
+import { kvKey, type Kv, type SlidingWindowResult, type Unsubscribe } from '../../kv/kv.js';
 import type { Clock } from '../../lib/clock.js';
 import type { AuditContext, AuditService } from '../audit/service.js';
 import type { Tenant } from '../tenants/schemas.js';
@@ -10,6 +10,7 @@ import { banStore, type Ban, type BanStatus } from './ban-store.js';
 import { clientKey } from './client-ip.js';
 import { createIpBlocks } from './ip-blocks.js';
 import { BAN, limitFor, LOCKOUT, type LimitedClass } from './limits.js';
+import { createLocalAdmission } from './local-admission.js';
 
 /** The limiter's answer for one request; the hook turns it into RateLimit-* headers and maybe a 429. */
 export interface HitResult {
@@ -34,6 +35,10 @@ const ipKeys = (ip: string) => ({
   history: kvKey(null, 'rl', `ip:${ip}`, 'lockout-history'),
 });
 
+/** One rate-limit bucket's key; the bucket is its own hash tag, so one tenant's buckets spread over every Cluster master. */
+const bucketKey = (tenant: Tenant | null, cls: LimitedClass, route: string, ip: string) =>
+  kvKey(tenant?.id ?? null, 'rl', `${cls}:${route}:${ip}`);
+
 const secondsUp = (ms: number) => Math.max(0, Math.ceil(ms / 1000));
 
 /**
@@ -45,6 +50,15 @@ export function createRateLimitService(deps: { config: Readonly<Config>; sql: Sq
   const { config, sql, kv, clock, audit, log } = deps;
   const blocks = createIpBlocks({ sql, kv, clock, log });
   const bestEffort = (what: string) => (err: unknown) => log.warn({ err }, `rate limit: ${what} failed`);
+  // The default class on a shared store admits warm buckets from leases (local-admission.ts); the
+  // in-process store is already local, and the credential class stays exact (RL-06).
+  const local = kv.kind === 'redis' && kv.slidingWindowLease ? createLocalAdmission(kv as Kv & Required<Pick<Kv, 'slidingWindowLease'>>) : null;
+
+  /** The HitResult of a window answer. */
+  const toResult = (r: SlidingWindowResult, limit: number): HitResult => ({
+    allowed: r.allowed, refusal: r.allowed ? null : 'limit', limit, remaining: r.remaining,
+    resetSeconds: secondsUp(r.resetMs), retryAfter: r.allowed ? 0 : Math.max(1, secondsUp(r.retryAfterMs)),
+  });
 
   /** Bans the address when this is its third lockout within 24 h. */
   async function maybeBan(ip: string, now: number, ctx: AuditContext): Promise<void> {
@@ -79,8 +93,25 @@ export function createRateLimitService(deps: { config: Readonly<Config>; sql: Sq
 
   return {
     /** Subscribes to lockout/ban changes and loads the current ones; call once at start. */
-    start(): Promise<Unsubscribe> {
-      return blocks.start();
+    async start(): Promise<Unsubscribe> {
+      const stopBlocks = await blocks.start();
+      const stopLocal = local?.start(() => clock.nowMs());
+      return async () => {
+        stopLocal?.();
+        await stopBlocks();
+      };
+    },
+
+    /**
+     * The answer for a `default`-class hit when this instance can give it from memory (a warm bucket's
+     * lease, or a refusal it already knows), else null: then call `hit`. No promise, no store call.
+     */
+    hitLocal(o: { tenant: Tenant | null; route: string; ip: string }): HitResult | null {
+      if (!local) return null;
+      const { limit, windowSeconds } = limitFor('default', o.tenant, config);
+      if (!local.leases(limit)) return null;
+      const r = local.local(bucketKey(o.tenant, 'default', o.route, o.ip), limit, windowSeconds * 1000, clock.nowMs());
+      return r && toResult(r, limit);
     },
 
     /** The canonical limiter key of a client address (RL-04). */
@@ -107,13 +138,14 @@ export function createRateLimitService(deps: { config: Readonly<Config>; sql: Sq
           return { allowed: false, refusal: 'lockout', limit, remaining: 0, resetSeconds: wait, retryAfter: wait };
         }
       }
-      // The bucket is its own hash tag: one tenant's buckets spread over every Cluster master.
-      const key = kvKey(o.tenant?.id ?? null, 'rl', `${o.cls}:${o.route}:${ip}`);
-      const r = await kv.slidingWindow(key, limit, windowSeconds * 1000, clock.nowMs());
-      const result: HitResult = {
-        allowed: r.allowed, refusal: r.allowed ? null : 'limit', limit, remaining: r.remaining,
-        resetSeconds: secondsUp(r.resetMs), retryAfter: r.allowed ? 0 : Math.max(1, secondsUp(r.retryAfterMs)),
-      };
+      const key = bucketKey(o.tenant, o.cls, o.route, ip);
+      const w = windowSeconds * 1000;
+      const now = clock.nowMs();
+      let r: SlidingWindowResult;
+      // (the hook has tried hitLocal first; here the store is asked, and a lease taken when the bucket is busy)
+      if (o.cls === 'default' && local?.leases(limit)) r = await local.ask(key, limit, w, now);
+      else r = await kv.slidingWindow(key, limit, w, now);
+      const result = toResult(r, limit);
       if (!r.allowed && o.cls === 'credential') {
         const until = await violation(ip, { tenantId: o.tenant?.id ?? null, route: o.route, ctx: o.ctx });
         if (until !== null) {

@@ -96,7 +96,8 @@ export function createSessionService(deps: { sql: Sql; clock: Clock; store: Sess
     /**
      * Starts a new session (always a new sid, jti and refresh token) and returns its first tokens.
      * `sessionEpoch` is the user's epoch read together with the credential the sign-in checked: the
-     * session is created only if it is still current, under a share lock on the user row, so a revocation
+     * session is created only if it is still current, under a lock on the user row (taken by the UPDATE that
+     * also marks the user's last sign-in), so a revocation
      * of this user (which increments it) either ends this session or makes this sign-in fail — never
      * neither (a login racing a password reset cannot outlive it).
      */
@@ -109,7 +110,8 @@ export function createSessionService(deps: { sql: Sql; clock: Clock; store: Sess
       };
       const rt = newRefresh();
       await sql.tx(tenant.id, async (tx) => {
-        const held = await sessionEpochs.hold(tx, userId);
+        // The user's last sign-in is marked here too (one transaction fewer per sign-in).
+        const held = await sessionEpochs.holdForSignIn(tx, userId, new Date(now));
         if (!held || held.disabled || held.epoch !== o.sessionEpoch) {
           throw new AppError('invalid_credentials', 'The account changed while signing in (its password, status or sessions); sign in again.');
         }

@@ -3,7 +3,7 @@ import type { Clock } from '../../lib/clock.js';
 import { AppError } from '../../http/errors.js';
 import type { AuditContext, AuditService } from '../audit/service.js';
 import type { Tenant } from '../tenants/schemas.js';
-import { userStore, type User } from '../users/store.js';
+import type { User } from '../users/store.js';
 import { toUserBody, type AuthResponse, type MfaRequiredResponse } from '../users/schemas.js';
 import type { IssuedTokens, SessionService } from './service.js';
 
@@ -43,7 +43,8 @@ export type SignIn = ReturnType<typeof createSignIn>;
  * user's API key, and audits. No session exists before the second factor (SECURITY MFA-04).
  */
 export function createSignIn(deps: { sql: Sql; clock: Clock; sessions: SessionService; audit: AuditService; hooks: { secondFactor?: SecondFactorStep; signupKeys?: SignupKeyIssuer } }) {
-  const { sql, clock, sessions, audit, hooks } = deps;
+  // (sql and clock: the last-login mark now happens inside sessions.start's transaction)
+  const { sessions, audit, hooks } = deps;
   return {
     async complete(i: SignInInput): Promise<SignInResult> {
       if (i.user.disabled) throw new AppError('invalid_credentials', 'The email or password is incorrect.');
@@ -55,7 +56,6 @@ export function createSignIn(deps: { sql: Sql; clock: Clock; sessions: SessionSe
         }
       }
       const tokens = await sessions.start(i.tenant, i.user.id, { amr: i.amr, method: i.method, ctx: i.ctx, stepUp: i.secondFactorPassed, sessionEpoch: i.user.sessionEpoch });
-      await sql.tx(i.tenant.id, (tx) => userStore.markLogin(tx, i.user.id, clock.now()));
       let apiKey: string | undefined;
       if (i.isNewUser && i.tenant.settings.issueApiKeyOnSignup && hooks.signupKeys) {
         apiKey = await hooks.signupKeys.issueSignupKey(i.tenant, i.user.id);

@@ -188,4 +188,14 @@ export const sessionEpochs = {
       'SELECT session_epoch, disabled FROM users WHERE id = $1 FOR SHARE', [userId]);
     return rows[0] ? { epoch: Number(rows[0].session_epoch), disabled: rows[0].disabled } : null;
   },
+  /**
+   * hold() for a sign-in, in the same statement as the last-login mark: the UPDATE locks the row (more
+   * strongly than FOR SHARE, so no upgrade can deadlock two sign-ins of one user) until the transaction
+   * ends; a sign-in refused by the caller's check rolls the mark back with everything else.
+   */
+  async holdForSignIn(tx: Tx, userId: string, now: Date): Promise<{ epoch: number; disabled: boolean } | null> {
+    const { rows } = await tx.query<{ session_epoch: number; disabled: boolean }>(
+      'UPDATE users SET last_login_at = $2 WHERE id = $1 RETURNING session_epoch, disabled', [userId, now]);
+    return rows[0] ? { epoch: Number(rows[0].session_epoch), disabled: rows[0].disabled } : null;
+  },
 };
