@@ -166,7 +166,7 @@ export async function createServices(base: BaseDeps, o: { webhookTransport?: Web
   });
   const dataExport = createDataExportService({ sql, clock, sessions });
   const admin = createAdminService({ sql, tenants, audit, users, apiKeys, emailChange });
-  const mcp = createMcpService({ config, clock, log: base.log, audit, sessions, users, apiKeys, orgs, authz, mfa, admin, dataExport, revocations: sessionRevocations });
+  const mcp = createMcpService({ config, clock, log: base.log, audit, sessions, users, apiKeys, orgs, authz, mfa, admin, dataExport, revocations: sessionRevocations, keys: signingKeys, tenants });
   subscriptions.push(await mcp.start());
 
   const services: Services = {
