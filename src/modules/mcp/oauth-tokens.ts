@@ -16,6 +16,8 @@ const KID_SHAPE = /^[A-Za-z0-9_-]{1,64}$/;
 /** A tenant slug as the tenants module accepts it. */
 const SLUG_SHAPE = /^[a-z0-9][a-z0-9-]{1,62}$/;
 const MAX_SCOPE_LENGTH = 2048;
+/** User ids are uuids; any other sub (a client id: client credentials) names no user. */
+const UUID_SHAPE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** The issuer of a tenant's OpenID Provider: `${PUBLIC_URL}/oidc/<slug>`. */
 export const tenantIssuer = (publicUrl: string, slug: string) => `${publicUrl}/oidc/${slug}`;
@@ -134,7 +136,8 @@ export function createOAuthTokenVerifier(deps: {
       if (c.sub === c.client_id) {
         throw new AppError('forbidden', 'This token was issued to a client for itself (client credentials): the MCP tools act as a user, so /mcp needs a token a user authorized (authorization code with PKCE).');
       }
-      const user = await users.profile(tenant.id, c.sub);
+      if (!UUID_SHAPE.test(c.sub)) throw invalid('its subject is not a user');
+      const user = await users.profile(tenant.id, c.sub.toLowerCase());
       if (!user || user.disabled || user.deletedAt !== null) throw invalid('its user is no longer active');
       const grants = deps.grants?.();
       if (grants && !(await grants.live({ tenantId: tenant.id, clientId: c.client_id, userId: user.id, jti: c.jti, iat: c.iat }))) {
