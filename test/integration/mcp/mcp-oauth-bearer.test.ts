@@ -7,6 +7,7 @@ import type { SignedIn } from '../../helpers/identity.js';
 import { user } from '../orgs/org-helpers.js';
 import { connect, listen, rawPost, rpc, structured, toolCalls, toolError } from './mcp-helpers.js';
 import type { Tenant } from '../../../src/modules/tenants/schemas.js';
+import { enableMfa } from '../mfa/mfa-helpers.js';
 
 /**
  * /mcp as an OAuth resource server (issue 23): access tokens of the tenant's OpenID Provider, minted here
@@ -271,5 +272,21 @@ describe(`MCP OAuth resource server (${BACKEND})`, () => {
     const theirs = await mint({ sub: otherUser.userId, iss: issuerOf('oauth-other'), scope: 'mcp:write' });
     const err = await rawPost(base, rpc('tools/call', { name: 'revoke_api_key', arguments: { id: key.data.id } }), asBearer(theirs));
     expect(toolError(err.json.result).error).toBe('not_found');
+  });
+
+  it('revoke_api_key over OAuth for a user with MFA: a forbidden tool error (a TOTP step-up cannot be completed with an OAuth token), no challenge, the key stays', async () => {
+    const dave = await user(t, { prefix: 'dave' });
+    // the key exists before MFA is on (then REST asks no step-up to create it)
+    const key = await call(t.app, { method: 'POST', url: '/auth/api-keys', token: dave.accessToken, json: { name: 'kept', scopes: ['*'] } });
+    expect(key.statusCode, key.body).toBe(201);
+    await enableMfa(t, dave.accessToken);
+    const token = await mint({ sub: dave.userId, scope: 'mcp:read mcp:write' });
+    const res = await callTool(token, 'revoke_api_key', { id: key.data.id });
+    const err = toolError(res.json.result);
+    expect(err.error).toBe('forbidden');
+    expect(err.challenge).toBeUndefined();
+    expect(err.message).toMatch(/OAuth/);
+    const keys = await call(t.app, { method: 'GET', url: '/auth/api-keys', token: dave.accessToken });
+    expect(keys.data.items.map((k: { id: string }) => k.id)).toContain(key.data.id);
   });
 });
