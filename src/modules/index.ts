@@ -23,6 +23,8 @@ import { emailChangeModule } from './email-change/index.js';
 import { accountDeletionModule } from './account-deletion/index.js';
 import { dataExportModule } from './data-export/index.js';
 import { uiModule } from './ui/index.js';
+import { oidcProviderModule } from './oidc-provider/index.js';
+import { oauthClientsModule } from './oidc-provider/admin-routes.js';
 
 /**
  * The capability modules, in registration order. Each is an encapsulated plugin owning its routes,
@@ -45,4 +47,5 @@ export const MODULES: ModuleDef[] = [
   webhooksModule,
   emailChangeModule, accountDeletionModule, dataExportModule,
   uiModule,
+  oidcProviderModule, oauthClientsModule,
 ];

@@ -57,6 +57,13 @@ export const TenantSettings = z.object({
   rateLimits: z.partialRecord(z.enum(['credential', 'default']), RateLimitOverride).optional(),
   /** Name, logo and colour of the hosted pages; default the tenant's name and the built-in colour. */
   branding: Branding.optional(),
+  /** The OpenID Provider (docs/oidc-provider.md): allow dynamic client registration (RFC 7591) at <issuer>/reg. Default false. */
+  oidcDynamicRegistration: z.boolean().optional(),
+  /**
+   * Redirect URIs a dynamically registered client may use: "loopback" (http://127.0.0.1, [::1], localhost),
+   * "https" (any https URL), "https://<host>" (that host only), "<scheme>:" (a private-use scheme). Default ["loopback", "https"].
+   */
+  oidcRegistrationRedirects: z.array(z.string().max(255).regex(/^(loopback|https|https:\/\/[a-z0-9.-]+(:\d+)?|[a-z][a-z0-9+.-]*:)$/, 'must be "loopback", "https", "https://<host>" or "<scheme>:"')).max(50).optional(),
 }).strict().meta({ id: 'TenantSettings' });
 
 export type TenantSettings = z.output<typeof TenantSettings>;

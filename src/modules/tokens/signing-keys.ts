@@ -26,6 +26,8 @@ export async function createSigningKeys(deps: { sql: Sql; kv: Kv; clock: Clock; 
   const sealKey = deriveKey(deps.authSecret, 'signing-keys');
   let keys = new Map<string, VerifyKey>();
   let active: { kid: string; key: jose.CryptoKey | Uint8Array } | null = null;
+  // The active key's private JWK, for the OpenID Provider's keystore (src/modules/oidc-provider).
+  let activeJwk: jose.JWK | null = null;
   let publicJwks: jose.JWK[] = [];
   let lastReload = 0;
   let loading: Promise<void> | null = null;
@@ -57,8 +59,11 @@ export async function createSigningKeys(deps: { sql: Sql; kv: Kv; clock: Clock; 
     if (newest) {
       const pem = open(sealKey, newest.private_sealed, `signing-key:${newest.kid}`).toString('utf8');
       active = { kid: newest.kid, key: await jose.importPKCS8(pem, 'EdDSA') };
+      const exportable = await jose.importPKCS8(pem, 'EdDSA', { extractable: true });
+      activeJwk = { ...(await jose.exportJWK(exportable)), kid: newest.kid, alg: 'EdDSA', use: 'sig' };
     } else {
       active = null;
+      activeJwk = null;
     }
     keys = next;
     publicJwks = jwks;
@@ -100,6 +105,13 @@ export async function createSigningKeys(deps: { sql: Sql; kv: Kv; clock: Clock; 
     signer(): { kid: string; key: jose.CryptoKey | Uint8Array } {
       if (!active) throw new Error('no active signing key');
       return active;
+    },
+    /**
+     * The active Ed25519 key as a private JWK (kid, alg EdDSA), for the OpenID Provider's keystore;
+     * null in HS256 mode. Never serialise it anywhere else.
+     */
+    activePrivateJwk(): jose.JWK | null {
+      return activeJwk;
     },
     /** The verification key for `kid`; reloads (at most every 5 s) for an unknown kid minted by another instance. */
     async lookup(kid: string): Promise<VerifyKey | null> {

@@ -10,6 +10,7 @@ import { signInPages } from './pages/sign-in.js';
 import { linkPages } from './pages/links.js';
 import { totpPages } from './pages/totp.js';
 import { accountPages } from './account/index.js';
+import { oidcPages } from './pages/oidc.js';
 
 /** A group of pages: registers its routes on the router (see README.md in this folder). */
 export type PageGroup = (r: PageRouter, ui: UiContext) => void;
@@ -21,6 +22,7 @@ export const PAGE_GROUPS: PageGroup[] = [
   linkPages,
   totpPages,
   accountPages,
+  oidcPages,
 ];
 
 /**

@@ -8,6 +8,7 @@ import type { Page } from './page.js';
  */
 export function redirectTarget(p: Page, given: string | undefined): { uri: string | undefined; location: string } {
   if (given === undefined || given === '') return { uri: undefined, location: p.url('/account') };
+  if (isOidcInteraction(p, given)) return { uri: given, location: given };
   if (!p.tenantOrThrow.settings.redirectUrls.includes(given)) {
     throw new AppError('validation_failed', 'redirect_uri not allowed', { reason: 'bad_redirect' });
   }
@@ -22,4 +23,17 @@ export function givenRedirect(p: Page, body?: Record<string, string>): string | 
   if (fromBody !== undefined) return fromBody;
   const q = (p.req.query as Record<string, unknown> | undefined)?.redirect_uri;
   return typeof q === 'string' ? q : undefined;
+}
+
+/**
+ * A sign-in started by the OpenID Provider returns to its interaction page: PUBLIC_URL + UI_PATH/oidc/<uid>
+ * of this very tenant (see pages/oidc.ts), nothing else on this origin.
+ */
+function isOidcInteraction(p: Page, given: string): boolean {
+  let u: URL;
+  try { u = new URL(given); } catch { return false; }
+  const tenant = p.tenantOrThrow;
+  const want = tenant.slug === 'default' ? '' : `?tenant=${encodeURIComponent(tenant.slug)}`;
+  return u.origin === p.ui.ownOrigin && u.search === want && !u.hash && !given.includes('#')
+    && u.pathname.startsWith(`${p.ui.path}/oidc/`) && /^[A-Za-z0-9_-]{10,64}$/.test(u.pathname.slice(p.ui.path.length + 6));
 }

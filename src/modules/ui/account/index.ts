@@ -3,6 +3,7 @@ import { confirmRoutes } from './confirm-routes.js';
 import { credentialRoutes } from './credential-routes.js';
 import { profileRoutes } from './profile-routes.js';
 import { securityRoutes } from './security-routes.js';
+import { appsRoutes } from './apps-routes.js';
 
 /**
  * The self-service account pages under UI_PATH/account: profile and email, password, two-step
@@ -14,4 +15,5 @@ export const accountPages: PageGroup = (r, ui) => {
   securityRoutes(r, ui);
   credentialRoutes(r, ui);
   confirmRoutes(r, ui);
+  appsRoutes(r, ui);
 };

@@ -22,6 +22,7 @@ export const DONE = {
   'passkey-removed': (m: AccountMessages) => m.passkeys.removed,
   'session-ended': (m: AccountMessages) => m.sessions.ended,
   'key-revoked': (m: AccountMessages) => m.apiKeys.revoked,
+  'app-revoked': (m: AccountMessages) => m.apps.revoked,
   'wallet-unlinked': (m: AccountMessages) => m.linked.unlinked,
   'confirmed': (m: AccountMessages) => m.confirm.done,
 } as const;

@@ -130,6 +130,26 @@ export const en = {
     title: 'Signed in',
     body: 'You are signed in.',
   },
+  /** The OpenID Provider's consent page (pages/oidc.ts). */
+  oidc: {
+    title: 'Allow access?',
+    intro: '{client} asks to use your {name} account.',
+    asUser: 'Signed in as {user}.',
+    scopesHeading: 'It will be able to:',
+    resource: 'Resource: {resource}',
+    allow: 'Allow',
+    deny: 'Deny',
+    expired: 'This sign-in request is unknown or has expired. Go back to the application and start again.',
+    otherAccount: 'This sign-in request belongs to another account. Go back to the application and start again.',
+    scopes: {
+      openid: 'Know who you are (your user id)',
+      profile: 'See your name',
+      email: 'See your email address',
+      offline_access: 'Stay signed in (keep access when you are away)',
+      'mcp:read': 'Read your account data through MCP tools',
+      'mcp:write': 'Change your account through MCP tools',
+    },
+  },
 } as const;
 
 type Widen<T> = { [K in keyof T]: T[K] extends string ? string : Widen<T[K]> };

@@ -2,12 +2,12 @@ import { each, flag, html, type Html } from '../../html.js';
 import type { AccountMessages } from '../messages/en.js';
 
 /** The account sections, in the order of the navigation. */
-export const SECTIONS = ['profile', 'security', 'sessions', 'apiKeys', 'linked', 'data'] as const;
+export const SECTIONS = ['profile', 'security', 'sessions', 'apiKeys', 'apps', 'linked', 'data'] as const;
 export type Section = (typeof SECTIONS)[number];
 
 /** The path of a section below the account page's path. */
 export const SECTION_PATHS: Record<Section, string> = {
-  profile: '', security: '/security', sessions: '/sessions', apiKeys: '/api-keys', linked: '/linked', data: '/data',
+  profile: '', security: '/security', sessions: '/sessions', apiKeys: '/api-keys', apps: '/apps', linked: '/linked', data: '/data',
 };
 
 /** What every account view needs: its strings, where the account pages live, and the form tokens. */
