@@ -62,11 +62,11 @@ export type McpService = ReturnType<typeof createMcpService>;
  */
 export function createMcpService(deps: Omit<ToolDeps, 'bearer' | 'serviceTools'> & {
   clock: Clock; revocations: SessionRevocations; keys: SigningKeys; tenants: Pick<TenantService, 'resolve'>;
+  /** The OpenID Provider's grants (src/modules/mcp/oauth-grants.ts): a token whose grant was revoked is refused. */
+  grants?: OAuthGrantCheck;
 }) {
   const { config, clock, revocations, audit, log } = deps;
-  // The OpenID Provider registers its grant check here once it is built (revoked grants → 401 at once).
-  let grantCheck: OAuthGrantCheck | undefined;
-  const oauth = createOAuthTokenVerifier({ publicUrl: config.publicUrl, keys: deps.keys, clock, tenants: deps.tenants, users: deps.users, grants: () => grantCheck });
+  const oauth = createOAuthTokenVerifier({ publicUrl: config.publicUrl, keys: deps.keys, clock, tenants: deps.tenants, users: deps.users, grants: () => deps.grants });
   const bearer = createMcpBearer({ config, clock, sessions: deps.sessions, generation: revocations.generation, oauth });
   const serviceTools = new Set<string>(config.mcpServiceTools);
   const toolDeps: ToolDeps = { ...deps, bearer, serviceTools };
@@ -85,10 +85,6 @@ export function createMcpService(deps: Omit<ToolDeps, 'bearer' | 'serviceTools'>
   return {
     bearer,
     runner,
-    /** Wires the OpenID Provider's grant liveness check into the OAuth bearer path. */
-    setGrantCheck(check: OAuthGrantCheck | undefined): void {
-      grantCheck = check;
-    },
     /** The tool names, for discovery and tests. */
     toolNames: () => tools.map((t) => t.name),
 

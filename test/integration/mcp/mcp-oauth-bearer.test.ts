@@ -8,6 +8,7 @@ import { user } from '../orgs/org-helpers.js';
 import { connect, listen, rawPost, rpc, structured, toolCalls, toolError } from './mcp-helpers.js';
 import type { Tenant } from '../../../src/modules/tenants/schemas.js';
 import { enableMfa } from '../mfa/mfa-helpers.js';
+import { GRANT_CHECK_TTL_MS } from '../../../src/modules/mcp/oauth-grants.js';
 
 /**
  * /mcp as an OAuth resource server (issue 23): access tokens of the tenant's OpenID Provider, minted here
@@ -30,11 +31,31 @@ let otherUser: SignedIn;
 interface Mint {
   sub?: string; iss?: string; aud?: string | string[]; scope?: string; typ?: string; exp?: number; iat?: number; nbf?: number;
   clientId?: string; extra?: Record<string, unknown>; key?: { kid: string; key: jose.CryptoKey | Uint8Array }; alg?: string;
+  /** store the provider's grant of the user to the client (default true), as a consent does */
+  grant?: boolean;
 }
+
+/** The provider's Grant row of a consent (what src/modules/oidc-provider's adapter stores), `iat` seconds. */
+async function storeGrant(tenantId: string, userId: string, clientId: string, iat: number, id = `g-${randomUUID()}`): Promise<string> {
+  await t.deps.sql.tx(tenantId, (tx) => tx.query(
+    `INSERT INTO oidc_artifacts (tenant_id, model, id, payload, grant_id, account_id, client_id, expires_at)
+     VALUES ($1, 'Grant', $2, $3, NULL, $4, $5, NULL)`,
+    [tenantId, id, JSON.stringify({ iat, jti: id, kind: 'Grant', accountId: userId, clientId, resources: { [MCP]: 'mcp:read mcp:write' } }), userId, clientId]));
+  return id;
+}
+const granted = new Set<string>();
 
 /** An access token as the provider mints it: signed with the deployment's active key unless told otherwise. */
 async function mint(o: Mint = {}): Promise<string> {
   const now = Math.floor(t.clock.nowMs() / 1000);
+  const iss = o.iss ?? issuerOf('default');
+  const tenantOfIss = iss === issuerOf('default') ? tenant : iss === issuerOf('oauth-other') ? other : null;
+  const sub = o.sub ?? alice.userId;
+  const clientId = o.clientId ?? 'mcp-client-1';
+  if (o.grant !== false && tenantOfIss && !granted.has(`${tenantOfIss.id}|${sub}|${clientId}`)) {
+    granted.add(`${tenantOfIss.id}|${sub}|${clientId}`);
+    await storeGrant(tenantOfIss.id, sub, clientId, now - 3600);
+  }
   const k = o.key ?? t.deps.services.signingKeys.signer();
   return new jose.SignJWT({
     client_id: o.clientId ?? 'mcp-client-1', scope: o.scope ?? 'mcp:read', jti: randomUUID(), ...o.extra,
@@ -288,5 +309,24 @@ describe(`MCP OAuth resource server (${BACKEND})`, () => {
     expect(err.message).toMatch(/OAuth/);
     const keys = await call(t.app, { method: 'GET', url: '/auth/api-keys', token: dave.accessToken });
     expect(keys.data.items.map((k: { id: string }) => k.id)).toContain(key.data.id);
+  });
+
+  it('the grant: none → 401; revoked (rows deleted) → 401 within the check\'s 5 s; a token older than a fresh consent stays dead', async () => {
+    const erin = await user(t, { prefix: 'erin' });
+    await refused(await mint({ sub: erin.userId, clientId: 'never-consented', grant: false }), 'no grant');
+
+    const now = Math.floor(t.clock.nowMs() / 1000);
+    const gid = await storeGrant(tenant.id, erin.userId, 'erins-client', now - 60);
+    const token = await mint({ sub: erin.userId, clientId: 'erins-client', grant: false });
+    expect((await list(token)).status).toBe(200);
+    // the user revokes the consent on the account page: the grant's rows go
+    await t.deps.sql.tx(tenant.id, (tx) => tx.query('DELETE FROM oidc_artifacts WHERE tenant_id = $1 AND id = $2', [tenant.id, gid]));
+    t.clock.advance(GRANT_CHECK_TTL_MS + 1);
+    await refused(token, 'grant revoked');
+    // consenting again makes a new grant: tokens issued under it work, the old one does not come back
+    t.clock.advance(2_000);
+    await storeGrant(tenant.id, erin.userId, 'erins-client', Math.floor(t.clock.nowMs() / 1000));
+    await refused(token, 'token older than the new grant');
+    expect((await list(await mint({ sub: erin.userId, clientId: 'erins-client', grant: false }))).status).toBe(200);
   });
 });
