@@ -74,7 +74,8 @@ describe.skipIf(missing !== null)('an MCP client signs in with OAuth through the
     const cbPort = await freePort();
     callbackUrl = `http://127.0.0.1:${cbPort}/callback`;
     callback = createServer((req, res) => {
-      codes.push(new URL(req.url ?? '/', callbackUrl));
+      const u = new URL(req.url ?? '/', callbackUrl);
+      if (u.pathname === '/callback') codes.push(u); // (Chromium also asks for /favicon.ico)
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end('<!doctype html><title>done</title><p>You can close this window.</p>');
     });
     await new Promise<void>((resolve) => callback.listen(cbPort, '127.0.0.1', resolve));
