@@ -12,6 +12,8 @@ import { createTestApp, type TestApp } from '../helpers/app.js';
 import { chromiumMissing, launchChromium, screenshot } from '../helpers/chromium.js';
 import { freePort } from '../helpers/cli.js';
 import { newEmail, PASSWORD, raiseLimits, register } from '../helpers/identity.js';
+import { grantStore } from '../../src/modules/oidc-provider/grant-store.js';
+import { GRANT_CHECK_TTL_MS } from '../../src/modules/mcp/oauth-grants.js';
 
 /**
  * The MCP authorization flow end to end (issue 23, "Done when"): an MCP client built with
@@ -136,7 +138,10 @@ describe.skipIf(missing !== null)('an MCP client signs in with OAuth through the
     const code = back.searchParams.get('code');
     expect(code).toBeTruthy();
 
-    // 3. The transport exchanges the code (PKCE) for tokens.
+    // 3. The transport exchanges the code (PKCE) for tokens. oidc-provider stamps iat with the real clock;
+    //    the app's manual test clock has stood still since the start (under load, longer than the 30 s leeway
+    //    for an iat "in the future"), so it is brought to the real time first.
+    t.clock.set(Date.now());
     await first.finishAuth(code!);
     const access = provider.saved!.access_token;
     expect(jose.decodeProtectedHeader(access)).toMatchObject({ typ: 'at+jwt', alg: 'EdDSA' });
@@ -160,5 +165,20 @@ describe.skipIf(missing !== null)('an MCP client signs in with OAuth through the
     }
     const audit = (await t.deps.audit.list({ action: 'mcp.tool_call', limit: 20 })).items;
     expect(audit.some((r) => r.actor_id === userId && (r.metadata as Record<string, unknown>).clientId === provider.info!.client_id)).toBe(true);
+
+    // 5. The user withdraws the consent (what the account page's "connected apps" does): the same access
+    //    token stops working on /mcp once the grant check's 5 s are over.
+    const def = await t.deps.tenants.defaultTenant();
+    const grants = await grantStore.listForAccount(t.deps.sql, t.deps.clock, def.id, userId);
+    const mine = grants.find((g) => g.clientId === provider.info!.client_id);
+    expect(mine?.scopes).toEqual(expect.arrayContaining(['mcp:read', 'mcp:write']));
+    expect(await grantStore.revokeForAccount(t.deps.sql, def.id, userId, mine!.grantId)).toBe(provider.info!.client_id);
+    t.clock.advance(GRANT_CHECK_TTL_MS + 1);
+    const res = await fetch(mcpUrl, {
+      method: 'POST', body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+      headers: { authorization: `Bearer ${access}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+    });
+    expect(res.status).toBe(401);
+    expect(res.headers.get('www-authenticate')).toMatch(/^Bearer error="invalid_token"/);
   }, 180_000);
 });
