@@ -1,4 +1,7 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { errorResponses } from '../../http/schemas.js';
 import type { Deps } from '../../deps.js';
 import { auditContext } from '../../http/audit-context.js';
 import type { ModuleDef } from '../module.js';
@@ -10,6 +13,24 @@ import { DEFAULT_REGISTRATION_REDIRECTS, refusedRedirect } from './redirect-poli
 /** oidc-provider's own body limit; bodies are read here (Fastify) and handed over as a Buffer. */
 const BODY_LIMIT = 56 * 1024;
 const METHODS = ['GET', 'POST', 'DELETE', 'PUT', 'OPTIONS'] as const;
+
+const SlugParam = z.object({ slug: z.string().min(1).max(63).describe('the tenant slug') });
+/** The provider metadata's main members (the document has more; see the OpenID Connect Discovery spec). */
+const ProviderMetadata = z.object({
+  issuer: z.string(),
+  authorization_endpoint: z.string(),
+  token_endpoint: z.string(),
+  jwks_uri: z.string(),
+  userinfo_endpoint: z.string().optional(),
+  introspection_endpoint: z.string().optional(),
+  revocation_endpoint: z.string().optional(),
+  end_session_endpoint: z.string().optional(),
+  registration_endpoint: z.string().optional(),
+  scopes_supported: z.array(z.string()),
+  response_types_supported: z.array(z.string()),
+  grant_types_supported: z.array(z.string()),
+  code_challenge_methods_supported: z.array(z.string()),
+}).passthrough().meta({ id: 'OidcProviderMetadata' });
 
 type RawWithBody = WithAuditContext & { body?: Buffer; originalUrl?: string };
 
@@ -40,6 +61,13 @@ const plugin: FastifyPluginAsync<{ deps: Deps }> = async (app, { deps }) => {
     if (Buffer.isBuffer(req.body)) raw.body = req.body;
     raw[AUDIT_CONTEXT] = auditContext(req);
     asPublicRequest(config, raw);
+    // The headers the hooks set so far (security headers, x-request-id, RateLimit-*) go out with the
+    // provider's answer — except the API's CSP (form-action 'none' would break the provider's logout form)
+    // and cache-control (the provider sets no-store where it matters, caching where it may).
+    for (const [k, v] of Object.entries(reply.getHeaders())) {
+      if (v !== undefined && k !== 'content-security-policy' && k !== 'cache-control') reply.raw.setHeader(k, v as string);
+    }
+    reply.raw.setHeader('content-security-policy', "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'");
     reply.hijack();
     await callback(raw, reply.raw);
   }
@@ -78,11 +106,22 @@ const plugin: FastifyPluginAsync<{ deps: Deps }> = async (app, { deps }) => {
     return handOff(req, reply, slugOf(req), '/reg');
   });
 
+  // The metadata documents, described in the OpenAPI document (the other provider endpoints are listed in
+  // their `description` and in GET /auth/discovery; their bodies are oidc-provider's, form-encoded).
+  const r = app.withTypeProvider<ZodTypeProvider>();
+  const metadata = (operationId: string, summary: string) => ({
+    config: { auth: 'public' as const, rateLimit: 'default' as const },
+    schema: {
+      operationId, tags: ['OpenID Provider'], summary, params: SlugParam,
+      description: `The issuer is PUBLIC_URL/oidc/{slug}. Its endpoints (all under the issuer): /auth (authorization, code + PKCE S256), /token (authorization_code, refresh_token, client_credentials), /userinfo, /jwks (the keys of /.well-known/jwks.json), /token/introspection (RFC 7662), /token/revocation (RFC 7009), /session/end (RP-initiated logout), /reg (RFC 7591, when the tenant enables it). Errors of those endpoints use the OAuth error shape {error, error_description}.`,
+      response: { 200: ProviderMetadata, ...errorResponses(404, 429, 503) },
+    },
+  });
   // RFC 8414 §3: the metadata of issuer https://host/oidc/<slug> lives at /.well-known/oauth-authorization-server/oidc/<slug>.
-  app.get('/.well-known/oauth-authorization-server/oidc/:slug', { config: { auth: 'public', rateLimit: 'default' }, schema: { hide: true } },
-    (req, reply) => handOff(req, reply, slugOf(req), '/.well-known/openid-configuration'));
-  app.get('/.well-known/openid-configuration/oidc/:slug', { config: { auth: 'public', rateLimit: 'default' }, schema: { hide: true } },
-    (req, reply) => handOff(req, reply, slugOf(req), '/.well-known/openid-configuration'));
+  r.get('/.well-known/oauth-authorization-server/oidc/:slug', metadata('oidcAuthorizationServerMetadata', 'OAuth 2.0 authorization server metadata (RFC 8414) of a tenant\'s issuer.'),
+    (req, reply) => handOff(req, reply, req.params.slug, '/.well-known/openid-configuration'));
+  r.get('/oidc/:slug/.well-known/openid-configuration', metadata('oidcDiscovery', 'OpenID Provider metadata (OpenID Connect Discovery) of a tenant\'s issuer.'),
+    (req, reply) => handOff(req, reply, req.params.slug, '/.well-known/openid-configuration'));
 };
 
 /** Authplane as an OpenID Provider / OAuth 2.1 authorization server, one issuer per tenant (issue 23). */

@@ -9,8 +9,8 @@ interface Entry { key: string; provider: Provider; callback: ReturnType<Provider
 const caches = new WeakMap<Deps, Map<string, Entry>>();
 
 /**
- * The tenant's OpenID Provider, built on first use and cached per tenant. It is rebuilt when the tenant's
- * settings change (registration on/off, lifetimes) or the active signing key rotates, so a new provider
+ * The tenant's OpenID Provider, built on first use and cached per tenant. It is rebuilt when a setting it
+ * is built from changes (registration on/off, lifetimes) or the active signing key rotates, so a new provider
  * signs with the new key while tokens of the old one verify through the shared JWKS until retirement.
  * Throws not_found when the deployment signs with HS256 (the provider publishes Ed25519 keys only).
  */
@@ -19,7 +19,10 @@ export function providerFor(deps: Deps, tenant: Tenant): Entry {
   if (!cache) caches.set(deps, cache = new Map());
   const jwk = deps.services.signingKeys.activePrivateJwk();
   if (!jwk) throw new AppError('not_found', 'The OpenID Provider needs JWT_ALG=EdDSA (Ed25519 signing keys).');
-  const key = `${new Date(tenant.updatedAt).getTime()}|${jwk.kid}`;
+  // What the provider is built from: the slug and the settings it reads (updatedAt alone can repeat under a
+  // frozen test clock), and the signing key.
+  const st = tenant.settings;
+  const key = JSON.stringify([tenant.slug, jwk.kid, st.oidcDynamicRegistration ?? false, st.accessTokenTtlSeconds, st.refreshTokenTtlSeconds]);
   const hit = cache.get(tenant.id);
   if (hit && hit.key === key) return hit;
   const provider = buildProvider(deps, tenant, jwk as Record<string, unknown>);

@@ -1556,6 +1556,86 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/.well-known/oauth-authorization-server/oidc/{slug}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * OAuth 2.0 authorization server metadata (RFC 8414) of a tenant's issuer.
+         * @description The issuer is PUBLIC_URL/oidc/{slug}. Its endpoints (all under the issuer): /auth (authorization, code + PKCE S256), /token (authorization_code, refresh_token, client_credentials), /userinfo, /jwks (the keys of /.well-known/jwks.json), /token/introspection (RFC 7662), /token/revocation (RFC 7009), /session/end (RP-initiated logout), /reg (RFC 7591, when the tenant enables it). Errors of those endpoints use the OAuth error shape {error, error_description}.
+         */
+        get: operations["oidcAuthorizationServerMetadata"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/oidc/{slug}/.well-known/openid-configuration": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * OpenID Provider metadata (OpenID Connect Discovery) of a tenant's issuer.
+         * @description The issuer is PUBLIC_URL/oidc/{slug}. Its endpoints (all under the issuer): /auth (authorization, code + PKCE S256), /token (authorization_code, refresh_token, client_credentials), /userinfo, /jwks (the keys of /.well-known/jwks.json), /token/introspection (RFC 7662), /token/revocation (RFC 7009), /session/end (RP-initiated logout), /reg (RFC 7591, when the tenant enables it). Errors of those endpoints use the OAuth error shape {error, error_description}.
+         */
+        get: operations["oidcDiscovery"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/admin/oauth-clients": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List the OAuth clients of a tenant (?tenantId= uuid or slug). */
+        get: operations["adminListOAuthClients"];
+        put?: never;
+        /**
+         * Register an OAuth/OpenID client with a tenant's OpenID Provider.
+         * @description Confidential clients get a secret, shown only in this response (stored as SHA-256). Redirect URIs match exactly.
+         */
+        post: operations["adminCreateOAuthClient"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/admin/oauth-clients/{clientId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One OAuth client (?tenantId= uuid or slug). */
+        get: operations["adminGetOAuthClient"];
+        put?: never;
+        post?: never;
+        /** Delete an OAuth client with every grant and token issued to it. */
+        delete: operations["adminDeleteOAuthClient"];
+        options?: never;
+        head?: never;
+        /** Change an OAuth client; rotateSecret issues a new secret (shown once). */
+        patch: operations["adminUpdateOAuthClient"];
+        trace?: never;
+    };
     "/auth/discovery": {
         parameters: {
             query?: never;
@@ -1626,6 +1706,8 @@ export interface components {
                 logoUrl?: string;
                 primaryColor?: string;
             };
+            oidcDynamicRegistration?: boolean;
+            oidcRegistrationRedirects?: string[];
         };
         TenantInput: {
             /** Format: uuid */
@@ -1954,6 +2036,8 @@ export interface components {
                 logoUrl?: string;
                 primaryColor?: string;
             };
+            oidcDynamicRegistration?: boolean;
+            oidcRegistrationRedirects?: string[];
         };
         CreateTenantBodyInput: {
             slug: string;
@@ -2744,6 +2828,108 @@ export interface components {
             /** @description required when the account has a password */
             currentPassword?: string;
         };
+        OidcProviderMetadataInput: {
+            issuer: string;
+            authorization_endpoint: string;
+            token_endpoint: string;
+            jwks_uri: string;
+            userinfo_endpoint?: string;
+            introspection_endpoint?: string;
+            revocation_endpoint?: string;
+            end_session_endpoint?: string;
+            registration_endpoint?: string;
+            scopes_supported: string[];
+            response_types_supported: string[];
+            grant_types_supported: string[];
+            code_challenge_methods_supported: string[];
+        } & {
+            [key: string]: unknown;
+        };
+        CreateOAuthClientBodyInput: {
+            /** @description the tenant (uuid or slug) */
+            tenantId: string;
+            name: string;
+            /**
+             * @description confidential: has a secret (client_secret_basic or _post); public: PKCE only (token_endpoint_auth_method none)
+             * @enum {string}
+             */
+            type: "confidential" | "public";
+            /**
+             * @description exact-match redirect URIs (required unless the client only uses client_credentials)
+             * @default []
+             */
+            redirectUris: string[];
+            /** @default [] */
+            postLogoutRedirectUris: string[];
+            /** @description the scopes this client may ask for */
+            scopes: ("openid" | "offline_access" | "profile" | "email" | "mcp:read" | "mcp:write")[];
+            /**
+             * @default [
+             *       "authorization_code",
+             *       "refresh_token"
+             *     ]
+             */
+            grantTypes: ("authorization_code" | "refresh_token" | "client_credentials")[];
+        };
+        UpdateOAuthClientBodyInput: {
+            name?: string;
+            redirectUris?: string[];
+            postLogoutRedirectUris?: string[];
+            scopes?: ("openid" | "offline_access" | "profile" | "email" | "mcp:read" | "mcp:write")[];
+            grantTypes?: ("authorization_code" | "refresh_token" | "client_credentials")[];
+            /** @description confidential clients: issue a new secret (shown once in this response); the old one stops working at once */
+            rotateSecret?: boolean;
+        };
+        OAuthClientInput: {
+            clientId: string;
+            /** Format: uuid */
+            tenantId: string;
+            name: string | null;
+            /** @enum {string} */
+            type: "confidential" | "public";
+            /**
+             * @description admin: registered here; dynamic: RFC 7591 registration
+             * @enum {string}
+             */
+            source: "admin" | "dynamic";
+            redirectUris: string[];
+            postLogoutRedirectUris: string[];
+            scopes: string[];
+            grantTypes: string[];
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
+        };
+        CreatedOAuthClientInput: {
+            clientId: string;
+            /** Format: uuid */
+            tenantId: string;
+            name: string | null;
+            /** @enum {string} */
+            type: "confidential" | "public";
+            /**
+             * @description admin: registered here; dynamic: RFC 7591 registration
+             * @enum {string}
+             */
+            source: "admin" | "dynamic";
+            redirectUris: string[];
+            postLogoutRedirectUris: string[];
+            scopes: string[];
+            grantTypes: string[];
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
+            /** @description confidential clients: the secret, shown only in this response (stored as SHA-256) */
+            clientSecret?: string;
+        };
+        OAuthClientListInput: {
+            items: components["schemas"]["OAuthClientInput"][];
+            total: number;
+            limit: number;
+            offset: number;
+        };
         TenantSettings: {
             /** @default [] */
             allowedOrigins: string[];
@@ -2776,6 +2962,8 @@ export interface components {
                 logoUrl?: string;
                 primaryColor?: string;
             };
+            oidcDynamicRegistration?: boolean;
+            oidcRegistrationRedirects?: string[];
         };
         Tenant: {
             /** Format: uuid */
@@ -3104,6 +3292,8 @@ export interface components {
                 logoUrl?: string;
                 primaryColor?: string;
             };
+            oidcDynamicRegistration?: boolean;
+            oidcRegistrationRedirects?: string[];
         };
         CreateTenantBody: {
             slug: string;
@@ -3893,6 +4083,108 @@ export interface components {
         DeleteAccountBody: {
             /** @description required when the account has a password */
             currentPassword?: string;
+        };
+        OidcProviderMetadata: {
+            issuer: string;
+            authorization_endpoint: string;
+            token_endpoint: string;
+            jwks_uri: string;
+            userinfo_endpoint?: string;
+            introspection_endpoint?: string;
+            revocation_endpoint?: string;
+            end_session_endpoint?: string;
+            registration_endpoint?: string;
+            scopes_supported: string[];
+            response_types_supported: string[];
+            grant_types_supported: string[];
+            code_challenge_methods_supported: string[];
+        } & {
+            [key: string]: unknown;
+        };
+        CreateOAuthClientBody: {
+            /** @description the tenant (uuid or slug) */
+            tenantId: string;
+            name: string;
+            /**
+             * @description confidential: has a secret (client_secret_basic or _post); public: PKCE only (token_endpoint_auth_method none)
+             * @enum {string}
+             */
+            type: "confidential" | "public";
+            /**
+             * @description exact-match redirect URIs (required unless the client only uses client_credentials)
+             * @default []
+             */
+            redirectUris: string[];
+            /** @default [] */
+            postLogoutRedirectUris: string[];
+            /** @description the scopes this client may ask for */
+            scopes: ("openid" | "offline_access" | "profile" | "email" | "mcp:read" | "mcp:write")[];
+            /**
+             * @default [
+             *       "authorization_code",
+             *       "refresh_token"
+             *     ]
+             */
+            grantTypes: ("authorization_code" | "refresh_token" | "client_credentials")[];
+        };
+        UpdateOAuthClientBody: {
+            name?: string;
+            redirectUris?: string[];
+            postLogoutRedirectUris?: string[];
+            scopes?: ("openid" | "offline_access" | "profile" | "email" | "mcp:read" | "mcp:write")[];
+            grantTypes?: ("authorization_code" | "refresh_token" | "client_credentials")[];
+            /** @description confidential clients: issue a new secret (shown once in this response); the old one stops working at once */
+            rotateSecret?: boolean;
+        };
+        OAuthClient: {
+            clientId: string;
+            /** Format: uuid */
+            tenantId: string;
+            name: string | null;
+            /** @enum {string} */
+            type: "confidential" | "public";
+            /**
+             * @description admin: registered here; dynamic: RFC 7591 registration
+             * @enum {string}
+             */
+            source: "admin" | "dynamic";
+            redirectUris: string[];
+            postLogoutRedirectUris: string[];
+            scopes: string[];
+            grantTypes: string[];
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
+        };
+        CreatedOAuthClient: {
+            clientId: string;
+            /** Format: uuid */
+            tenantId: string;
+            name: string | null;
+            /** @enum {string} */
+            type: "confidential" | "public";
+            /**
+             * @description admin: registered here; dynamic: RFC 7591 registration
+             * @enum {string}
+             */
+            source: "admin" | "dynamic";
+            redirectUris: string[];
+            postLogoutRedirectUris: string[];
+            scopes: string[];
+            grantTypes: string[];
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
+            /** @description confidential clients: the secret, shown only in this response (stored as SHA-256) */
+            clientSecret?: string;
+        };
+        OAuthClientList: {
+            items: components["schemas"]["OAuthClient"][];
+            total: number;
+            limit: number;
+            offset: number;
         };
     };
     responses: never;
@@ -12602,6 +12894,572 @@ export interface operations {
             };
             /** @description Forbidden */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    oidcAuthorizationServerMetadata: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the tenant slug */
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OidcProviderMetadata"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    oidcDiscovery: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the tenant slug */
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OidcProviderMetadata"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    adminListOAuthClients: {
+        parameters: {
+            query: {
+                tenantId: string;
+                limit?: number;
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OAuthClientList"];
+                };
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    adminCreateOAuthClient: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateOAuthClientBodyInput"];
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreatedOAuthClient"];
+                };
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Payload too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unsupported media type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Idempotency key reused with another body */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    adminGetOAuthClient: {
+        parameters: {
+            query: {
+                tenantId: string;
+            };
+            header?: never;
+            path: {
+                clientId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OAuthClient"];
+                };
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    adminDeleteOAuthClient: {
+        parameters: {
+            query: {
+                tenantId: string;
+            };
+            header?: never;
+            path: {
+                clientId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Deleted"];
+                };
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    adminUpdateOAuthClient: {
+        parameters: {
+            query: {
+                tenantId: string;
+            };
+            header?: never;
+            path: {
+                clientId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateOAuthClientBodyInput"];
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreatedOAuthClient"];
+                };
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Payload too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unsupported media type */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
