@@ -38,6 +38,9 @@ CREATE TABLE oidc_artifacts (
   expires_at timestamptz,
   -- set once by the one UPDATE that consumes a code or a refresh token (the second consumer loses)
   consumed_at timestamptz,
+  -- Grant rows: the organization the user chose on the consent page (scope `org`); tokens of the grant carry
+  -- org and the member's current roles. Not part of the payload, so the provider's upserts leave it alone.
+  org_id uuid,
   PRIMARY KEY (tenant_id, model, id)
 );
 CREATE INDEX oidc_artifacts_grant ON oidc_artifacts (tenant_id, grant_id) WHERE grant_id IS NOT NULL;

@@ -174,6 +174,25 @@ describe('OpenID Provider: authorization code + PKCE', () => {
   });
 });
 
+describe('OpenID Provider: organizations', () => {
+  it('scope org + org=<id>: the consent page names the org and the at+jwt carries org and the member\'s roles; a foreign org is refused', async () => {
+    const u = await newUser();
+    const org = await call(t.app, { method: 'POST', url: '/auth/orgs', token: u.accessToken, json: { name: 'Acme' } });
+    expect(org.statusCode, org.body).toBe(200);
+    const other = await newUser();
+    const foreign = await call(t.app, { method: 'POST', url: '/auth/orgs', token: other.accessToken, json: { name: 'Other' } });
+    const { clientId } = await createClient({ name: 'Org app', redirectUris: [WEB_CB], type: 'public', scopes: ['openid', 'org', 'mcp:read'] });
+    const config = await rpConfig(t.app, ISSUER, clientId);
+    const { tokens } = await signIn(config, { email: u.email, scope: 'openid org mcp:read', resource: MCP, redirectUri: WEB_CB, extra: { org: org.data.id } });
+    const { payload } = await jose.jwtVerify(tokens.access_token, jwks, { issuer: ISSUER, audience: MCP });
+    expect(payload).toMatchObject({ sub: u.userId, org: org.data.id, roles: ['owner'] });
+
+    const req = await authorizationRequest(config, { redirectUri: WEB_CB, scope: 'openid org mcp:read', resource: MCP, extra: { org: foreign.data.id } });
+    const b = new TestBrowser(t.app);
+    await expect(browserAuthorize(b, req.url, { redirectUri: WEB_CB, email: u.email })).rejects.toThrow(/400/);
+  });
+});
+
 describe('OpenID Provider: client credentials', () => {
   it('a confidential service client gets an at+jwt for the MCP resource whose sub is its client id; a public client cannot be made one', async () => {
     const { clientId, clientSecret } = await createClient({ name: 'Service', type: 'confidential', grantTypes: ['client_credentials'], scopes: ['mcp:read'] });

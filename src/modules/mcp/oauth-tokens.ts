@@ -131,7 +131,10 @@ export function createOAuthTokenVerifier(deps: {
         throw invalid('a claim has the wrong type');
       }
       if (c.scope !== undefined && (typeof c.scope !== 'string' || c.scope.length > MAX_SCOPE_LENGTH)) throw invalid('scope must be a string');
-      if ((c.org !== undefined && typeof c.org !== 'string') || (c.roles !== undefined && !isStringArray(c.roles))) throw invalid('org/roles have the wrong type');
+      // org (an organization id) and roles: what the provider adds for a grant bound to an org (scope `org`).
+      if ((c.org !== undefined && (typeof c.org !== 'string' || !UUID_SHAPE.test(c.org))) || (c.roles !== undefined && !isStringArray(c.roles))) {
+        throw invalid('org/roles have the wrong type');
+      }
       if (c.iat > nowSec + CLOCK_TOLERANCE_SECONDS) throw invalid('it was issued in the future');
       if (c.sub === c.client_id) {
         throw new AppError('forbidden', 'This token was issued to a client for itself (client credentials): the MCP tools act as a user, so /mcp needs a token a user authorized (authorization code with PKCE).');
@@ -144,7 +147,7 @@ export function createOAuthTokenVerifier(deps: {
         throw invalid('it was revoked');
       }
       const scopes = new Set(typeof c.scope === 'string' ? c.scope.split(' ').filter((s) => s.length > 0) : []);
-      const org = typeof c.org === 'string' ? c.org : null;
+      const org = typeof c.org === 'string' ? c.org.toLowerCase() : null;
       const principal: SessionPrincipal = Object.freeze({
         kind: 'session' as const,
         tenantId: tenant.id,

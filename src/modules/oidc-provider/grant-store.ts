@@ -1,6 +1,7 @@
 import type { Sql } from '../../db/sql.js';
 import type { Clock } from '../../lib/clock.js';
 import { revokeGrantRows } from './adapter.js';
+import { memberStore } from '../orgs/store.js';
 
 /** A remembered consent: one stored grant of an account to a client. */
 export interface RememberedGrant {
@@ -35,6 +36,30 @@ export const grantStore = {
       const scopes = new Set((r.payload.openid?.scope ?? '').split(' ').filter(Boolean));
       for (const v of Object.values(r.payload.resources ?? {})) for (const x of v.split(' ')) if (x) scopes.add(x);
       return { grantId: r.id, clientId: r.client_id, clientName: r.client_name, scopes: [...scopes], createdAt: new Date((r.payload.iat ?? 0) * 1000) };
+    });
+  },
+
+  /** Binds a grant to the organization chosen on the consent page (null: none). */
+  async setOrg(sql: Sql, tenantId: string, grantId: string, orgId: string | null): Promise<void> {
+    await sql.tx(tenantId, (tx) => tx.query(`UPDATE oidc_artifacts SET org_id = $3 WHERE tenant_id = $1 AND model = 'Grant' AND id = $2`, [tenantId, grantId, orgId]));
+  },
+
+  /** The organization a grant is bound to, or null. */
+  async orgOf(sql: Sql, tenantId: string, grantId: string): Promise<string | null> {
+    const { rows } = await sql.tx(tenantId, (tx) => tx.query<{ org_id: string | null }>(
+      `SELECT org_id FROM oidc_artifacts WHERE tenant_id = $1 AND model = 'Grant' AND id = $2`, [tenantId, grantId]));
+    return rows[0]?.org_id ?? null;
+  },
+
+  /** `{org, roles}` for a token of the grant: its organization and the account's current roles there; null when none. */
+  async orgClaims(sql: Sql, tenantId: string, grantId: string, accountId: string): Promise<{ org: string; roles: string[] } | null> {
+    return sql.tx(tenantId, async (tx) => {
+      const { rows } = await tx.query<{ org_id: string | null }>(
+        `SELECT org_id FROM oidc_artifacts WHERE tenant_id = $1 AND model = 'Grant' AND id = $2`, [tenantId, grantId]);
+      const orgId = rows[0]?.org_id;
+      if (!orgId) return null;
+      const m = await memberStore.get(tx, orgId, accountId);
+      return m && !m.userDisabled ? { org: orgId, roles: m.roles } : null;
     });
   },
 

@@ -9,7 +9,7 @@ import { auditProviderEvents } from './audit.js';
 import { grantStore } from './grant-store.js';
 
 /** The scopes every tenant's provider knows; a client may be limited to a subset (its `scope` metadata). */
-export const OIDC_SCOPES = ['openid', 'offline_access', 'profile', 'email', 'mcp:read', 'mcp:write'] as const;
+export const OIDC_SCOPES = ['openid', 'offline_access', 'profile', 'email', 'org', 'mcp:read', 'mcp:write'] as const;
 /** Scopes that belong to a resource server (RFC 8707) rather than to the OpenID userinfo. */
 export const RESOURCE_SCOPES = ['mcp:read', 'mcp:write'];
 
@@ -66,6 +66,18 @@ export function buildProvider(deps: Deps, tenant: Tenant, jwk: Record<string, un
     scopes: [...OIDC_SCOPES],
     claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
     pkce: { required: () => true },
+    // `org=<org id>` with scope `org`: the organization the tokens speak for (checked on the consent page).
+    extraParams: ['org'],
+    // Like POST /orgs/{id}/switch: org and the member's roles, read when the token is issued (a removed
+    // member's next token has neither); decisions still read the membership, never these claims.
+    async extraTokenClaims(_ctx, token) {
+      const { accountId, grantId } = token as { accountId?: string; grantId?: string };
+      // The grant is bound to an org only when the user consented to scope `org` for it; resource tokens
+      // carry only the resource's scopes, so the binding (not the token's scope) decides.
+      if (!accountId || !grantId) return undefined;
+      const org = await grantStore.orgClaims(deps.sql, tenant.id, grantId, accountId);
+      return org ?? undefined;
+    },
     clientDefaults: {
       grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],
@@ -161,7 +173,11 @@ export function buildProvider(deps: Deps, tenant: Tenant, jwk: Record<string, un
         ?? (accountId ? await grantStore.latestGrantId(deps.sql, deps.clock, tenant.id, accountId, clientId) : null);
       if (!grantId) return undefined;
       const grant = await ctx.oidc.provider.Grant.find(grantId);
-      return grant && grant.accountId === accountId && grant.clientId === clientId ? grant : undefined;
+      if (!grant || grant.accountId !== accountId || grant.clientId !== clientId) return undefined;
+      // A grant remembered for one organization does not speak for another: ask again.
+      const askedOrg = ctx.oidc.params?.org as string | undefined;
+      if (askedOrg && (await grantStore.orgOf(deps.sql, tenant.id, grantId)) !== askedOrg.toLowerCase()) return undefined;
+      return grant;
     },
     renderError: async (ctx, out) => {
       ctx.type = 'html';

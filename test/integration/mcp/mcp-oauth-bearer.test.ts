@@ -205,6 +205,7 @@ describe(`MCP OAuth resource server (${BACKEND})`, () => {
     await refused(await mint({ extra: { client_id: undefined } }), 'no client_id');
     await refused(await mint({ extra: { scope: ['mcp:read'] } }), 'scope not a string');
     await refused(await mint({ extra: { org: 42 } }), 'org not a string');
+    await refused(await mint({ extra: { org: 'not-an-org-id' } }), 'org not a uuid');
   });
 
   it('keys: a key not in our set (even under one of our kids), alg none, HS256 keyed with our public key → 401', async () => {

@@ -2862,7 +2862,7 @@ export interface components {
             /** @default [] */
             postLogoutRedirectUris: string[];
             /** @description the scopes this client may ask for */
-            scopes: ("openid" | "offline_access" | "profile" | "email" | "mcp:read" | "mcp:write")[];
+            scopes: ("openid" | "offline_access" | "profile" | "email" | "org" | "mcp:read" | "mcp:write")[];
             /**
              * @default [
              *       "authorization_code",
@@ -2875,7 +2875,7 @@ export interface components {
             name?: string;
             redirectUris?: string[];
             postLogoutRedirectUris?: string[];
-            scopes?: ("openid" | "offline_access" | "profile" | "email" | "mcp:read" | "mcp:write")[];
+            scopes?: ("openid" | "offline_access" | "profile" | "email" | "org" | "mcp:read" | "mcp:write")[];
             grantTypes?: ("authorization_code" | "refresh_token" | "client_credentials")[];
             /** @description confidential clients: issue a new secret (shown once in this response); the old one stops working at once */
             rotateSecret?: boolean;
@@ -4118,7 +4118,7 @@ export interface components {
             /** @default [] */
             postLogoutRedirectUris: string[];
             /** @description the scopes this client may ask for */
-            scopes: ("openid" | "offline_access" | "profile" | "email" | "mcp:read" | "mcp:write")[];
+            scopes: ("openid" | "offline_access" | "profile" | "email" | "org" | "mcp:read" | "mcp:write")[];
             /**
              * @default [
              *       "authorization_code",
@@ -4131,7 +4131,7 @@ export interface components {
             name?: string;
             redirectUris?: string[];
             postLogoutRedirectUris?: string[];
-            scopes?: ("openid" | "offline_access" | "profile" | "email" | "mcp:read" | "mcp:write")[];
+            scopes?: ("openid" | "offline_access" | "profile" | "email" | "org" | "mcp:read" | "mcp:write")[];
             grantTypes?: ("authorization_code" | "refresh_token" | "client_credentials")[];
             /** @description confidential clients: issue a new secret (shown once in this response); the old one stops working at once */
             rotateSecret?: boolean;

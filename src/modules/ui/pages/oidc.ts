@@ -6,6 +6,25 @@ import { button, card, form } from '../views/components.js';
 import { messagePage } from './finish-sign-in.js';
 import { asPublicRequest, interactionPath } from '../../oidc-provider/provider.js';
 import { providerFor } from '../../oidc-provider/providers.js';
+import { grantStore } from '../../oidc-provider/grant-store.js';
+import { memberStore, orgStore } from '../../orgs/store.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * The organization an authorization asks for (scope `org` + `org=<id>`): the org when the user is an
+ * active member, `undefined` when none is asked for, null when the ask cannot be granted.
+ */
+async function askedOrg(p: Page, d: Details, userId: string): Promise<{ id: string; name: string } | null | undefined> {
+  if (!String(d.params.scope ?? '').split(' ').includes('org')) return undefined;
+  const id = typeof d.params.org === 'string' ? d.params.org.toLowerCase() : '';
+  if (!UUID.test(id)) return null;
+  const tenantId = p.tenantOrThrow.id;
+  return p.deps.sql.tx(tenantId, async (tx) => {
+    const [org, member] = await Promise.all([orgStore.byId(tx, id), memberStore.get(tx, id, userId)]);
+    return org && member && !member.userDisabled ? { id: org.id, name: org.name } : null;
+  });
+}
 
 type Details = Awaited<ReturnType<ReturnType<typeof providerFor>['provider']['interactionDetails']>>;
 
@@ -75,12 +94,14 @@ export const oidcPages: PageGroup = (r, ui) => {
     }
     const clientId = String(details.params.client_id);
     const { scopes } = requestedScopes(details);
+    const org = await askedOrg(p, details, session.userId);
+    if (org === null) return messagePage(p, { title: p.t.oidc.title, text: p.t.oidc.noOrg, kind: 'error', status: 400 });
     // The redirect that follows this POST ends at the client: Chromium applies form-action to it.
     p.formTargets.push(new URL(String(details.params.redirect_uri)).origin);
     const allow = body.decision === 'allow';
     await deps.audit.record({
       tenantId: p.tenantOrThrow.id, actor: { type: 'user', id: session.userId }, action: 'oidc.consent', target: clientId,
-      outcome: allow ? 'success' : 'denied', ...p.ctx, metadata: { scopes },
+      outcome: allow ? 'success' : 'denied', ...p.ctx, metadata: { scopes, ...(org ? { orgId: org.id } : {}) },
     });
     let to: string;
     if (!allow) {
@@ -93,6 +114,7 @@ export const oidcPages: PageGroup = (r, ui) => {
       if (missing.missingOIDCClaims?.length) grant.addOIDCClaims(missing.missingOIDCClaims);
       for (const [indicator, s] of Object.entries(missing.missingResourceScopes ?? {})) grant.addResourceScope(indicator, s.join(' '));
       const grantId = await grant.save();
+      await grantStore.setOrg(deps.sql, p.tenantOrThrow.id, grantId, org?.id ?? null);
       to = await provider.interactionResult(p.req.raw, p.reply.raw, { consent: { grantId } }, { mergeWithLastSubmission: true });
     }
     return p.redirect(to);
@@ -106,6 +128,8 @@ async function consentPage(p: Page, d: Details, userId: string): Promise<Fastify
   const client = await provider.Client.find(String(d.params.client_id));
   const user = await p.deps.services.users.profile(tenant.id, userId);
   const { scopes, resources } = requestedScopes(d);
+  const org = await askedOrg(p, d, userId);
+  if (org === null) return messagePage(p, { title: t.title, text: t.noOrg, kind: 'error', status: 400 });
   const labels = t.scopes as Record<string, string>;
   const action = p.url(`/oidc/${d.uid}/consent`);
   return p.render({
@@ -115,6 +139,7 @@ async function consentPage(p: Page, d: Details, userId: string): Promise<Fastify
 <p class="muted">${p.f(t.asUser, { user: user?.email ?? user?.name ?? userId })}</p>
 <h2>${t.scopesHeading}</h2>
 <ul>${scopes.map((s) => html`<li>${labels[s] ?? s}</li>`)}</ul>
+${org ? html`<p>${p.f(t.org, { org: org.name })}</p>` : ''}
 ${resources.map((r) => html`<p class="muted">${p.f(t.resource, { resource: r })}</p>`)}
 <div class="stack">
 ${form(p, { action, name: 'oidc-consent', hidden: { decision: 'allow' }, body: button(t.allow) })}
