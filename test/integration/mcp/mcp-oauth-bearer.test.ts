@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { call, createTestApp, TEST_PUBLIC_URL, type TestApp } from '../../helpers/app.js';
 import { BACKEND } from '../../helpers/backend.js';
 import type { SignedIn } from '../../helpers/identity.js';
-import { user } from '../orgs/org-helpers.js';
+import { createOrg, user } from '../orgs/org-helpers.js';
 import { connect, listen, rawPost, rpc, structured, toolCalls, toolError } from './mcp-helpers.js';
 import type { Tenant } from '../../../src/modules/tenants/schemas.js';
 import { enableMfa } from '../mfa/mfa-helpers.js';
@@ -329,5 +329,14 @@ describe(`MCP OAuth resource server (${BACKEND})`, () => {
     await storeGrant(tenant.id, erin.userId, 'erins-client', Math.floor(t.clock.nowMs() / 1000));
     await refused(token, 'token older than the new grant');
     expect((await list(await mint({ sub: erin.userId, clientId: 'erins-client', grant: false }))).status).toBe(200);
+  });
+
+  it('a token bound to an organization (org + roles claims) acts in it: whoami and check_permission use the org', async () => {
+    const org = await createOrg(t.app, alice.accessToken, 'OAuth Org');
+    const token = await mint({ scope: 'mcp:read', extra: { org: org.id, roles: ['owner'] } });
+    const who = await callTool(token, 'whoami');
+    expect(who.json.result.structuredContent).toMatchObject({ orgId: org.id, roles: ['owner'] });
+    const decision = await callTool(token, 'check_permission', { action: 'org:read' });
+    expect(decision.json.result.structuredContent.allowed).toBe(true);
   });
 });
