@@ -1,7 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, type Server } from 'node:http';
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
 import * as jose from 'jose';
 import type { Page } from 'playwright-core';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -109,8 +107,6 @@ describe.skipIf(missing !== null)('an MCP client signs in with OAuth through the
     expect(text).toContain('Test MCP host');
     expect(text).toMatch(/mcp:read|read/i);
     await screenshot(page, 'mcp-oauth', shot);
-    mkdirSync(path.resolve('docs/img'), { recursive: true });
-    await page.screenshot({ path: path.resolve('docs/img', `${shot}.png`), fullPage: true });
     await Promise.all([page.waitForURL((u) => u.href.startsWith(callbackUrl), { timeout: 15_000 }), allow.click()]);
     expect(codes.length).toBe(before + 1);
     return codes[codes.length - 1]!;
