@@ -120,6 +120,8 @@ describe('OpenID Provider: authorization code + PKCE', () => {
     const second = await signIn(config, { email: u.email, scope: 'openid email', redirectUri: WEB_CB });
     expect(second.done.sawSignIn).toBe(true);
     expect(second.done.sawConsent).toBe(false);
+    // The sign-in POST's redirects now end at the client: its form-action names the client's origin (and no other).
+    expect(second.done.signInCsp).toMatch(/form-action 'self' https:\/\/rp\.example(;|$)/);
 
     // The account page lists the app and revokes it with a form POST.
     const b = second.browser;

@@ -126,12 +126,13 @@ export async function authorizationRequest(config: client.Configuration, o: Auth
  * Plays the user from the authorization URL to the client's redirect: signs in on the hosted page with
  * email + password when asked (and a TOTP code when `totp` is given), then allows consent when asked.
  */
-export async function browserAuthorize(b: TestBrowser, url: URL, o: { redirectUri: string; email: string; password?: string; totp?: () => string; consent?: 'allow' | 'deny' }): Promise<{ callback: URL; sawSignIn: boolean; sawConsent: boolean }> {
+export async function browserAuthorize(b: TestBrowser, url: URL, o: { redirectUri: string; email: string; password?: string; totp?: () => string; consent?: 'allow' | 'deny' }): Promise<{ callback: URL; sawSignIn: boolean; sawConsent: boolean; signInCsp: string | null }> {
   let step = await b.follow(url.href, o.redirectUri);
   let sawSignIn = false;
   let sawConsent = false;
+  let signInCsp: string | null = null;
   for (let i = 0; i < 6; i++) {
-    if (step.url.startsWith(o.redirectUri)) return { callback: new URL(step.url), sawSignIn, sawConsent };
+    if (step.url.startsWith(o.redirectUri)) return { callback: new URL(step.url), sawSignIn, sawConsent, signInCsp };
     expect(step.res.status, step.body.slice(0, 1000)).toBe(200);
     const page = new URL(step.url);
     if (step.body.includes('name="mfaToken"')) {
@@ -141,6 +142,7 @@ export async function browserAuthorize(b: TestBrowser, url: URL, o: { redirectUr
     }
     if (page.pathname.endsWith('/sign-in')) {
       sawSignIn = true;
+      signInCsp = step.res.headers.get('content-security-policy');
       const action = `${page.pathname}${page.searchParams.get('tenant') ? `?tenant=${page.searchParams.get('tenant')}` : ''}`;
       step = await b.follow(action, o.redirectUri, { form: { ...hiddenOf(step.body, action), email: o.email, password: o.password ?? PASSWORD } });
       continue;

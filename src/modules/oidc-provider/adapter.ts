@@ -9,6 +9,25 @@ const KV_MODELS = new Set(['Interaction', 'ReplayDetection', 'PushedAuthorizatio
 /** Models consumed once; a second consumption is a replay (RFC 6749 §4.1.2, OAuth 2.1 §4.3.1). */
 const SINGLE_USE = new Set(['AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest']);
 
+/** The KV key of a provider artifact kept in the KV store (see KV_MODELS). */
+export const oidcKvKey = (tenantId: string, model: string, id: string) => `ap:{${tenantId}}:oidc:${model}:${id}`;
+
+/**
+ * The origin of the client redirect_uri of a pending interaction (already checked by the provider against
+ * the client's registered URIs), or null. The sign-in pages add it to their CSP form-action: the sign-in
+ * POST's redirect chain can end at the client (Chromium applies form-action to every hop).
+ */
+export async function interactionClientOrigin(kv: Kv, tenantId: string, uid: string): Promise<string | null> {
+  const raw = await kv.get(oidcKvKey(tenantId, 'Interaction', uid));
+  if (!raw) return null;
+  try {
+    const uri = (JSON.parse(raw) as { params?: { redirect_uri?: unknown } }).params?.redirect_uri;
+    return typeof uri === 'string' ? new URL(uri).origin : null;
+  } catch {
+    return null;
+  }
+}
+
 export interface AdapterHooks {
   /** Called (inside no transaction) after a replayed code or refresh token revoked its grant. */
   onReplay(o: { model: string; grantId: string | null; clientId: string | null; accountId: string | null }): Promise<void>;
@@ -31,7 +50,7 @@ export async function revokeGrantRows(tx: Tx, tenantId: string, grantId: string)
  */
 export function createAdapterClass(deps: { sql: Sql; kv: Kv; clock: Clock; tenantId: string; hooks: AdapterHooks }) {
   const { sql, kv, clock, tenantId } = deps;
-  const kvKey = (model: string, id: string) => `ap:{${tenantId}}:oidc:${model}:${id}`;
+  const kvKey = (model: string, id: string) => oidcKvKey(tenantId, model, id);
 
   return class PgAdapter implements Adapter {
     constructor(readonly model: string) {}

@@ -1,5 +1,6 @@
 import { AppError } from '../../http/errors.js';
 import type { Page } from './page.js';
+import { interactionClientOrigin } from '../oidc-provider/adapter.js';
 
 /**
  * Where a finished sign-in sends the browser: `redirect_uri` when it is exactly one of the tenant's
@@ -29,6 +30,18 @@ export function givenRedirect(p: Page, body?: Record<string, string>): string | 
  * A sign-in started by the OpenID Provider returns to its interaction page: PUBLIC_URL + UI_PATH/oidc/<uid>
  * of this very tenant (see pages/oidc.ts), nothing else on this origin.
  */
+/**
+ * When `given` is an OpenID Provider interaction, lets this page's forms end at that authorization's client:
+ * after sign-in the redirects can run on to the client's redirect_uri (remembered consent), and Chromium
+ * applies form-action to each hop. The origin comes from the stored interaction, never from the request.
+ */
+export async function allowInteractionClient(p: Page, given: string | undefined): Promise<void> {
+  if (!given || !isOidcInteraction(p, given)) return;
+  const uid = new URL(given).pathname.slice(p.ui.path.length + 6);
+  const origin = await interactionClientOrigin(p.deps.kv, p.tenantOrThrow.id, uid);
+  if (origin && origin !== 'null' && !p.formTargets.includes(origin)) p.formTargets.push(origin);
+}
+
 function isOidcInteraction(p: Page, given: string): boolean {
   let u: URL;
   try { u = new URL(given); } catch { return false; }

@@ -8,7 +8,7 @@ import { EmailLinkRequest } from '../../one-time-tokens/schemas.js';
 import type { PageGroup } from '../index.js';
 import { html } from '../html.js';
 import type { Page } from '../page.js';
-import { givenRedirect, redirectTarget } from '../redirect.js';
+import { allowInteractionClient, givenRedirect, redirectTarget } from '../redirect.js';
 import { alert, button, card, divider, field, form } from '../views/components.js';
 import { finishSignIn, messagePage, mfaForm } from './finish-sign-in.js';
 
@@ -85,9 +85,13 @@ ${tenant.settings.passwordSignup ? html`<p class="links">${t.noAccount} <a href=
 export const signInPages: PageGroup = (r, ui) => {
   const s = ui.deps.services;
 
-  r.get('/sign-in', (p) => signInPage(p));
+  r.get('/sign-in', async (p) => {
+    await allowInteractionClient(p, givenRedirect(p));
+    return signInPage(p);
+  });
 
   r.post('/sign-in', { form: 'sign-in', rateLimit: 'credential' }, async (p, body) => {
+    await allowInteractionClient(p, givenRedirect(p, body));
     const redirectUri = redirectTarget(p, givenRedirect(p, body)).uri;
     const parsed = LoginBody.safeParse({ email: body.email ?? '', password: body.password ?? '' });
     const errors = schemaErrors(parsed);
@@ -102,6 +106,7 @@ export const signInPages: PageGroup = (r, ui) => {
   });
 
   r.post('/mfa', { form: 'mfa', rateLimit: 'credential' }, async (p, body) => {
+    await allowInteractionClient(p, givenRedirect(p, body));
     const redirectUri = redirectTarget(p, givenRedirect(p, body)).uri;
     const input = { mfaToken: body.mfaToken ?? '', ...(body.recoveryCode ? { recoveryCode: body.recoveryCode.trim() } : { code: (body.code ?? '').trim() }) };
     const parsed = LoginMfaBody.safeParse(input);
@@ -126,6 +131,7 @@ export const signInPages: PageGroup = (r, ui) => {
   });
 
   r.post('/passkey', { form: 'passkey', rateLimit: 'credential' }, async (p, body) => {
+    await allowInteractionClient(p, givenRedirect(p, body));
     const redirectUri = redirectTarget(p, givenRedirect(p, body)).uri;
     let json: unknown = null;
     try { json = JSON.parse(body.credential ?? ''); } catch { /* refused below */ }
@@ -140,6 +146,7 @@ export const signInPages: PageGroup = (r, ui) => {
   });
 
   r.post('/wallet', { form: 'wallet', rateLimit: 'credential' }, async (p, body) => {
+    await allowInteractionClient(p, givenRedirect(p, body));
     const redirectUri = redirectTarget(p, givenRedirect(p, body)).uri;
     const parsed = SolanaSignInBody.safeParse({ publicKey: body.publicKey ?? '', signature: body.signature ?? '' });
     if (!parsed.success) return signInPage(p, { notice: p.t.signIn.walletFailed, status: 400, redirectUri });
