@@ -31,6 +31,7 @@ import { createAdminService, type AdminService } from './modules/admin/service.j
 import { createSessionRevocations } from './modules/sessions/revocations.js';
 import { createSessionCheckCache, SESSION_CHECK_MAX, SESSION_CHECK_TTL_MS } from './modules/sessions/check-cache.js';
 import { createMcpService, type McpService } from './modules/mcp/service.js';
+import { createOAuthGrantCheck } from './modules/mcp/oauth-grants.js';
 import { createWebhookService, type WebhookService, type WebhookTransport } from './modules/webhooks/service.js';
 import { bearerCache, webhookBacklogs, webhookDeliveries } from './modules/metrics/registry.js';
 
@@ -166,7 +167,8 @@ export async function createServices(base: BaseDeps, o: { webhookTransport?: Web
   });
   const dataExport = createDataExportService({ sql, clock, sessions });
   const admin = createAdminService({ sql, tenants, audit, users, apiKeys, emailChange });
-  const mcp = createMcpService({ config, clock, log: base.log, audit, sessions, users, apiKeys, orgs, authz, mfa, admin, dataExport, revocations: sessionRevocations });
+  const mcp = createMcpService({ config, clock, log: base.log, audit, sessions, users, apiKeys, orgs, authz, mfa, admin, dataExport, revocations: sessionRevocations, keys: signingKeys, tenants,
+    grants: createOAuthGrantCheck({ sql, clock }) });
   subscriptions.push(await mcp.start());
 
   const services: Services = {

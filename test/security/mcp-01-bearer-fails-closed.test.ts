@@ -59,7 +59,7 @@ describe(`MCP-01: bearer authentication fails closed (${BACKEND})`, () => {
       const res = await call(t.app, { method, url: '/mcp', headers: ACCEPT, ...(method === 'POST' ? { json: MCP_BODY } : {}) });
       expect(res.statusCode, method).toBe(401);
       expect(res.data.error).toBe('unauthorized');
-      expect(res.headers['www-authenticate']).toBe(`Bearer resource_metadata="${METADATA}"`);
+      expect(res.headers['www-authenticate']).toBe(`Bearer resource_metadata="${METADATA}", scope="mcp:read mcp:write"`);
     }
   });
 
@@ -69,7 +69,7 @@ describe(`MCP-01: bearer authentication fails closed (${BACKEND})`, () => {
       const res = await mcp(authorization);
       expect(res.statusCode, authorization.slice(0, 30)).toBe(401);
       expect(res.data.error, authorization.slice(0, 30)).toBe('invalid_token');
-      expect(res.headers['www-authenticate']).toBe(`Bearer error="invalid_token", resource_metadata="${METADATA}"`);
+      expect(res.headers['www-authenticate']).toBe(`Bearer error="invalid_token", resource_metadata="${METADATA}", scope="mcp:read mcp:write"`);
     }
   });
 

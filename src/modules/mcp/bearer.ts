@@ -7,11 +7,17 @@ import { isConnectionError } from '../../db/errors.js';
 import { isConnectionFailure } from '../../kv/kv-errors.js';
 import { createSessionCache, SESSION_CACHE_MAX, SESSION_CACHE_TTL_MS } from './session-cache.js';
 import type { SessionRevocation } from '../sessions/revocations.js';
+import { looksLikeProviderToken, type OAuthGrant, type OAuthTokenVerifier } from './oauth-tokens.js';
 
-/** Who an MCP request acts as: the deployment's service principal, or the user of an access token. */
+/**
+ * Who an MCP request acts as: the deployment's service principal, the user of one of our access tokens,
+ * or the user who authorized an OAuth client (an access token of the tenant's OpenID Provider for /mcp,
+ * limited to its scopes).
+ */
 export type McpCaller =
   | { kind: 'service'; principal: McpServicePrincipal }
-  | { kind: 'user'; principal: SessionPrincipal; token: string };
+  | { kind: 'user'; principal: SessionPrincipal; token: string }
+  | { kind: 'oauth'; principal: SessionPrincipal; token: string; grant: OAuthGrant };
 
 /** What the bearer check reads from a request (no Fastify types: services never import it). */
 export interface PresentedHeaders {
@@ -37,6 +43,8 @@ export function createMcpBearer(deps: {
   sessions: { authenticate(token: string, viaCookie: boolean, o?: { fresh?: boolean }): Promise<SessionPrincipal> };
   /** The subscription generation of the revocation channel `onRevoked` is wired to (SessionRevocations.generation). */
   generation: () => number;
+  /** Access tokens of the tenants' OpenID Providers (src/modules/mcp/oauth-tokens.ts); absent = not accepted. */
+  oauth?: OAuthTokenVerifier;
 }) {
   const { config, clock, sessions } = deps;
   const cache = createSessionCache({ ttlMs: SESSION_CACHE_TTL_MS, max: SESSION_CACHE_MAX, now: () => clock.nowMs(), generation: deps.generation });
@@ -48,6 +56,17 @@ export function createMcpBearer(deps: {
     try {
       // Fresh: this bearer keeps its own cache, and its mutating tools must see the store's answer.
       return await sessions.authenticate(token, false, { fresh: true });
+    } catch (err) {
+      if (err instanceof AppError) throw err;
+      if (err instanceof UnavailableError || isConnectionFailure(err) || isConnectionError(err)) throw unavailable(err);
+      throw err;
+    }
+  }
+
+  async function verifyOAuth(token: string): Promise<OAuthGrant> {
+    try {
+      if (!deps.oauth) throw new AppError('invalid_token', 'OAuth access tokens are not accepted here.');
+      return await deps.oauth.verify(token);
     } catch (err) {
       if (err instanceof AppError) throw err;
       if (err instanceof UnavailableError || isConnectionFailure(err) || isConnectionError(err)) throw unavailable(err);
@@ -77,6 +96,11 @@ export function createMcpBearer(deps: {
       if (token.startsWith('ck_') || token.startsWith('ak_')) {
         throw new AppError('invalid_token', 'API keys and admin keys are not MCP bearers: send an access token (or the deployment\'s MCP token).');
       }
+      // An OpenID Provider's token (iss under /oidc/): verified locally, its user checked, limited to its scopes.
+      if (deps.oauth && looksLikeProviderToken(token, config.publicUrl)) {
+        const grant = await verifyOAuth(token);
+        return { kind: 'oauth', principal: grant.principal, token, grant };
+      }
       const hash = sha256Hex(token);
       const cached = cache.get(hash);
       if (cached) return { kind: 'user', principal: cached, token };
@@ -84,6 +108,11 @@ export function createMcpBearer(deps: {
       const principal = await verify(token);
       cache.put(hash, principal, seen);
       return { kind: 'user', principal, token };
+    },
+
+    /** An OAuth caller's grant checked again now (mutating tools): user still active, grant still live. */
+    async freshOAuth(token: string): Promise<SessionPrincipal> {
+      return (await verifyOAuth(token)).principal;
     },
 
     /**

@@ -9,7 +9,9 @@ import { parseJsonBody } from '../../http/json-parser.js';
 import { ErrorBody, errorResponses } from '../../http/schemas.js';
 import type { McpCaller } from './bearer.js';
 import { JsonRpcRequestDoc, JsonRpcResponseDoc, ProtectedResourceMetadata } from './schemas.js';
-import { rpcError } from './service.js';
+import { InsufficientScopeError, rpcError } from './service.js';
+import { MCP_SCOPES, mcpResource, tenantIssuer } from './oauth-tokens.js';
+import type { Tenant } from '../tenants/schemas.js';
 
 const TAGS = ['Agents (MCP)'];
 
@@ -20,6 +22,9 @@ class Unparsable {
 
 export const protectedResourceUrl = (publicUrl: string) => `${publicUrl}/.well-known/oauth-protected-resource`;
 
+/** The scopes a 401 asks for (RFC 6750 §3 `scope`, MCP authorization): every MCP scope. */
+const CHALLENGE_SCOPE = MCP_SCOPES.join(' ');
+
 /**
  * The MCP endpoint (MCP Streamable HTTP, stateless, JSON responses) and its RFC 9728 metadata. The guard
  * skips `auth: 'mcp'` routes: this plugin authenticates, binds the tenant and checks the Origin itself.
@@ -28,14 +33,22 @@ export const mcpRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, { deps 
   const r = app.withTypeProvider<ZodTypeProvider>();
   const { config } = deps;
   const mcp = deps.services.mcp;
-  const metadataUrl = protectedResourceUrl(config.publicUrl);
-  const metadata = {
-    resource: `${config.publicUrl}/mcp`,
-    authorization_servers: [config.publicUrl],
+  const baseMetadataUrl = protectedResourceUrl(config.publicUrl);
+  /**
+   * The metadata URL a 401 points to. MCP clients fetch it without our headers, so a request that named its
+   * tenant with X-Tenant-ID gets a URL naming it with ?tenant= (the metadata names that tenant's issuer).
+   */
+  const metadataUrlFor = (req: FastifyRequest) => (req.tenantFromHeader && req.tenant
+    ? `${baseMetadataUrl}?tenant=${encodeURIComponent(req.tenant.slug)}`
+    : baseMetadataUrl);
+  const metadataOf = (tenant: Tenant) => ({
+    resource: mcpResource(config.publicUrl),
+    authorization_servers: [tenantIssuer(config.publicUrl, tenant.slug)],
+    scopes_supported: [...MCP_SCOPES],
     bearer_methods_supported: ['header'],
     resource_name: 'Authplane MCP',
     resource_documentation: `${config.publicUrl}${config.basePath}/discovery`,
-  };
+  });
 
   // JSON-RPC wants its own answer to a body that is not JSON (-32700), so this plugin reads the body
   // itself: the same safe parser as the rest of the API (no __proto__, strict UTF-8, bounded depth, no NUL), but a
@@ -54,9 +67,10 @@ export const mcpRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, { deps 
       caller = await mcp.bearer.authenticate({ authorization: req.headers.authorization, 'x-api-key': req.headers['x-api-key'] });
     } catch (err) {
       if (err instanceof AppError && err.status === 401) {
+        const metadataUrl = metadataUrlFor(req);
         reply.header('www-authenticate', err.code === 'unauthorized'
-          ? `Bearer resource_metadata="${metadataUrl}"`
-          : `Bearer error="invalid_token", resource_metadata="${metadataUrl}"`);
+          ? `Bearer resource_metadata="${metadataUrl}", scope="${CHALLENGE_SCOPE}"`
+          : `Bearer error="invalid_token", resource_metadata="${metadataUrl}", scope="${CHALLENGE_SCOPE}"`);
         const hit = await deps.services.rateLimit.hit({ cls: 'credential', tenant: req.tenant, route: 'MCP bearer refused', ip: req.ip, ctx: () => auditContext(req) });
         reply.header('ratelimit-limit', String(hit.limit));
         reply.header('ratelimit-remaining', String(hit.remaining));
@@ -65,7 +79,7 @@ export const mcpRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, { deps 
       }
       throw err;
     }
-    if (caller.kind === 'user') await bindTenant(req, caller.principal, deps);
+    if (caller.kind !== 'service') await bindTenant(req, caller.principal, deps);
     // The static token acts in the tenant the request names (X-Tenant-ID, else "default"), as admin keys do.
     req.auth = caller.principal;
     // MCP transport spec: validate Origin (DNS rebinding). Non-browser clients send none; a browser's must
@@ -111,7 +125,7 @@ export const mcpRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, { deps 
     attachValidation: true,
     schema: {
       operationId: 'mcp', tags: TAGS, summary: 'MCP endpoint (Streamable HTTP, JSON-RPC 2.0) for AI agents.',
-      description: `One JSON-RPC message per POST (no batches), Content-Type: application/json, Accept: application/json, text/event-stream. Authorization: Bearer <access token> (acts as that user; checked against the session store, cached at most 60 s, revocation applies at once) or Bearer <MCP_TOKEN> (the deployment's service principal, in the tenant named by X-Tenant-ID). No bearer → 401 with WWW-Authenticate: Bearer resource_metadata="<PUBLIC_URL>/.well-known/oauth-protected-resource" (RFC 9728). Methods: initialize, ping, tools/list, tools/call. Stateless: no Mcp-Session-Id. See GET ${config.basePath}/discovery (capabilities.mcp).`,
+      description: `One JSON-RPC message per POST (no batches), Content-Type: application/json, Accept: application/json, text/event-stream. Authorization: Bearer <access token> (acts as that user; checked against the session store, cached at most 60 s, revocation applies at once) or Bearer <OAuth access token> (MCP authorization: issued by the tenant's OpenID Provider at <PUBLIC_URL>/oidc/<tenant slug> for the resource <PUBLIC_URL>/mcp, typ at+jwt; acts as the user who consented, limited to its scopes mcp:read / mcp:write; a tool outside them → 403 with WWW-Authenticate: Bearer error="insufficient_scope", scope="…") or Bearer <MCP_TOKEN> (the deployment's service principal, in the tenant named by X-Tenant-ID). No bearer → 401 with WWW-Authenticate: Bearer resource_metadata="<PUBLIC_URL>/.well-known/oauth-protected-resource", scope="mcp:read mcp:write" (RFC 9728; with ?tenant=<slug> when the request named a tenant). Methods: initialize, ping, tools/list, tools/call. Stateless: no Mcp-Session-Id. See GET ${config.basePath}/discovery (capabilities.mcp).`,
       body: JsonRpcRequestDoc,
       response: {
         200: JsonRpcResponseDoc,
@@ -139,7 +153,15 @@ export const mcpRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, { deps 
       const v = req.headers[h];
       if (typeof v === 'string') headers[h] = v;
     }
-    const out = await mcp.handle({ caller, tenant: req.tenant!, ctx: auditContext(req), ip: req.ip, headers, body });
+    let out;
+    try {
+      out = await mcp.handle({ caller, tenant: req.tenant!, ctx: auditContext(req), ip: req.ip, headers, body });
+    } catch (err) {
+      if (err instanceof InsufficientScopeError) {
+        reply.header('www-authenticate', `Bearer error="insufficient_scope", scope="${err.scope}", resource_metadata="${metadataUrlFor(req)}"`);
+      }
+      throw err;
+    }
     return send(out.status, out.body);
   });
 
@@ -163,11 +185,21 @@ export const mcpRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, { deps 
       schema: {
         operationId: url.endsWith('/mcp') ? 'mcpProtectedResourceForPath' : 'mcpProtectedResource', tags: TAGS,
         summary: 'OAuth protected-resource metadata of the MCP endpoint (RFC 9728).',
-        response: { 200: ProtectedResourceMetadata },
+        description: 'Names the authorization server of the tenant (`<PUBLIC_URL>/oidc/<tenant slug>`): the tenant of `?tenant=<slug or uuid>` (the URL a 401 from /mcp points to when the request named a tenant), else of X-Tenant-ID, else the default tenant. resource is `<PUBLIC_URL>/mcp`, the audience the access tokens must carry; scopes_supported: mcp:read (tools that only read) and mcp:write (tools that change something).',
+        querystring: z.object({ tenant: z.string().min(1).max(64).optional().describe('tenant slug or uuid') }),
+        response: { 200: ProtectedResourceMetadata, ...errorResponses(400, 404) },
       },
-    }, async (_req, reply) => {
+    }, async (req, reply) => {
+      let tenant = req.tenant!;
+      if (req.query.tenant !== undefined) {
+        const named = await deps.tenants.resolve(req.query.tenant);
+        if (!named) throw new AppError('not_found', 'Unknown tenant.');
+        if (req.tenantFromHeader && named.id !== tenant.id) throw new AppError('validation_failed', 'The tenant parameter and the X-Tenant-ID header name different tenants.');
+        tenant = named;
+      }
       reply.header('cache-control', 'public, max-age=300');
-      return metadata;
+      reply.header('vary', 'X-Tenant-ID');
+      return metadataOf(tenant);
     });
   }
 };

@@ -8,7 +8,7 @@ import { isConnectionError } from '../../db/errors.js';
 import { isConnectionFailure } from '../../kv/kv-errors.js';
 import type { AuditEvent, AuditService } from '../audit/service.js';
 import type { McpCaller } from './bearer.js';
-import { permitted, type ToolContext, type ToolDef } from './tool.js';
+import { missingScope, permitted, type ToolContext, type ToolDef } from './tool.js';
 
 /** Arguments larger than this (as JSON) are refused with -32602 before any tool runs. */
 export const MAX_ARGUMENT_BYTES = 64 * 1024;
@@ -86,7 +86,11 @@ export function createToolRunner(deps: { tools: ToolDef[]; serviceTools: Readonl
     if (!permitted(tool, c.caller, serviceTools)) {
       const why = c.caller.kind === 'user'
         ? `${name} is admin-level: only the deployment's MCP token may call it.`
-        : `${name} is not enabled for the deployment's MCP token (MCP_SERVICE_TOOLS), or acts as a user and needs a user's access token.`;
+        : c.caller.kind === 'oauth'
+          ? (tool.callers === 'service'
+            ? `${name} is admin-level: only the deployment's MCP token may call it.`
+            : `${name} is not available to OAuth clients: it would create a credential that outlives the grant. Use the account page or the REST API with a session.`)
+          : `${name} is not enabled for the deployment's MCP token (MCP_SERVICE_TOOLS), or acts as a user and needs a user's access token.`;
       return toolError(new AppError('forbidden', why), name);
     }
     const parsed = tool.input.safeParse(args ?? {});
@@ -118,6 +122,7 @@ export function createToolRunner(deps: { tools: ToolDef[]; serviceTools: Readonl
         durationMs: Math.round((performance.now() - started) * 10) / 10,
         ...(o.error ? { error: o.error } : {}),
         ...(c.caller.kind === 'user' ? { sessionId: c.caller.principal.sessionId } : {}),
+        ...(c.caller.kind === 'oauth' ? { via: 'oauth', clientId: c.caller.grant.clientId.slice(0, 200), scope: [...c.caller.grant.scopes].join(' ').slice(0, 200) } : {}),
       },
     });
   }
@@ -147,6 +152,20 @@ export function createToolRunner(deps: { tools: ToolDef[]; serviceTools: Readonl
     async refused(c: ToolContext, params: unknown): Promise<void> {
       const p = isObject(params) ? params : {};
       await record(c, typeof p.name === 'string' ? p.name : null, p.arguments, { outcome: 'failure', error: 'invalid_params' }, performance.now());
+    },
+
+    /**
+     * For an OAuth caller, the scope a tools/call needs and its token lacks (then the call is refused with
+     * HTTP 403 insufficient_scope before it runs, and audited here as denied), else null.
+     */
+    async scopeRefusal(c: ToolContext, params: unknown): Promise<string | null> {
+      if (c.caller.kind !== 'oauth') return null;
+      const p = isObject(params) ? params : {};
+      const tool = typeof p.name === 'string' ? byName.get(p.name) : undefined;
+      const needed = tool ? missingScope(tool, c.caller) : null;
+      if (needed === null) return null;
+      await record(c, tool!.name, p.arguments, { outcome: 'denied', error: 'insufficient_scope' }, performance.now());
+      return needed;
     },
   };
 }

@@ -31,6 +31,9 @@ export const WhoamiOutput = z.object({
   roles: z.array(z.string()).optional().describe('the token\'s roles in its active organization'),
   amr: z.array(z.string()).optional(),
   mfaEnabled: z.boolean().optional(),
+  oauth: z.object({
+    clientId: z.string(), scopes: z.array(z.string()), expiresAt: z.string().describe('ISO-8601: when the access token expires'),
+  }).optional().describe('for an access token of the tenant\'s OpenID Provider: the OAuth client the user authorized and the scopes granted'),
   tools: z.array(z.string()).describe('the tools this caller may call'),
 });
 
@@ -71,8 +74,9 @@ export const GetAuditEventsOutput = z.object({ items: z.array(plain(AuditEntry))
 
 /** RFC 9728 protected-resource metadata. */
 export const ProtectedResourceMetadata = z.object({
-  resource: z.string(),
-  authorization_servers: z.array(z.string()),
+  resource: z.string().describe('<PUBLIC_URL>/mcp: the resource indicator (RFC 8707) and the aud of the access tokens /mcp accepts'),
+  authorization_servers: z.array(z.string()).describe('the tenant\'s OpenID Provider issuer, <PUBLIC_URL>/oidc/<tenant slug>'),
+  scopes_supported: z.array(z.string()).describe('mcp:read (tools that only read), mcp:write (tools that change something)'),
   bearer_methods_supported: z.array(z.string()),
   resource_name: z.string(),
   resource_documentation: z.string(),

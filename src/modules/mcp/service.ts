@@ -12,6 +12,21 @@ import { createToolRunner } from './runner.js';
 import type { ToolContext, ToolDeps, ToolDef } from './tool.js';
 import { identityTools } from './tools-identity.js';
 import { credentialTools } from './tools-credentials.js';
+import { AppError } from '../../http/errors.js';
+import type { SigningKeys } from '../tokens/signing-keys.js';
+import type { TenantService } from '../tenants/service.js';
+import { createOAuthTokenVerifier, MCP_SCOPES, type OAuthGrantCheck } from './oauth-tokens.js';
+
+/**
+ * A tools/call an OAuth token's scopes do not cover: HTTP 403 with
+ * `WWW-Authenticate: Bearer error="insufficient_scope", scope="…"` (MCP authorization, RFC 6750 §3.1),
+ * so the client can ask the user for the wider scope. `scope` lists the token's scopes plus the one needed.
+ */
+export class InsufficientScopeError extends AppError {
+  constructor(readonly scope: string, tool: string, needed: string) {
+    super('forbidden', `${tool} needs the scope "${needed}", which this access token was not granted: authorize again with scope "${scope}".`, { requiredScope: needed });
+  }
+}
 
 /** One POST /mcp after authentication: the caller, its tenant, the request facts and the parsed body. */
 export interface McpExchange extends ToolContext {
@@ -45,9 +60,14 @@ export type McpService = ReturnType<typeof createMcpService>;
  * capability services, and one stateless MCP server + Streamable HTTP transport per request (JSON
  * responses, no SSE, no MCP session: nothing is kept between requests, so any instance can answer).
  */
-export function createMcpService(deps: Omit<ToolDeps, 'bearer' | 'serviceTools'> & { clock: Clock; revocations: SessionRevocations }) {
+export function createMcpService(deps: Omit<ToolDeps, 'bearer' | 'serviceTools'> & {
+  clock: Clock; revocations: SessionRevocations; keys: SigningKeys; tenants: Pick<TenantService, 'resolve'>;
+  /** The OpenID Provider's grants (src/modules/mcp/oauth-grants.ts): a token whose grant was revoked is refused. */
+  grants?: OAuthGrantCheck;
+}) {
   const { config, clock, revocations, audit, log } = deps;
-  const bearer = createMcpBearer({ config, clock, sessions: deps.sessions, generation: revocations.generation });
+  const oauth = createOAuthTokenVerifier({ publicUrl: config.publicUrl, keys: deps.keys, clock, tenants: deps.tenants, users: deps.users, grants: () => deps.grants });
+  const bearer = createMcpBearer({ config, clock, sessions: deps.sessions, generation: revocations.generation, oauth });
   const serviceTools = new Set<string>(config.mcpServiceTools);
   const toolDeps: ToolDeps = { ...deps, bearer, serviceTools };
   const tools: ToolDef[] = [];
@@ -85,6 +105,13 @@ export function createMcpService(deps: Omit<ToolDeps, 'bearer' | 'serviceTools'>
       if (isJSONRPCRequest(body) && body.method === 'tools/call' && !CallToolRequestSchema.safeParse(body).success) {
         await runner.refused(x, body.params);
         return rpcError(200, ErrorCode.InvalidParams, 'Invalid params: tools/call needs {name: string, arguments?: object}.', body.id);
+      }
+      if (x.caller.kind === 'oauth' && isJSONRPCRequest(body) && body.method === 'tools/call') {
+        const needed = await runner.scopeRefusal(x, body.params);
+        if (needed !== null) {
+          const scope = [...new Set([...x.caller.grant.scopes].filter((s) => (MCP_SCOPES as readonly string[]).includes(s)).concat(needed))].sort().join(' ');
+          throw new InsufficientScopeError(scope, String((body.params as { name: unknown }).name).slice(0, 64), needed);
+        }
       }
       let request: Request;
       try {

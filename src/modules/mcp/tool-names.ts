@@ -17,3 +17,23 @@ export type ToolName = (typeof USER_TOOLS)[number] | (typeof SERVICE_TOOLS)[numb
 
 /** MCP_SERVICE_TOOLS when unset. */
 export const DEFAULT_SERVICE_TOOLS = 'whoami,get_audit_events';
+
+/**
+ * The OAuth scope an access token of the tenant's OpenID Provider needs for each tool (docs/mcp-oauth.md):
+ * mcp:read for tools that only read, mcp:write for tools that change something. null: never over OAuth —
+ * get_audit_events is the static token's only; create_api_key would turn a delegated, revocable grant into
+ * a standing credential that outlives the grant (revoking the client's consent would not end it).
+ */
+export const TOOL_SCOPES: Readonly<Record<ToolName, 'mcp:read' | 'mcp:write' | null>> = {
+  whoami: 'mcp:read',
+  list_organizations: 'mcp:read',
+  check_permission: 'mcp:read',
+  list_permissions: 'mcp:read',
+  list_sessions: 'mcp:read',
+  list_api_keys: 'mcp:read',
+  export_my_data: 'mcp:read',
+  revoke_session: 'mcp:write',
+  revoke_api_key: 'mcp:write',
+  create_api_key: null,
+  get_audit_events: null,
+};

@@ -14,7 +14,7 @@ import type { AuthzService } from '../authz/service.js';
 import type { MfaService } from '../mfa/service.js';
 import type { AdminService } from '../admin/service.js';
 import type { McpBearer, McpCaller } from './bearer.js';
-import type { ToolName } from './tool-names.js';
+import { TOOL_SCOPES, type ToolName } from './tool-names.js';
 
 /** One tool call: who calls, in which tenant, and the request facts for the audit. */
 export interface ToolContext {
@@ -74,23 +74,36 @@ export function defineTool<I extends z.ZodType, O extends z.ZodType>(t: Omit<Too
 /** Whether this caller may call the tool (tools/list shows only these). */
 export function permitted(tool: ToolDef, caller: McpCaller, serviceTools: ReadonlySet<string>): boolean {
   if (caller.kind === 'user') return tool.callers !== 'service';
+  if (caller.kind === 'oauth') return tool.callers !== 'service' && TOOL_SCOPES[tool.name] !== null && missingScope(tool, caller) === null;
   return tool.callers !== 'user' && serviceTools.has(tool.name);
+}
+
+/**
+ * The scope an OAuth caller lacks for this tool (the 403 insufficient_scope names it), or null when it has
+ * it, or when no scope would help (the tool is never callable over OAuth, or the caller is no OAuth client).
+ */
+export function missingScope(tool: ToolDef, caller: McpCaller): 'mcp:read' | 'mcp:write' | null {
+  if (caller.kind !== 'oauth' || tool.callers === 'service') return null;
+  const needed = TOOL_SCOPES[tool.name];
+  return needed === null || caller.grant.scopes.has(needed) ? null : needed;
 }
 
 /** The user an access token acts as; the static token has none (403, as REST answers a non-user credential). */
 const notAUser = () => new AppError('forbidden', 'This tool acts as a user: call it with a user\'s access token, not the deployment\'s MCP token.');
 
 export function userOf(c: ToolContext): SessionPrincipal {
-  if (c.caller.kind !== 'user') throw notAUser();
+  if (c.caller.kind === 'service') throw notAUser();
   return c.caller.principal;
 }
 
 /**
  * The user as the session store holds it now, for tools that change something: a session revoked a moment
- * ago (even if the cache has not heard yet) cannot act, and the step-up state is current.
+ * ago (even if the cache has not heard yet) cannot act, and the step-up state is current. For an OAuth
+ * caller: the token verified again (user active, grant live).
  */
 export async function freshUserOf(d: Pick<ToolDeps, 'bearer'>, c: ToolContext): Promise<SessionPrincipal> {
-  if (c.caller.kind !== 'user') throw notAUser();
+  if (c.caller.kind === 'service') throw notAUser();
+  if (c.caller.kind === 'oauth') return d.bearer.freshOAuth(c.caller.token);
   return d.bearer.fresh(c.caller.token);
 }
 

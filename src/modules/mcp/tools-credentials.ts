@@ -55,7 +55,7 @@ export function credentialTools(d: ToolDeps): ToolDef[] {
       async run(c, args) {
         const p = await freshUserOf(d, c);
         const { totpChallenge, ...input } = args;
-        await requireToolStepUp(gate, { tenant: c.tenant, principal: p, tool: 'create_api_key', challenge: totpChallenge, ctx: c.ctx });
+        await requireToolStepUp(gate, { tenant: c.tenant, principal: p, tool: 'create_api_key', challenge: totpChallenge, ctx: c.ctx, viaOAuth: c.caller.kind === 'oauth' });
         const issued = await d.apiKeys.create(p, input, c.ctx);
         return { ...toApiKeyInfo(issued.key), apiKey: issued.plaintext, message: SHOWN_ONCE };
       },
@@ -68,7 +68,7 @@ export function credentialTools(d: ToolDeps): ToolDef[] {
       annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false }, callers: 'user',
       async run(c, args) {
         const p = await freshUserOf(d, c);
-        await requireToolStepUp(gate, { tenant: c.tenant, principal: p, tool: 'revoke_api_key', target: args.id.toLowerCase(), challenge: args.totpChallenge, ctx: c.ctx });
+        await requireToolStepUp(gate, { tenant: c.tenant, principal: p, tool: 'revoke_api_key', target: args.id.toLowerCase(), challenge: args.totpChallenge, ctx: c.ctx, viaOAuth: c.caller.kind === 'oauth' });
         if (!(await d.apiKeys.revoke(p, args.id, c.ctx))) throw new AppError('not_found', 'No such API key.');
         return { revoked: true as const, id: args.id };
       },

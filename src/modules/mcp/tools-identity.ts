@@ -14,7 +14,7 @@ export function identityTools(d: ToolDeps, all: () => ToolDef[]): ToolDef[] {
   return [
     defineTool({
       name: 'whoami', title: 'Who am I',
-      description: 'The caller: for an access token its user, tenant, session, active organization, roles, sign-in methods (amr) and whether MFA is on; for the static MCP token the service principal and its tenant. Also lists the tools this caller may call.',
+      description: 'The caller: for an access token its user, tenant, session, active organization, roles, sign-in methods (amr) and whether MFA is on; for an OAuth client\'s token the user, the client and the granted scopes (no session); for the static MCP token the service principal and its tenant. Also lists the tools this caller may call.',
       input: NoArguments, output: WhoamiOutput, annotations: READ_ONLY, callers: 'both',
       async run(c) {
         const tools = all().filter((t) => permitted(t, c.caller, d.serviceTools)).map((t) => t.name);
@@ -24,6 +24,13 @@ export function identityTools(d: ToolDeps, all: () => ToolDef[]): ToolDef[] {
         const user = await d.users.profile(p.tenantId, p.userId);
         if (!user || user.disabled) throw new AppError('invalid_token', 'The account is no longer active.');
         const mfa = await d.mfa.status(p.tenantId, p.userId);
+        if (c.caller.kind === 'oauth') {
+          const g = c.caller.grant;
+          return {
+            principal: 'user' as const, tenant, user: toUserBody(user), orgId: p.orgId, roles: p.roles, mfaEnabled: mfa.enabled, tools,
+            oauth: { clientId: g.clientId, scopes: [...g.scopes].sort(), expiresAt: new Date(g.exp * 1000).toISOString() },
+          };
+        }
         return {
           principal: 'user' as const, tenant, user: toUserBody(user), sessionId: p.sessionId, orgId: p.orgId, roles: p.roles, amr: p.amr,
           mfaEnabled: mfa.enabled, tools,

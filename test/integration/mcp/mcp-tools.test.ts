@@ -249,12 +249,13 @@ describe('the TOTP gate on mutating tools', () => {
 });
 
 describe('discovery and RFC 9728 metadata', () => {
-  it('GET /.well-known/oauth-protected-resource names the resource, the issuer and the header bearer method', async () => {
+  it('GET /.well-known/oauth-protected-resource names the resource, the tenant\'s issuer, the scopes and the header bearer method', async () => {
     const res = await fetch(`${base}/.well-known/oauth-protected-resource`);
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({
       resource: `${t.config.publicUrl}/mcp`,
-      authorization_servers: [t.config.publicUrl],
+      authorization_servers: [`${t.config.publicUrl}/oidc/default`],
+      scopes_supported: ['mcp:read', 'mcp:write'],
       bearer_methods_supported: ['header'],
       resource_name: 'Authplane MCP',
       resource_documentation: `${t.config.publicUrl}/auth/discovery`,
@@ -267,6 +268,11 @@ describe('discovery and RFC 9728 metadata', () => {
     expect(d.protectedResourceMetadata).toBe(`${t.config.publicUrl}/.well-known/oauth-protected-resource`);
     expect(d.authenticate.accessToken).toMatch(/Bearer/);
     expect(d.authenticate.mcpToken).toMatch(/MCP_TOKEN/);
+    expect(d.authenticate.oauth.scopes).toEqual({
+      'mcp:read': ['whoami', 'list_organizations', 'check_permission', 'list_permissions', 'list_sessions', 'list_api_keys', 'export_my_data'],
+      'mcp:write': ['revoke_session', 'revoke_api_key'],
+    });
+    expect(d.authenticate.oauth.summary).toContain(`${t.config.publicUrl}/oidc/<tenant slug>`);
     expect(d.tools.user.map((x: { name: string }) => x.name)).toEqual(USER_TOOLS);
     expect(d.totpGate.join(' ')).toMatch(/totp\/complete/);
     expect(JSON.stringify(d)).not.toContain(MCP_TOKEN);

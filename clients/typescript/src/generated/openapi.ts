@@ -1332,7 +1332,7 @@ export interface paths {
         put?: never;
         /**
          * MCP endpoint (Streamable HTTP, JSON-RPC 2.0) for AI agents.
-         * @description One JSON-RPC message per POST (no batches), Content-Type: application/json, Accept: application/json, text/event-stream. Authorization: Bearer <access token> (acts as that user; checked against the session store, cached at most 60 s, revocation applies at once) or Bearer <MCP_TOKEN> (the deployment's service principal, in the tenant named by X-Tenant-ID). No bearer → 401 with WWW-Authenticate: Bearer resource_metadata="<PUBLIC_URL>/.well-known/oauth-protected-resource" (RFC 9728). Methods: initialize, ping, tools/list, tools/call. Stateless: no Mcp-Session-Id. See GET /auth/discovery (capabilities.mcp).
+         * @description One JSON-RPC message per POST (no batches), Content-Type: application/json, Accept: application/json, text/event-stream. Authorization: Bearer <access token> (acts as that user; checked against the session store, cached at most 60 s, revocation applies at once) or Bearer <OAuth access token> (MCP authorization: issued by the tenant's OpenID Provider at <PUBLIC_URL>/oidc/<tenant slug> for the resource <PUBLIC_URL>/mcp, typ at+jwt; acts as the user who consented, limited to its scopes mcp:read / mcp:write; a tool outside them → 403 with WWW-Authenticate: Bearer error="insufficient_scope", scope="…") or Bearer <MCP_TOKEN> (the deployment's service principal, in the tenant named by X-Tenant-ID). No bearer → 401 with WWW-Authenticate: Bearer resource_metadata="<PUBLIC_URL>/.well-known/oauth-protected-resource", scope="mcp:read mcp:write" (RFC 9728; with ?tenant=<slug> when the request named a tenant). Methods: initialize, ping, tools/list, tools/call. Stateless: no Mcp-Session-Id. See GET /auth/discovery (capabilities.mcp).
          */
         post: operations["mcp"];
         /** No MCP session to end: 405 (after authentication). */
@@ -1349,7 +1349,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** OAuth protected-resource metadata of the MCP endpoint (RFC 9728). */
+        /**
+         * OAuth protected-resource metadata of the MCP endpoint (RFC 9728).
+         * @description Names the authorization server of the tenant (`<PUBLIC_URL>/oidc/<tenant slug>`): the tenant of `?tenant=<slug or uuid>` (the URL a 401 from /mcp points to when the request named a tenant), else of X-Tenant-ID, else the default tenant. resource is `<PUBLIC_URL>/mcp`, the audience the access tokens must carry; scopes_supported: mcp:read (tools that only read) and mcp:write (tools that change something).
+         */
         get: operations["mcpProtectedResource"];
         put?: never;
         post?: never;
@@ -1366,7 +1369,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** OAuth protected-resource metadata of the MCP endpoint (RFC 9728). */
+        /**
+         * OAuth protected-resource metadata of the MCP endpoint (RFC 9728).
+         * @description Names the authorization server of the tenant (`<PUBLIC_URL>/oidc/<tenant slug>`): the tenant of `?tenant=<slug or uuid>` (the URL a 401 from /mcp points to when the request named a tenant), else of X-Tenant-ID, else the default tenant. resource is `<PUBLIC_URL>/mcp`, the audience the access tokens must carry; scopes_supported: mcp:read (tools that only read) and mcp:write (tools that change something).
+         */
         get: operations["mcpProtectedResourceForPath"];
         put?: never;
         post?: never;
@@ -2276,8 +2282,12 @@ export interface components {
             current: boolean;
         };
         ProtectedResourceMetadataInput: {
+            /** @description <PUBLIC_URL>/mcp: the resource indicator (RFC 8707) and the aud of the access tokens /mcp accepts */
             resource: string;
+            /** @description the tenant's OpenID Provider issuer, <PUBLIC_URL>/oidc/<tenant slug> */
             authorization_servers: string[];
+            /** @description mcp:read (tools that only read), mcp:write (tools that change something) */
+            scopes_supported: string[];
             bearer_methods_supported: string[];
             resource_name: string;
             resource_documentation: string;
@@ -3530,8 +3540,12 @@ export interface components {
             current: boolean;
         };
         ProtectedResourceMetadata: {
+            /** @description <PUBLIC_URL>/mcp: the resource indicator (RFC 8707) and the aud of the access tokens /mcp accepts */
             resource: string;
+            /** @description the tenant's OpenID Provider issuer, <PUBLIC_URL>/oidc/<tenant slug> */
             authorization_servers: string[];
+            /** @description mcp:read (tools that only read), mcp:write (tools that change something) */
+            scopes_supported: string[];
             bearer_methods_supported: string[];
             resource_name: string;
             resource_documentation: string;
@@ -11745,7 +11759,10 @@ export interface operations {
     };
     mcpProtectedResource: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description tenant slug or uuid */
+                tenant?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -11759,6 +11776,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ProtectedResourceMetadata"];
+                };
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Forbidden */
@@ -11770,11 +11796,23 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     mcpProtectedResourceForPath: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description tenant slug or uuid */
+                tenant?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -11790,8 +11828,26 @@ export interface operations {
                     "application/json": components["schemas"]["ProtectedResourceMetadata"];
                 };
             };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Forbidden */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -78,6 +78,9 @@ export const oidcPages: PageGroup = (r, ui) => {
     if (session.userId !== details.session?.accountId) {
       return messagePage(p, { title: p.t.oidc.title, text: p.t.oidc.otherAccount, kind: 'error', status: 403 });
     }
+    // The consent form's POST is redirected on to the client's redirect_uri: Chromium checks that last hop
+    // against the form-action of THIS page (the one holding the form), not of the POST's response.
+    p.formTargets.push(new URL(String(details.params.redirect_uri)).origin);
     return consentPage(p, details, session.userId);
   });
 
