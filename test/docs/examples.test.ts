@@ -60,11 +60,14 @@ describe(`documentation examples (${BACKEND})`, () => {
   let t: TestApp;
   let env: Record<string, string>;
   let home: string;
+  let clockSync: NodeJS.Timeout | undefined;
 
   beforeAll(async () => {
     const port = await freePort();
     const origin = `http://127.0.0.1:${port}`;
     t = await createTestApp({ env: { PUBLIC_URL: origin } });
+    // The test app's clock is manual; a reader's server runs on real time (TOTP codes, token expiry).
+    clockSync = setInterval(() => t.clock.set(Date.now()), 50);
     await t.app.listen({ port, host: '127.0.0.1' });
     const admin = await t.deps.adminKeys.create({ name: 'docs-examples', expiresInDays: 1 });
     home = mkdtempSync(path.join(tmpdir(), 'authplane-examples-'));
@@ -79,6 +82,7 @@ describe(`documentation examples (${BACKEND})`, () => {
   });
 
   afterAll(async () => {
+    clearInterval(clockSync);
     if (home) rmSync(home, { recursive: true, force: true });
     await t?.close();
   });
