@@ -144,7 +144,7 @@ export const EnvSchema = z
     MAX_CONNECTIONS: wholeNumber(0, 1_000_000, defaultMaxConnections())
       .meta({ default: "`10000`, or the open-file limit − 256 if lower", description: "Open connections in all; new ones over it are closed at once. `0` = no cap." }),
     MAX_CONNECTIONS_PER_ADDRESS: wholeNumber(0, 1_000_000, 256)
-      .meta({ default: "`256`", description: "Open connections from one client address (IPv6: one /64); new ones over it are closed at once. `0` = no cap. Behind a proxy this is the proxy's address: see below." }),
+      .meta({ default: "`256`", description: "Open connections from one client address (IPv6: one /64); new ones over it are closed at once. `0` = no cap. Behind a proxy this is the proxy's address: see [Slow clients and connection caps](operations.md#slow-clients-and-connection-caps)." }),
     // Webhooks (src/modules/webhooks). The durations are settings so tests (and cautious operators) can shrink them.
     WEBHOOK_ALLOW_PRIVATE: booleanFlag(false)
       .meta({ default: "`false`", description: "`true` lets webhooks go to loopback and private addresses (RFC 1918, CGNAT, ULA) and over plain `http`: development and private networks only. Link-local and metadata addresses (169.254.0.0/16, `fd00:ec2::254`) stay refused. See [Webhooks](operations.md#webhooks)." }),
