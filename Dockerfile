@@ -13,7 +13,8 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm_config_nodedir=/usr/local npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
-# `npm run build` copies the hosted pages' assets (CSS, scripts) into dist with scripts/copy-assets.mjs.
+# `npm run build` copies the hosted pages' assets (CSS, scripts) and Redoc's bundle for /auth/docs (a devDependency,
+# pruned below) into dist with scripts/copy-assets.mjs.
 COPY scripts/copy-assets.mjs ./scripts/
 COPY src ./src
 RUN npm run build && npm prune --omit=dev --no-audit --no-fund && rm -rf node_modules/argon2/build/Release/obj.target

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # npm run container:check — builds the real Dockerfile and runs the real docker-compose.yml with podman,
-# then checks the running stack from the host (loopback only). See README "Docker compose".
+# then checks the running stack from the host (loopback only). See docs/operations.md "Docker compose".
 #
 # Needs root and Debian (apt). Installs podman, runc, podman-compose, debootstrap (and netavark's iptables)
 # when missing. Registries are not reachable on the test machines, so base images missing from the local

@@ -69,69 +69,109 @@ const rateLimit = (fallback: string, maxLimit: number) => z.preprocess(emptyToUn
     return { limit, windowSeconds };
   });
 
-const EnvSchema = z
+export const EnvSchema = z
   .object({
-    PORT: wholeNumber(0, 65535, 3000),
-    HOST: z.string().min(1).default('127.0.0.1'),
-    AUTH_BASE_PATH: z.string().regex(/^\/[A-Za-z0-9/_-]*[A-Za-z0-9_-]$/, 'must start with "/" and not end with "/"').default('/auth'),
-    PUBLIC_URL: z.preprocess(emptyToUndefined, z.url({ protocol: /^https?$/, message: 'must be an http:// or https:// URL' }).optional()),
-    DATABASE_URL: z.preprocess(emptyToUndefined, z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional()),
-    DATABASE_READ_URL: z.preprocess(emptyToUndefined, z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional()).describe(
-      'Optional second Postgres connection (e.g. a streaming replica) for reads that tolerate replication lag: admin lists of users '
-      + 'and tenants, audit log reads, webhook delivery lists, account data exports. Same role and row-level security as DATABASE_URL. '
-      + 'Never used for credential checks, sessions, or anything that reads and then writes. Requires DATABASE_URL. See docs/scaling.md.'),
-    REDIS_URL: z.preprocess(emptyToUndefined, z.string().regex(/^(redis|rediss|redis\+cluster):\/\//, 'must be a redis://, rediss:// or redis+cluster:// URL').optional()),
-    KV_PREFIX: z.preprocess(emptyToUndefined, z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1 to 64 characters from A-Z a-z 0-9 _ . : -').default('ap:')),
-    DATA_DIR: z.string().min(1).default('./.data'),
-    AUTH_SECRET: optionalString,
-    JWT_ALG: z.enum(['EdDSA', 'HS256']).default('EdDSA'),
-    JWT_SECRET: optionalString,
-    SMTP_URL: z.preprocess(emptyToUndefined, z.string().regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL').optional()),
-    SMTP_FROM: z.string().min(3).default('Authplane <no-reply@localhost>'),
-    TRUST_PROXY: z.preprocess(emptyToUndefined, z.string().default('false')),
-    MCP_TOKEN: optionalString,
-    MCP_SERVICE_TOOLS: z.preprocess(emptyToUndefined, z.string().default(DEFAULT_SERVICE_TOOLS)),
-    OAUTH_GOOGLE_CLIENT_ID: optionalString,
-    OAUTH_GOOGLE_CLIENT_SECRET: optionalString,
-    OAUTH_GOOGLE_ISSUER: z.preprocess(emptyToUndefined, z.url({ protocol: /^https?$/, message: 'must be an http:// or https:// URL' }).default('https://accounts.google.com')),
+    PORT: wholeNumber(0, 65535, 3000)
+      .meta({ default: "`3000`", description: "TCP port (0–65535)." }),
+    HOST: z.string().min(1).default('127.0.0.1')
+      .meta({ default: "`127.0.0.1`", description: "Interface to listen on; `0.0.0.0` in the container." }),
+    AUTH_BASE_PATH: z.string().regex(/^\/[A-Za-z0-9/_-]*[A-Za-z0-9_-]$/, 'must start with "/" and not end with "/"').default('/auth')
+      .meta({ default: "`/auth`", description: "Path prefix of the API (`/.well-known/*` and `/mcp` stay at the root)." }),
+    PUBLIC_URL: z.preprocess(emptyToUndefined, z.url({ protocol: /^https?$/, message: 'must be an http:// or https:// URL' }).optional())
+      .meta({ default: "`http://localhost:<PORT>`", description: "The externally visible origin: the access-token issuer and the base of links in emails." }),
+    DATABASE_URL: z.preprocess(emptyToUndefined, z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional())
+      .meta({ default: "— (embedded PGlite)", description: "`postgres://…`; unset → PGlite under `DATA_DIR/pgdata`." }),
+    DATABASE_READ_URL: z.preprocess(emptyToUndefined, z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional())
+      .meta({ default: "— (the primary)", description: "`postgres://…` of a read pool (e.g. a streaming replica) for reads that tolerate replication lag: admin lists of users and tenants, audit log reads, webhook delivery lists, account data exports. Same role and row-level security as `DATABASE_URL`; never used for credential checks, sessions, or anything that reads and then writes. Requires `DATABASE_URL`. See [scaling](scaling.md)." }),
+    REDIS_URL: z.preprocess(emptyToUndefined, z.string().regex(/^(redis|rediss|redis\+cluster):\/\//, 'must be a redis://, rediss:// or redis+cluster:// URL').optional())
+      .meta({ default: "— (in-process store)", description: "`redis://…`, `rediss://…` or `redis+cluster://host1:port,host2:port` (key layout: [scaling](scaling.md)); unset → in-process store." }),
+    KV_PREFIX: z.preprocess(emptyToUndefined, z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1 to 64 characters from A-Z a-z 0-9 _ . : -').default('ap:'))
+      .meta({ default: "`ap:`", description: "Prefix of every Redis key and channel (several deployments can share one Redis)." }),
+    DATA_DIR: z.string().min(1).default('./.data')
+      .meta({ default: "`./.data`", description: "Embedded database, generated `AUTH_SECRET`, development mail outbox." }),
+    AUTH_SECRET: optionalString
+      .meta({ default: "generated in `DATA_DIR/auth-secret` (embedded only)", description: "Master secret, ≥ 32 bytes; seals signing keys and idempotency records. **Required** when `DATABASE_URL` is set." }),
+    JWT_ALG: z.enum(['EdDSA', 'HS256']).default('EdDSA')
+      .meta({ default: "`EdDSA`", description: "`EdDSA` (Ed25519 keys in the database, published at `/.well-known/jwks.json`) or `HS256`." }),
+    JWT_SECRET: optionalString
+      .meta({ default: "—", description: "HS256 key, ≥ 32 bytes; required with `JWT_ALG=HS256`, refused otherwise." }),
+    SMTP_URL: z.preprocess(emptyToUndefined, z.string().regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL').optional())
+      .meta({ default: "—", description: "`smtp://` or `smtps://`; unset → emails are logged and written to `DATA_DIR/outbox`." }),
+    SMTP_FROM: z.string().min(3).default('Authplane <no-reply@localhost>')
+      .meta({ default: "`Authplane <no-reply@localhost>`", description: "Sender of emails." }),
+    TRUST_PROXY: z.preprocess(emptyToUndefined, z.string().default('false'))
+      .meta({ default: "`false`", description: "`false`, comma-separated proxy IPs/CIDRs (safest), or a hop count (`1`, believed only when the connecting peer has a private/loopback address); decides whether `X-Forwarded-For` is believed for limits, bans and audit. `true` is refused." }),
+    MCP_TOKEN: optionalString
+      .meta({ default: "—", description: "Static bearer (≥ 32 bytes) accepted by the MCP endpoint (`POST /mcp`), besides access tokens." }),
+    MCP_SERVICE_TOOLS: z.preprocess(emptyToUndefined, z.string().default(DEFAULT_SERVICE_TOOLS))
+      .meta({ default: "`whoami,get_audit_events`", description: "The MCP tools the static `MCP_TOKEN` may call (comma-separated; the other tools act as a user)." }),
+    OAUTH_GOOGLE_CLIENT_ID: optionalString
+      .meta({ default: "—", description: "OpenID Connect client id for OAuth sign-in." }),
+    OAUTH_GOOGLE_CLIENT_SECRET: optionalString
+      .meta({ default: "—", description: "Its client secret; required with the client id." }),
+    OAUTH_GOOGLE_ISSUER: z.preprocess(emptyToUndefined, z.url({ protocol: /^https?$/, message: 'must be an http:// or https:// URL' }).default('https://accounts.google.com'))
+      .meta({ default: "`https://accounts.google.com`", description: "The OpenID Connect issuer to sign in with (any OIDC provider)." }),
     // Hosted pages (src/modules/ui): on by default; UI_PATH defaults to AUTH_BASE_PATH + "/ui".
-    UI_ENABLED: z.preprocess(emptyToUndefined, z.enum(['true', 'false'], { message: 'must be true or false' }).default('true')),
-    UI_PATH: z.preprocess(emptyToUndefined, z.string().regex(/^\/[A-Za-z0-9/_-]*[A-Za-z0-9_-]$/, 'must start with "/" and not end with "/"').optional()),
-    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    UI_ENABLED: z.preprocess(emptyToUndefined, z.enum(['true', 'false'], { message: 'must be true or false' }).default('true'))
+      .meta({ default: "`true`", description: "`false` turns the hosted pages (sign-in, email link landings, account) off: nothing is registered under `UI_PATH`." }),
+    UI_PATH: z.preprocess(emptyToUndefined, z.string().regex(/^\/[A-Za-z0-9/_-]*[A-Za-z0-9_-]$/, 'must start with "/" and not end with "/"').optional())
+      .meta({ default: "`AUTH_BASE_PATH` + `/ui`", description: "Path of the hosted pages (see [Pages](pages.md))." }),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')
+      .meta({ default: "`info`", description: "`fatal`, `error`, `warn`, `info`, `debug`, `trace` or `silent`. Logs are JSON, secrets redacted." }),
     // One core is left to the event loop: with every core hashing, bearer checks and other cheap routes
     // wait behind logins (bench/login.bench.ts: p99 ×5–25 with 4 hashes on 2 cores, ≈×1–2 with 1).
-    ARGON2_MAX_CONCURRENCY: wholeNumber(1, 64, defaultHashConcurrency()),
+    ARGON2_MAX_CONCURRENCY: wholeNumber(1, 64, defaultHashConcurrency())
+      .meta({ default: "cores − 1 (at least 1)", description: "Password hashes computed at once (1–64); the rest queue. One core is left to the event loop so cheap routes stay fast while logins are hashed." }),
     // Issue 25: a flood of unknown-email logins (dummy verifications) or one address must not starve the
     // pool; see src/modules/password/hasher.ts and docs/decisions.md "Hash pool fairness".
-    ARGON2_DUMMY_QUEUE: wholeNumber(0, 256, ARGON2_DUMMY_QUEUE),
-    ARGON2_QUEUE_PER_CLIENT: wholeNumber(1, 256, ARGON2_QUEUE_PER_CLIENT),
-    RATE_LIMIT_CREDENTIAL: rateLimit('20/60', 1_000_000),
-    RATE_LIMIT_DEFAULT: rateLimit('600/60', 1_000_000),
+    ARGON2_DUMMY_QUEUE: wholeNumber(0, 256, ARGON2_DUMMY_QUEUE)
+      .meta({ default: "`4`", description: "Dummy verifications (logins for unknown, disabled or password-less accounts) that may wait in the hash queue (0–256); beyond that they are not run but answered, with the same `401`, after as long as a queued verification takes, so a flood of unknown emails cannot starve known accounts." }),
+    ARGON2_QUEUE_PER_CLIENT: wholeNumber(1, 256, ARGON2_QUEUE_PER_CLIENT)
+      .meta({ default: "`8`", description: "Hash jobs (running, waiting or timed) one client address may have at once (1–256); beyond that `503 unavailable`, whatever the account." }),
+    RATE_LIMIT_CREDENTIAL: rateLimit('20/60', 1_000_000)
+      .meta({ default: "`20/60`", description: "`<requests>/<seconds>` per client address per route on routes that accept credentials (tenants override it in `settings.rateLimits`)." }),
+    RATE_LIMIT_DEFAULT: rateLimit('600/60', 1_000_000)
+      .meta({ default: "`600/60`", description: "The same for the other routes (health, readiness, discovery and JWKS are not limited)." }),
     // NIST SP 800-63B §5.2.2: at most 100 consecutive failed attempts on one account.
-    RATE_LIMIT_ACCOUNT: rateLimit('10/900', 100),
+    RATE_LIMIT_ACCOUNT: rateLimit('10/900', 100)
+      .meta({ default: "`10/900`", description: "Password attempts per account per window, whatever the address (limit at most 100); a success resets it." }),
     // Slow clients (src/http/connection-limits.ts): a request's headers, then the whole request, must
     // arrive within these. An idle keep-alive connection is not a slow request (Fastify closes it after 72 s idle).
-    HTTP_HEADERS_TIMEOUT_MS: wholeNumber(100, 300_000, 10_000),
-    HTTP_REQUEST_TIMEOUT_MS: wholeNumber(100, 600_000, 30_000),
+    HTTP_HEADERS_TIMEOUT_MS: wholeNumber(100, 300_000, 10_000)
+      .meta({ default: "`10000`", description: "A request's headers must arrive within this many ms of its first byte (100–300000; at most `HTTP_REQUEST_TIMEOUT_MS`); else `408 request_timeout` and the connection is closed." }),
+    HTTP_REQUEST_TIMEOUT_MS: wholeNumber(100, 600_000, 30_000)
+      .meta({ default: "`30000`", description: "The whole request, headers and body, must arrive within this many ms (100–600000). Idle keep-alive connections and slow handlers are not cut off." }),
     // 0 turns a cap off. The per-address default leaves room for 100+ keep-alive connections from one
     // load generator or proxy; behind a proxy every connection comes from the proxy's address.
-    MAX_CONNECTIONS: wholeNumber(0, 1_000_000, defaultMaxConnections()),
-    MAX_CONNECTIONS_PER_ADDRESS: wholeNumber(0, 1_000_000, 256),
+    MAX_CONNECTIONS: wholeNumber(0, 1_000_000, defaultMaxConnections())
+      .meta({ default: "`10000`, or the open-file limit − 256 if lower", description: "Open connections in all; new ones over it are closed at once. `0` = no cap." }),
+    MAX_CONNECTIONS_PER_ADDRESS: wholeNumber(0, 1_000_000, 256)
+      .meta({ default: "`256`", description: "Open connections from one client address (IPv6: one /64); new ones over it are closed at once. `0` = no cap. Behind a proxy this is the proxy's address: see [Slow clients and connection caps](operations.md#slow-clients-and-connection-caps)." }),
     // Webhooks (src/modules/webhooks). The durations are settings so tests (and cautious operators) can shrink them.
-    WEBHOOK_ALLOW_PRIVATE: booleanFlag(false),
-    WEBHOOK_WORKER: booleanFlag(true),
-    WEBHOOK_POLL_MS: wholeNumber(10, 600_000, 1000),
-    WEBHOOK_TIMEOUT_MS: wholeNumber(100, 60_000, 5000),
-    WEBHOOK_RETRY_WINDOW_SECONDS: wholeNumber(1, 7 * 86_400, 86_400),
-    WEBHOOK_PAUSE_AFTER_SECONDS: wholeNumber(1, 30 * 86_400, 86_400),
+    WEBHOOK_ALLOW_PRIVATE: booleanFlag(false)
+      .meta({ default: "`false`", description: "`true` lets webhooks go to loopback and private addresses (RFC 1918, CGNAT, ULA) and over plain `http`: development and private networks only. Link-local and metadata addresses (169.254.0.0/16, `fd00:ec2::254`) stay refused. See [Webhooks](operations.md#webhooks)." }),
+    WEBHOOK_WORKER: booleanFlag(true)
+      .meta({ default: "`true`", description: "`false`: this instance delivers no webhooks (others sharing the database still do)." }),
+    WEBHOOK_POLL_MS: wholeNumber(10, 600_000, 1000)
+      .meta({ default: "`1000`", description: "How often the delivery worker looks for due deliveries (an event also wakes it at once)." }),
+    WEBHOOK_TIMEOUT_MS: wholeNumber(100, 60_000, 5000)
+      .meta({ default: "`5000`", description: "One delivery attempt's whole budget (resolve, connect, answer)." }),
+    WEBHOOK_RETRY_WINDOW_SECONDS: wholeNumber(1, 7 * 86_400, 86_400)
+      .meta({ default: "`86400`", description: "Retries (exponential backoff with jitter, 10 s doubling to 1 h) stop this long after the event; the delivery is then `failed`." }),
+    WEBHOOK_PAUSE_AFTER_SECONDS: wholeNumber(1, 30 * 86_400, 86_400)
+      .meta({ default: "`86400`", description: "An endpoint that has failed every delivery for this long (counted from the first event it missed) is paused." }),
     // Operations (src/modules/metrics, src/modules/tracing): both off unless set. The metrics listener is
     // separate from the API's and binds to loopback by default, so /metrics is never public by accident.
     METRICS_PORT: z.preprocess(emptyToUndefined, z.string().regex(/^\s*\d{1,5}\s*$/, 'must be a port number from 0 to 65535').optional()
       .transform((v) => (v === undefined ? undefined : Number(v)))
-      .pipe(z.number().int().min(0).max(65535, 'must be a port number from 0 to 65535').optional())),
-    METRICS_HOST: z.preprocess(emptyToUndefined, z.string().min(1).default('127.0.0.1')),
-    OTEL_EXPORTER_OTLP_ENDPOINT: z.preprocess(emptyToUndefined, z.url({ protocol: /^https?$/, message: 'must be an http:// or https:// URL (the collector\'s OTLP/HTTP base, e.g. http://127.0.0.1:4318)' }).optional()),
-    OTEL_SERVICE_NAME: z.preprocess(emptyToUndefined, z.string().regex(/^[A-Za-z0-9_.:-]{1,100}$/, 'must be 1 to 100 characters from A-Z a-z 0-9 _ . : -').default('authplane')),
+      .pipe(z.number().int().min(0).max(65535, 'must be a port number from 0 to 65535').optional()))
+      .meta({ default: "— (off)", description: "Port of the Prometheus listener serving `GET /metrics` (0–65535, not `PORT`); unset → no metrics listener and no request/query timers. See [Metrics](operations.md#prometheus-metrics)." }),
+    METRICS_HOST: z.preprocess(emptyToUndefined, z.string().min(1).default('127.0.0.1'))
+      .meta({ default: "`127.0.0.1`", description: "Interface of the metrics listener. Loopback by default so metrics are never public by accident; set it to a private interface your Prometheus reaches." }),
+    OTEL_EXPORTER_OTLP_ENDPOINT: z.preprocess(emptyToUndefined, z.url({ protocol: /^https?$/, message: 'must be an http:// or https:// URL (the collector\'s OTLP/HTTP base, e.g. http://127.0.0.1:4318)' }).optional())
+      .meta({ default: "— (off)", description: "OTLP/HTTP collector base URL (`http://collector:4318`); spans go to `<endpoint>/v1/traces` (JSON encoding). Unset → no tracing." }),
+    OTEL_SERVICE_NAME: z.preprocess(emptyToUndefined, z.string().regex(/^[A-Za-z0-9_.:-]{1,100}$/, 'must be 1 to 100 characters from A-Z a-z 0-9 _ . : -').default('authplane'))
+      .meta({ default: "`authplane`", description: "`service.name` of the exported spans." }),
   })
   .superRefine((env, ctx) => {
     const issue = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });

@@ -19,6 +19,7 @@ import { registerWriteCoalescing } from './http/coalesce-writes.js';
 import { registerStepUpGate } from './http/step-up.js';
 import { MODULES } from './modules/index.js';
 import { discoveryModule } from './modules/discovery/index.js';
+import { apiDocsModule } from './modules/api-docs/index.js';
 import { declareRateLimitStatuses, registerBanCheck, registerRateLimit } from './modules/rate-limit/hooks.js';
 import { trustProxyOption } from './modules/rate-limit/client-ip.js';
 import { declareIdempotencyStatuses, registerIdempotency } from './modules/idempotency/hooks.js';
@@ -101,7 +102,7 @@ export async function buildApp(config: Readonly<Config>, opts: BuildOptions = {}
 
   const modules = [...MODULES, ...(opts.extraModules ?? [])];
   const fragments = Object.fromEntries(modules.filter((m) => m.discovery).map((m) => [m.name, m.discovery!(config)]));
-  const all = [...modules, discoveryModule(fragments, () => app.swagger())];
+  const all = [...modules, discoveryModule(fragments, () => app.swagger()), apiDocsModule(() => app.swagger())];
   for (const m of all) {
     await app.register(m.plugin, { deps, prefix: m.mount === 'root' ? '' : config.basePath });
   }

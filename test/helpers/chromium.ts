@@ -6,7 +6,7 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 
 /**
  * Debian's Chromium, driven by playwright-core. Never downloads a browser: the executable is the
- * system one (`apt-get install -y chromium`, see .ci/run and the README's Development section).
+ * system one (`apt-get install -y chromium`, see .ci/run and docs/getting-started.md "Development").
  */
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 

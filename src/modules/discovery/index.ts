@@ -62,7 +62,7 @@ export function buildDiscovery(deps: Deps, fragments: Record<string, DiscoveryFr
       prefix: 'ck_',
       description: 'A user API key acts as its user, limited by its scopes. Send it in one of the two headers, never both. Validate a key for a resource server with POST ' + `${config.basePath}/api-key/validate {"apiKey"}.`,
     },
-    links: { openapi: `${base}/openapi.json`, jwks: `${config.publicUrl}/.well-known/jwks.json`, docs: `${base}/discovery` },
+    links: { openapi: `${base}/openapi.json`, jwks: `${config.publicUrl}/.well-known/jwks.json`, docs: `${base}/docs` },
     openapi: `${base}/openapi.json`,
     jwksUri: `${config.publicUrl}/.well-known/jwks.json`,
     tenancy: {
