@@ -38,6 +38,9 @@ const UNAVAILABLE_NAMES = new Set(['MaxRetriesPerRequestError', 'ClusterAllFaile
 const UNAVAILABLE_MESSAGE =
   /^(Connection is closed|Stream isn't writeable|Command timed out|Cluster isn't ready|None of startup nodes is available|Failed to refresh slots cache|Too many Cluster redirections|LOADING|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|READONLY)\b/;
 
+/** Redis's "this script is not loaded here": the script did not run, so sending it again is safe. */
+export const isNoScript = (err: unknown): boolean => err instanceof Error && err.message.startsWith('NOSCRIPT');
+
 /** True when `err` is a connection-level failure rather than a bad command or a bug. */
 export function isConnectionFailure(err: unknown): boolean {
   if (err instanceof KvUnavailableError) return true;
@@ -46,7 +49,8 @@ export function isConnectionFailure(err: unknown): boolean {
   return (
     (code !== undefined && UNAVAILABLE_CODES.has(code)) ||
     UNAVAILABLE_NAMES.has(err.name) ||
-    UNAVAILABLE_MESSAGE.test(err.message)
+    UNAVAILABLE_MESSAGE.test(err.message) ||
+    isNoScript(err)
   );
 }
 

@@ -1,7 +1,7 @@
 import { Cluster } from 'ioredis';
 import { DEFAULT_PREFIX, ttlArg, windowArgs } from './args.js';
 import { oneHashTag, type Kv, type LeaseResult, type SetOptions, type SlidingWindowResult } from './kv.js';
-import { KvCrossSlotError, reportHandlerError, toKvError } from './kv-errors.js';
+import { KvCrossSlotError, isNoScript, reportHandlerError, toKvError } from './kv-errors.js';
 import { connectOnce, createClient, shutdown } from './redis-connection.js';
 import { createSubscriptions } from './redis-pubsub.js';
 import { createTurnBatcher } from './redis-batch.js';
@@ -72,12 +72,25 @@ export async function createRedisKv(url: string, opts: RedisKvOptions = {}): Pro
     try {
       // Timed and traced when metrics or tracing are on (src/modules/metrics/observe.ts).
       return await (observing() ? observeCommand(command, fn) : fn());
-    } catch (err) {
-      // A timed-out command stays queued on the connection and would be paired with the next reply
-      // if its own never comes; a fresh connection is the only clean state.
-      if (err instanceof Error && err.message === 'Command timed out' && client.status === 'ready') client.disconnect(true);
-      throw toKvError(err);
+    } catch (first) {
+      // NOSCRIPT: the script never ran. ioredis resends once as EVAL, but after a Cluster master restarts a
+      // command retried on CLUSTERDOWN can come back NOSCRIPT again (its connection was marked "loaded" when
+      // the EVAL was written, not when it succeeded); one more attempt reloads it.
+      if (!isNoScript(first)) throw fail(first);
+      try {
+        return await fn();
+      } catch (err) {
+        throw fail(err);
+      }
     }
+  }
+
+  /** The error a failed store call rejects with: KvUnavailableError for connection-level failures. */
+  function fail(err: unknown): unknown {
+    // A timed-out command stays queued on the connection and would be paired with the next reply
+    // if its own never comes; a fresh connection is the only clean state.
+    if (err instanceof Error && err.message === 'Command timed out' && client.status === 'ready') client.disconnect(true);
+    return toKvError(err);
   }
 
   /** Whether keys can go in one multi-key command (Cluster rejects keys from different slots). */

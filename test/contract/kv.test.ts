@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Kv, SlidingWindowResult } from '../../src/kv/kv.js';
-import { KvCrossSlotError, KvUnavailableError } from '../../src/kv/kv-errors.js';
+import { isConnectionFailure, isNoScript, KvCrossSlotError, KvUnavailableError } from '../../src/kv/kv-errors.js';
 import { hashTag, kvKey } from '../../src/kv/kv.js';
 import { createMemoryBackend, createMemoryKv } from '../../src/kv/memory.js';
 import { createRedisKv, parseClusterUrl } from '../../src/kv/redis.js';
@@ -526,6 +526,33 @@ describe('memory store specifics', () => {
     await waitFor(() => backend.size === 1);
     await kv.close();
     await kv.close();
+  });
+
+  it('runs its scripts again when the server has forgotten them (NOSCRIPT), and never lets NOSCRIPT through as a bug', async () => {
+    // After a restart (or SCRIPT FLUSH) the server no longer knows the scripts a connection already sent.
+    // A NOSCRIPT that outlives the retries means the node is not serving scripts now: 503, not 500.
+    expect(isNoScript(new Error('NOSCRIPT No matching script. Please use EVAL.'))).toBe(true);
+    expect(isConnectionFailure(new Error('NOSCRIPT No matching script. Please use EVAL.'))).toBe(true);
+    const kv = track(await createRedisKv(REDIS_URL, { prefix: PREFIX }));
+    const raw = await rawRedis(REDIS_URL);
+    const flush = async () => {
+      const nodes = 'nodes' in raw && typeof raw.nodes === 'function' ? raw.nodes('master') : [raw];
+      await Promise.all(nodes.map((n) => n.script('FLUSH')));
+    };
+    try {
+      expect((await kv.slidingWindow('{ns1}:sw', 100, 60_000, BASE)).count).toBe(1);
+      await flush();
+      expect((await kv.slidingWindow('{ns1}:sw', 100, 60_000, BASE)).count).toBe(2);
+      expect(await kv.incr('{ns1}:n', 10_000)).toBe(1);
+      await flush();
+      expect(await kv.incr('{ns1}:n', 10_000)).toBe(2);
+      // Flushes racing a burst: every call still counts exactly once.
+      const burst = Array.from({ length: 40 }, (_, i) => (i % 10 === 0 ? flush().then(() => null) : kv.incr('{ns1}:m', 10_000)));
+      await Promise.all(burst);
+      expect(await kv.incr('{ns1}:m', 10_000)).toBe(37);
+    } finally {
+      raw.disconnect();
+    }
   });
 
   it('reports a throwing handler without starving the others', async () => {
