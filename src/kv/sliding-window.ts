@@ -41,27 +41,30 @@ export interface WindowStep {
 }
 
 /**
+ * The window a hit at `nowMs` falls in, read from the stored state: its index, the time elapsed in it, and the
+ * counts of that window and the one before. A clock behind the stored window is taken as its start.
+ */
+function windowAt(stored: WindowState | null, w: number, nowMs: number): { idx: number; e: number; cur: number; prev: number } {
+  let idx = Math.floor(nowMs / w);
+  let e = nowMs - idx * w;
+  if (!stored) return { idx, e, cur: 0, prev: 0 };
+  if (stored.idx > idx) {
+    idx = stored.idx;
+    e = 0;
+  }
+  if (stored.idx === idx) return { idx, e, cur: stored.cur, prev: stored.prev };
+  return { idx, e, cur: 0, prev: stored.idx === idx - 1 ? stored.cur : 0 };
+}
+
+/**
  * Evaluates one hit at `nowMs` against the stored state. Arguments must have passed windowArgs.
  * resetMs is exact: the estimate reaches 0 at the end of the window after the last counted hit.
  * The key's TTL should be 2 * windowMs, which outlives that point.
  */
 export function slidingWindowStep(stored: WindowState | null, limit: number, w: number, nowMs: number): WindowStep {
-  let idx = Math.floor(nowMs / w);
-  let e = nowMs - idx * w;
-  let cur = 0;
-  let prev = 0;
-  if (stored) {
-    if (stored.idx > idx) {
-      idx = stored.idx;
-      e = 0;
-    }
-    if (stored.idx === idx) {
-      cur = stored.cur;
-      prev = stored.prev;
-    } else if (stored.idx === idx - 1) {
-      prev = stored.cur;
-    }
-  }
+  const at = windowAt(stored, w, nowMs);
+  const { idx, e, prev } = at;
+  let cur = at.cur;
   const before = cur + ceilDiv(prev * (w - e), w);
   if (before + 1 <= limit) {
     cur += 1;
@@ -183,22 +186,9 @@ export function leaseStep(
       gave = true;
     }
   }
-  let idx = Math.floor(nowMs / w);
-  let e = nowMs - idx * w;
-  let cur = 0;
-  let prev = 0;
-  if (stored) {
-    if (stored.idx > idx) {
-      idx = stored.idx;
-      e = 0;
-    }
-    if (stored.idx === idx) {
-      cur = stored.cur;
-      prev = stored.prev;
-    } else if (stored.idx === idx - 1) {
-      prev = stored.cur;
-    }
-  }
+  const at = windowAt(stored, w, nowMs);
+  const { idx, e, prev } = at;
+  let cur = at.cur;
   const before = cur + ceilDiv(prev * (w - e), w);
   if (hit === 1 && before + 1 > limit) {
     return {
