@@ -69,6 +69,11 @@ export interface ServerProc {
   /** the METRICS_PORT listener's /metrics URL, when metrics are on */
   metricsUrl?: string;
   pid: number;
+  /**
+   * Under callgrind, switches instrumentation on (the start ran without it); call it after the slow setup
+   * (a sign-up's argon2 and audit writes, whose client-side query timeouts an instrumented server can miss).
+   */
+  instrument(): Promise<void>;
   /** Runs `fn` inside a measured window and returns what the window cost the server. */
   window(fn: () => Promise<void>): Promise<WindowCost>;
   close(): Promise<void>;
@@ -153,7 +158,6 @@ export async function startServerProc(o: StartOptions): Promise<ServerProc> {
       if (Date.now() > deadline) throw new Error(`${o.name}: server did not answer /auth/health within ${o.startTimeoutMs ?? 60_000} ms: ${stderr}`);
       await new Promise((r) => setTimeout(r, o.callgrind ? 2000 : 100));
     }
-    if (o.callgrind) await instrumentationOn(child.pid!);
   } catch (err) {
     await close();
     throw err;
@@ -163,6 +167,7 @@ export async function startServerProc(o: StartOptions): Promise<ServerProc> {
     url,
     metricsUrl: metricsPort !== undefined ? `http://127.0.0.1:${metricsPort}/metrics` : undefined,
     pid: child.pid!,
+    instrument: async () => { if (o.callgrind) await instrumentationOn(child.pid!); },
     async window(fn) {
       await mark('zero');
       await fn();

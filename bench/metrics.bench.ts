@@ -48,9 +48,12 @@ async function bearerToken(s: ServerProc): Promise<string> {
   return (JSON.parse(body) as { tokens: { accessToken: string } }).tokens.accessToken;
 }
 
-/** Sends exactly `n` bearer GET /auth/user to `s` (CONNECTIONS connections); every answer must be a 200. Returns req/s. */
+/**
+ * Sends exactly `n` bearer GET /auth/user to `s` (CONNECTIONS connections; 4 under callgrind, whose ~50× slower
+ * event loop would otherwise leave requests queued past the database client's timeouts); every answer must be a 200. Returns req/s.
+ */
 async function drive(s: ServerProc, token: string, n: number): Promise<number> {
-  const out = await runAutocannon([AUTOCANNON, '-j', '-c', String(Math.min(CONNECTIONS, n)), '-a', String(n), '-t', '600',
+  const out = await runAutocannon([AUTOCANNON, '-j', '-c', String(Math.min(CALLGRIND ? 4 : CONNECTIONS, n)), '-a', String(n), '-t', '600',
     '-H', `authorization=Bearer ${token}`, `${s.url}/auth/user`]);
   const r = JSON.parse(out.trim().split('\n').filter((l) => l.startsWith('{')).pop()!) as
     { requests: { total: number }; non2xx: number; errors: number; timeouts: number; duration: number; '2xx': number };
@@ -86,6 +89,7 @@ export default async function metricsBench(): Promise<BenchRow[]> {
     const [offS, onS] = servers.map((x) => (x as PromiseFulfilledResult<ServerProc>).value) as [ServerProc, ServerProc];
     const off: Side = { s: offS, token: await bearerToken(offS), perReq: [], reqPerSec: [] };
     const on: Side = { s: onS, token: await bearerToken(onS), perReq: [], reqPerSec: [] };
+    await Promise.all([offS.instrument(), onS.instrument()]);
     // Under callgrind the two processes are driven at the same time (instruction counts do not depend on
     // what else runs); CPU time is measured one server at a time, so the two never compete for a core.
     const both = async (f: (x: Side) => Promise<void>, order: Side[]) => {
