@@ -52,12 +52,14 @@ async function bearerToken(s: ServerProc): Promise<string> {
  * Sends exactly `n` bearer GET /auth/user to `s` (CONNECTIONS connections; 4 under callgrind, whose ~50× slower
  * event loop would otherwise leave requests queued past the database client's timeouts); every answer must be a 200. Returns req/s.
  */
-async function drive(s: ServerProc, token: string, n: number): Promise<number> {
+async function drive(s: ServerProc, token: string, n: number, o: { warmup?: boolean } = {}): Promise<number> {
   const out = await runAutocannon([AUTOCANNON, '-j', '-c', String(Math.min(CALLGRIND ? 4 : CONNECTIONS, n)), '-a', String(n), '-t', '600',
     '-H', `authorization=Bearer ${token}`, `${s.url}/auth/user`]);
   const r = JSON.parse(out.trim().split('\n').filter((l) => l.startsWith('{')).pop()!) as
     { requests: { total: number }; non2xx: number; errors: number; timeouts: number; duration: number; '2xx': number };
-  if (r['2xx'] !== n || r.non2xx > 0 || r.errors > 0) {
+  // The warm-up may see a few refusals (under callgrind the first, still uninstrumented-then-retranslated requests can
+  // outlast the database client's timeouts); a measured window may not.
+  if (!o.warmup && (r['2xx'] !== n || r.non2xx > 0 || r.errors > 0)) {
     throw new Error(`${s.name}: ${r['2xx']} of ${n} requests answered 200 (${r.non2xx} non-2xx, ${r.errors} errors); the figure would not measure the route`);
   }
   return n / r.duration;
@@ -96,7 +98,7 @@ export default async function metricsBench(): Promise<BenchRow[]> {
       if (CALLGRIND) await Promise.all(order.map(f));
       else for (const x of order) await f(x);
     };
-    await both(async (x) => { await drive(x.s, x.token, WARMUP); }, [off, on]);
+    await both(async (x) => { await drive(x.s, x.token, WARMUP, { warmup: true }); }, [off, on]);
     await scrape(on.s);
 
     const idle = new Map<Side, WindowCost>();
