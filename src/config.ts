@@ -160,6 +160,8 @@ export const EnvSchema = z
       .meta({ default: "`86400`", description: "Retries (exponential backoff with jitter, 10 s doubling to 1 h) stop this long after the event; the delivery is then `failed`." }),
     WEBHOOK_PAUSE_AFTER_SECONDS: wholeNumber(1, 30 * 86_400, 86_400)
       .meta({ default: "`86400`", description: "An endpoint that has failed every delivery for this long (counted from the first event it missed) is paused." }),
+    WEBHOOK_RETENTION_DAYS: wholeNumber(0, 3650, 30)
+      .meta({ default: "`30`", description: "Days a finished (delivered or failed) webhook delivery is kept; older ones, then the events no delivery refers to any more, are deleted in small batches by each instance's webhook worker about once an hour. Pending deliveries are never deleted. `0` keeps everything." }),
     // Operations (src/modules/metrics, src/modules/tracing): both off unless set. The metrics listener is
     // separate from the API's and binds to loopback by default, so /metrics is never public by accident.
     METRICS_PORT: z.preprocess(emptyToUndefined, z.string().regex(/^\s*\d{1,5}\s*$/, 'must be a port number from 0 to 65535').optional()
@@ -236,7 +238,7 @@ export interface Config {
   /** Slow-client bounds and connection caps of the listening server (src/http/connection-limits.ts); 0 = no cap. */
   connections: ConnectionLimits;
   /** Webhook delivery: SSRF allowance, the poller, the attempt timeout, the retry window and the pause threshold. */
-  webhooks: { allowPrivate: boolean; worker: boolean; pollMs: number; timeoutMs: number; retryWindowMs: number; pauseAfterMs: number };
+  webhooks: { allowPrivate: boolean; worker: boolean; pollMs: number; timeoutMs: number; retryWindowMs: number; pauseAfterMs: number; retentionMs: number };
   /** METRICS_PORT / METRICS_HOST: the Prometheus listener (src/modules/metrics); `port` undefined = off. */
   metrics: { port?: number; host: string };
   /** OTEL_EXPORTER_OTLP_ENDPOINT / OTEL_SERVICE_NAME: OTLP traces (src/modules/tracing); `endpoint` undefined = off. */
@@ -317,6 +319,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       timeoutMs: e.WEBHOOK_TIMEOUT_MS,
       retryWindowMs: e.WEBHOOK_RETRY_WINDOW_SECONDS * 1000,
       pauseAfterMs: e.WEBHOOK_PAUSE_AFTER_SECONDS * 1000,
+      retentionMs: e.WEBHOOK_RETENTION_DAYS * 86_400_000,
     }),
     metrics: Object.freeze({ port: e.METRICS_PORT, host: e.METRICS_HOST }),
     tracing: Object.freeze({ endpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: e.OTEL_SERVICE_NAME }),

@@ -12,6 +12,7 @@ import { webhookStore, type DeliveryRow, type EndpointRow } from './store.js';
 import { systemConnector, systemResolver, type Connector, type Resolver } from './transport.js';
 import { urlProblem } from './url-rule.js';
 import { createWebhookWorker, type AttemptReport } from './worker.js';
+import { createWebhookRetention } from './retention.js';
 import { ALL_TENANTS } from '../../db/scope.js';
 
 export interface WebhookSettings {
@@ -22,6 +23,8 @@ export interface WebhookSettings {
   pauseAfterMs: number;
   /** start the poller with the service (WEBHOOK_WORKER) */
   worker: boolean;
+  /** finished deliveries and their events older than this are deleted (WEBHOOK_RETENTION_DAYS; 0 keeps them) */
+  retentionMs: number;
 }
 
 /** Injected in tests: the resolver, and a connector that fails the test if asked for anything off loopback. */
@@ -52,6 +55,8 @@ export function createWebhookService(deps: {
     options: { timeoutMs: settings.timeoutMs, pollMs: settings.pollMs, allowPrivate: settings.allowPrivate, pauseAfterMs: settings.pauseAfterMs },
   });
 
+  const retention = createWebhookRetention({ sql, clock, log: deps.log, options: { retentionMs: settings.retentionMs } });
+
   const checkUrl = (url: string) => {
     const problem = urlProblem(url, { allowPrivate: settings.allowPrivate });
     if (problem) throw new AppError('validation_failed', `Invalid request: url ${problem}.`, { details: [{ path: 'body.url', message: problem }] });
@@ -67,8 +72,14 @@ export function createWebhookService(deps: {
 
   return {
     worker,
-    start() { if (settings.worker) worker.start(); },
-    stop: () => worker.stop(),
+    retention,
+    /** Starts the delivery poller and the retention passes (WEBHOOK_WORKER). */
+    start() {
+      if (!settings.worker) return;
+      worker.start();
+      retention.start();
+    },
+    stop: async () => { await Promise.all([worker.stop(), retention.stop()]); },
     /** Deliveries waiting to be sent, in every tenant (the backlog metric). */
     backlog: (): Promise<number> => sql.tx(ALL_TENANTS, (tx) => webhookStore.pendingCount(tx)),
 
@@ -166,6 +177,9 @@ export function createWebhookService(deps: {
       const d = await inTenant(tenantId, async (tx) => {
         const old = await webhookStore.delivery(tx, endpointId, deliveryId);
         if (!old) return null;
+        // Holds the event until this commits, so the retention pass cannot delete it under the new delivery;
+        // if a pass deleted it meanwhile (the old delivery had expired), there is nothing to send again.
+        if (!(await webhookStore.holdEvent(tx, old.event_id))) return null;
         await webhookStore.insertDelivery(tx, { id, tenantId, eventId: old.event_id, endpointId, now, giveUpAt: new Date(now.getTime() + settings.retryWindowMs) });
         return webhookStore.delivery(tx, endpointId, id);
       });

@@ -167,6 +167,53 @@ export const webhookStore = {
       [o.id, o.claimId, o.status, o.next, o.now, o.responseStatus, o.responseBody, o.error]);
     return r.rowCount > 0;
   },
+  /**
+   * Holds an event against the retention pass until the caller's transaction ends (a redelivery takes it
+   * before it adds a delivery). False when the event is gone: a pass that was deleting it has committed.
+   */
+  async holdEvent(tx: Tx, eventId: string): Promise<boolean> {
+    const { rows } = await tx.query('SELECT 1 FROM webhook_events WHERE id = $1 FOR KEY SHARE', [eventId]);
+    return rows.length > 0;
+  },
+
+  // ---- retention (retention.ts) ----
+  /**
+   * Tenants with something the retention pass could delete (cross-tenant scope): finished deliveries last
+   * changed before `cutoff`, or events written before it that no delivery refers to. Bounded by `limit`.
+   */
+  async tenantsWithExpired(tx: Tx, cutoff: Date, limit: number): Promise<string[]> {
+    const { rows } = await tx.query<{ tenant_id: string }>(
+      `SELECT tenant_id FROM (SELECT tenant_id FROM webhook_deliveries WHERE status <> 'pending' AND updated_at < $1 ORDER BY updated_at LIMIT $2) d
+       UNION
+       SELECT tenant_id FROM (SELECT e.tenant_id FROM webhook_events e
+          WHERE e.created_at < $1 AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id) ORDER BY e.created_at LIMIT $2) e`,
+      [cutoff, limit]);
+    return rows.map((r) => r.tenant_id);
+  },
+  /**
+   * Deletes up to `limit` of the tenant's finished (succeeded or failed) deliveries last changed before
+   * `cutoff`, oldest first. A finished delivery never becomes pending again (a redelivery is a new row), and
+   * rows another instance's pass holds are skipped (SKIP LOCKED), so concurrent passes never wait on each other.
+   */
+  async deleteExpiredDeliveries(tx: Tx, tenantId: string, cutoff: Date, limit: number): Promise<number> {
+    return (await tx.query(
+      `DELETE FROM webhook_deliveries WHERE id IN (
+         SELECT id FROM webhook_deliveries WHERE tenant_id = $1 AND status <> 'pending' AND updated_at < $2
+          ORDER BY updated_at LIMIT $3 FOR UPDATE SKIP LOCKED)`, [tenantId, cutoff, limit])).rowCount;
+  },
+  /**
+   * Deletes up to `limit` of the tenant's events written before `cutoff` that no delivery refers to. An event a
+   * redelivery holds (FOR KEY SHARE) is skipped; one that gained a delivery after this statement's snapshot is
+   * refused by the foreign key (RESTRICT, migration 0017) and the whole batch rolls back: nothing pending is lost.
+   */
+  async deleteOrphanEvents(tx: Tx, tenantId: string, cutoff: Date, limit: number): Promise<number> {
+    return (await tx.query(
+      `DELETE FROM webhook_events WHERE id IN (
+         SELECT e.id FROM webhook_events e WHERE e.tenant_id = $1 AND e.created_at < $2
+            AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id)
+          ORDER BY e.created_at LIMIT $3 FOR UPDATE SKIP LOCKED)`, [tenantId, cutoff, limit])).rowCount;
+  },
+
   /** A success ends the endpoint's failure streak. */
   async markHealthy(tx: Tx, endpointId: string): Promise<void> {
     await tx.query('UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL', [endpointId]);
