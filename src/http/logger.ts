@@ -19,7 +19,8 @@ export function createLogger(level: string, destination?: pino.DestinationStream
       log: (obj) => ((obj as { [PRE_REDACTED]?: true })[PRE_REDACTED] ? obj : redact(obj) as Record<string, unknown>),
     },
     serializers: {
-      err: (err: Error) => ({ type: err?.name, message: err?.message, stack: err?.stack, code: (err as { code?: string })?.code }),
+      // No stack: a log line never carries a stack trace (DESIGN §5); type, message and code say what failed.
+      err: (err: Error) => ({ type: err?.name, message: err?.message, code: (err as { code?: string })?.code }),
       url: (u: string) => redactUrl(u),
     },
     hooks: {

@@ -34,9 +34,10 @@ const UNAVAILABLE_CODES = new Set([
 const UNAVAILABLE_NAMES = new Set(['MaxRetriesPerRequestError', 'ClusterAllFailedError']);
 
 // Client-side messages from ioredis, and server replies meaning "not serving right now"
-// (loading a dump, failover in progress, cluster slots not covered).
+// (loading a dump, failover in progress, cluster slots not covered, a slot's owner moving or restarting:
+// a MOVED/ASK that reaches us is one ioredis could not follow, e.g. inside a pipeline while its master restarts).
 const UNAVAILABLE_MESSAGE =
-  /^(Connection is closed|Stream isn't writeable|Command timed out|Cluster isn't ready|None of startup nodes is available|Failed to refresh slots cache|Too many Cluster redirections|LOADING|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|READONLY)\b/;
+  /^(Connection is closed|Stream isn't writeable|Command timed out|Cluster isn't ready|None of startup nodes is available|Failed to refresh slots cache|Too many Cluster redirections|LOADING|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|READONLY|MOVED|ASK)\b/;
 
 /** Redis's "this script is not loaded here": the script did not run, so sending it again is safe. */
 export const isNoScript = (err: unknown): boolean => err instanceof Error && err.message.startsWith('NOSCRIPT');
@@ -62,5 +63,5 @@ export function toKvError(err: unknown): unknown {
 
 /** Default for a subscriber handler that threw: a process warning, so one bad handler neither crashes the service nor starves the others. */
 export function reportHandlerError(err: unknown, channel: string): void {
-  process.emitWarning(`kv subscriber on "${channel}" threw: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  process.emitWarning(`kv subscriber on "${channel}" threw: ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`);
 }

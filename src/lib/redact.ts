@@ -119,13 +119,13 @@ function walk(value: unknown, depth: number, seen: WeakSet<object>): unknown {
   if (Buffer.isBuffer(value)) return REDACTED;
   if (Array.isArray(value)) return value.map((v) => walk(v, depth + 1, seen));
   if (value instanceof Error) {
-    // The stack stays (operators need it for a 500); its first line repeats the message, so it is redacted too.
+    // Never the stack (DESIGN §5: no stack trace in a response or a log line): the name, the redacted
+    // message and the code say what failed; the request id ties it to the request.
     const code = (value as { code?: unknown }).code;
     return {
       name: value.name,
       message: redactString(value.message),
       ...(typeof code === 'string' || typeof code === 'number' ? { code: typeof code === 'string' ? redactString(code) : code } : {}),
-      ...(value.stack ? { stack: redactString(value.stack) } : {}),
     };
   }
   const out: Record<string, unknown> = {};

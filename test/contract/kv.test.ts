@@ -533,6 +533,9 @@ describe('memory store specifics', () => {
     // A NOSCRIPT that outlives the retries means the node is not serving scripts now: 503, not 500.
     expect(isNoScript(new Error('NOSCRIPT No matching script. Please use EVAL.'))).toBe(true);
     expect(isConnectionFailure(new Error('NOSCRIPT No matching script. Please use EVAL.'))).toBe(true);
+    // Seen in the soak while a Cluster master restarted: a redirect ioredis could not follow is a store outage (503).
+    expect(isConnectionFailure(new Error('MOVED 10771 127.0.0.1:21312'))).toBe(true);
+    expect(isConnectionFailure(new Error('ERR wrong number of arguments'))).toBe(false);
     const kv = track(await createRedisKv(REDIS_URL, { prefix: PREFIX }));
     const raw = await rawRedis(REDIS_URL);
     const flush = async () => {
