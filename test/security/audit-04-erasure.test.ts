@@ -201,3 +201,30 @@ describe('deleting an account erases its personal data from the audit log; the c
     expect(await breaks()).toEqual([]);
   });
 });
+
+describe('an address replaced by an email change is erased from the audit log too', () => {
+  it('rows where someone typed the former address lose it when the account is deleted; the lookup is gone with the tombstone', async () => {
+    const former = s.address('Former-Address');
+    const current = s.address('Current-Address');
+    const stranger = { remoteAddress: '192.0.2.41', headers: { 'user-agent': 'StrangerAgent/1.0' } };
+    // Someone else types the address (a failed sign-in, a reset request): rows not about the account.
+    expect((await call(s.t.app, { method: 'POST', url: '/auth/login', json: { email: former, password: 'not the password at all' }, ...stranger })).statusCode).toBe(401);
+    const reg = await call(s.t.app, { method: 'POST', url: '/auth/register', json: { email: former, password: PASSWORD } });
+    expect([200, 201], reg.body).toContain(reg.statusCode);
+    const id = reg.data.user.id as string;
+    expect((await call(s.t.app, { method: 'POST', url: '/auth/password/forgot', json: { email: former }, ...stranger })).statusCode).toBe(202);
+    // The operator moves the account to another address: the former one is no longer on the account.
+    const moved = await call(s.t.app, { method: 'PATCH', url: `/auth/admin/users/${id}`, token: adminKey, json: { email: current } });
+    expect(moved.statusCode, moved.body).toBe(200);
+    const lookups = (await owner<{ l: string[] }>('SELECT former_address_lookups AS l FROM users WHERE id = $1', [id])).rows[0]!.l;
+    expect(lookups).toHaveLength(1);
+    expect(lookups[0]).not.toContain(former.toLowerCase()); // a keyed digest, never the address
+    expect((await auditRowsHolding([former], s.defaultId)).length).toBeGreaterThanOrEqual(2);
+
+    const del = await call(s.t.app, { method: 'DELETE', url: `/auth/admin/users/${id}`, token: adminKey });
+    expect([200, 204], del.body).toContain(del.statusCode);
+    expect(await auditRowsHolding([former, current], s.defaultId)).toEqual([]);
+    expect((await owner<{ l: string[] }>('SELECT former_address_lookups AS l FROM users WHERE id = $1', [id])).rows[0]!.l).toEqual([]);
+    expect(await breaks()).toEqual([]);
+  });
+});

@@ -51,10 +51,11 @@ export function createAccountDeletionService(deps: {
       const keys = await apiKeyStore.revokeAllOf(tx, userId, now);
       // Every address the account is known by (its own, its federated identities'), read before they go.
       const addresses = await accountDeletionStore.addresses(tx, userId, user.email);
+      const formerLookups = await accountDeletionStore.formerAddressLookups(tx, userId);
       await accountDeletionStore.eraseCredentials(tx, userId, user.email);
       await userStore.eraseToTombstone(tx, userId, now);
       // The audit rows' personal fields, in this transaction (needs the tombstone above): the chain still verifies.
-      await audit.eraseUserIn(tx, tenantId, userId, addresses);
+      await audit.eraseUserIn(tx, tenantId, userId, addresses, formerLookups);
       // Last, inside the transaction: if the session store is unreachable the deletion rolls back (503).
       await events?.emit(tx, tenantId, 'user.deleted', { userId });
       const sessionsEnded = await sessions.endAllIn(tx, tenantId, userId);

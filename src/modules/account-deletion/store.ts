@@ -19,6 +19,12 @@ export const accountDeletionStore = {
     return [...new Set([...(email ? [email] : []), ...rows.map((r) => r.email)])];
   },
 
+  /** The keyed lookups of addresses the account had before an email change (users.former_address_lookups). */
+  async formerAddressLookups(tx: Tx, userId: string): Promise<string[]> {
+    const { rows } = await tx.query<{ lookups: string[] }>('SELECT former_address_lookups AS lookups FROM users WHERE id = $1', [userId]);
+    return rows[0]?.lookups ?? [];
+  },
+
   /** Whether the user was deleted (a tombstone); false for unknown users. */
   async isDeleted(tx: Tx, userId: string): Promise<boolean> {
     const { rows } = await tx.query<{ deleted: boolean }>('SELECT deleted_at IS NOT NULL AS deleted FROM users WHERE id = $1', [userId]);

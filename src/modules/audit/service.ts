@@ -92,8 +92,11 @@ export function createAuditService(deps: { sql: Sql; clock: Clock; log: Logger; 
      * The user must already be a tombstone in this transaction (the database refuses otherwise). The chain
      * still verifies; rows of versions 1 and 2 keep their fields (docs/audit.md).
      */
-    async eraseUserIn(tx: Tx, tenantId: string, userId: string, addresses: (string | null | undefined)[]): Promise<number> {
-      const lookups = [...new Set(addresses.filter((a): a is string => Boolean(a && a.trim())).map((a) => erasureLookup(keys, tenantId, a)))];
+    /** The keyed lookup digest of an address in a tenant (what `erasure_keys` holds); never the address itself. */
+    addressLookup: (tenantId: string, address: string): string => erasureLookup(keys, tenantId, address),
+
+    async eraseUserIn(tx: Tx, tenantId: string, userId: string, addresses: (string | null | undefined)[], formerLookups: string[] = []): Promise<number> {
+      const lookups = [...new Set([...addresses.filter((a): a is string => Boolean(a && a.trim())).map((a) => erasureLookup(keys, tenantId, a)), ...formerLookups])];
       return auditStore.eraseUser(tx, userId, lookups);
     },
 

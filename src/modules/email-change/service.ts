@@ -48,7 +48,7 @@ export function createEmailChangeService(deps: {
         const user = await emailChangeStore.lockAnyUser(tx, userId);
         if (!user) return null;
         if (user.deleted) throw new AppError('conflict', 'The user was deleted; a deleted account cannot get an address.');
-        if (!(await userStore.setVerifiedEmail(tx, userId, email, clock.now()))) throw taken();
+        if (!(await userStore.setVerifiedEmail(tx, userId, email, clock.now(), (a) => audit.addressLookup(tenantId, a)))) throw taken();
         await emailChangeStore.dropPending(tx, userId);
         await events?.emit(tx, tenantId, 'email.changed', { userId, by: 'operator' });
         return { sessionsEnded: await sessions.endAllIn(tx, tenantId, userId) };
@@ -127,7 +127,7 @@ export function createEmailChangeService(deps: {
         if (!(await emailChangeStore.lockActiveUser(tx, pending.userId))) return null;
         const t = await tokens.consume(tx, 'email_change', token);
         if (!t?.userId) return null;
-        if (!(await userStore.setVerifiedEmail(tx, t.userId, t.email, clock.now()))) throw taken();
+        if (!(await userStore.setVerifiedEmail(tx, t.userId, t.email, clock.now(), (a) => audit.addressLookup(tenant.id, a)))) throw taken();
         await emailChangeStore.dropPending(tx, t.userId);
         const except = keep?.userId === t.userId ? keep.sessionId : undefined;
         const sessionsEnded = await sessions.endAllIn(tx, tenant.id, t.userId, { except });
@@ -160,7 +160,7 @@ export function createEmailChangeService(deps: {
         if (!t?.userId) return null;
         const pendingCancelled = await emailChangeStore.dropPending(tx, t.userId);
         if (sameAddress(user.email, t.email)) return { userId: t.userId, reverted: false, pendingCancelled, sessionsEnded: 0 };
-        if (!(await userStore.setVerifiedEmail(tx, t.userId, t.email, clock.now()))) throw taken();
+        if (!(await userStore.setVerifiedEmail(tx, t.userId, t.email, clock.now(), (a) => audit.addressLookup(tenant.id, a)))) throw taken();
         const sessionsEnded = await sessions.endAllIn(tx, tenant.id, t.userId);
         await events?.emit(tx, tenant.id, 'email.changed', { userId: t.userId, by: 'cancel' });
         return { userId: t.userId, reverted: true, pendingCancelled, sessionsEnded };

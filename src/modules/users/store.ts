@@ -127,12 +127,18 @@ export const userStore = {
    * Sets a new, proven address (verified). False when another user of the tenant holds it: the check and
    * the unique index both decide, so a racing sign-up with the same address leaves this write undone.
    */
-  async setVerifiedEmail(tx: Tx, id: string, email: string, now: Date): Promise<boolean> {
+  async setVerifiedEmail(tx: Tx, id: string, email: string, now: Date, lookupOf: (address: string) => string): Promise<boolean> {
     const taken = await tx.query('SELECT 1 FROM users WHERE lower(email) = lower($1) AND id <> $2', [email, id]);
-    if (taken.rowCount > 0) return false;
+    if (taken.rows.length > 0) return false;
+    // The replaced address's keyed lookup (audit erasure on deletion must still find rows that mention it).
+    const { rows } = await tx.query<{ email: string | null }>('SELECT email FROM users WHERE id = $1', [id]);
+    const former = rows[0]?.email && rows[0].email.toLowerCase() !== email.toLowerCase() ? [lookupOf(rows[0].email)] : [];
     try {
       await tx.query('SAVEPOINT set_email');
-      await tx.query('UPDATE users SET email = $2, email_verified = true, updated_at = $3 WHERE id = $1', [id, email, now]);
+      await tx.query(
+        `UPDATE users SET email = $2, email_verified = true, updated_at = $3,
+                former_address_lookups = (SELECT ARRAY(SELECT DISTINCT unnest(former_address_lookups || $4::text[])))
+          WHERE id = $1`, [id, email, now, former]);
       await tx.query('RELEASE SAVEPOINT set_email');
     } catch (err) {
       if ((err as { code?: string }).code !== '23505') throw err;
@@ -149,7 +155,7 @@ export const userStore = {
   async eraseToTombstone(tx: Tx, id: string, now: Date): Promise<void> {
     await tx.query(
       `UPDATE users SET email = NULL, name = NULL, password_hash = NULL, email_verified = false, disabled = true,
-              last_login_at = NULL, deleted_at = $2, updated_at = $2 WHERE id = $1`, [id, now]);
+              last_login_at = NULL, former_address_lookups = '{}', deleted_at = $2, updated_at = $2 WHERE id = $1`, [id, now]);
     announceUserWrite(id);
   },
   async setDisabled(tx: Tx, id: string, disabled: boolean, now: Date): Promise<UserWithSecret | null> {
