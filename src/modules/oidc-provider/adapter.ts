@@ -1,4 +1,5 @@
-import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
+import type { Adapter, AdapterPayload } from 'oidc-provider';
+import { errors } from './lib.js';
 import type { Sql, Tx } from '../../db/sql.js';
 import type { Kv } from '../../kv/kv.js';
 import type { Clock } from '../../lib/clock.js';

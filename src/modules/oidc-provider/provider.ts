@@ -1,4 +1,6 @@
-import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import type { Configuration, KoaContextWithOIDC } from 'oidc-provider';
+import type ProviderType from 'oidc-provider';
+import { errors, Provider } from './lib.js';
 import type { IncomingMessage } from 'node:http';
 import type { Deps } from '../../deps.js';
 import { constantTimeEqual, deriveKey, randomToken, sha256Hex } from '../../lib/crypto.js';
@@ -39,7 +41,7 @@ export function asPublicRequest(config: Deps['config'], req: IncomingMessage): v
  * the MCP resource, and dynamic registration when the tenant enables it. No implicit flow (response
  * type `code` only), no password grant (oidc-provider has none).
  */
-export function buildProvider(deps: Deps, tenant: Tenant, jwk: Record<string, unknown>): Provider {
+export function buildProvider(deps: Deps, tenant: Tenant, jwk: Record<string, unknown>): ProviderType {
   const { config } = deps;
   const s = tenant.settings;
   const issuer = issuerOf(config, tenant.slug);
