@@ -25,7 +25,8 @@ export async function createPgliteSql(dataDir?: string, o: { loadDataDir?: Blob 
   const run = async <T>(q: { query: PGlite['query'] }, text: string, params?: unknown[]): Promise<QueryResult<T>> => {
     // Timed and traced when metrics or tracing are on (src/modules/metrics/observe.ts).
     const r = observing() ? await observeQuery('pglite', text, () => q.query<T>(text, params as unknown[])) : await q.query<T>(text, params as unknown[]);
-    return { rows: r.rows, rowCount: r.affectedRows ?? r.rows.length };
+    // pg's rowCount: rows returned by a SELECT, rows changed by a write. PGlite reports affectedRows 0 for a SELECT.
+    return { rows: r.rows, rowCount: Math.max(r.affectedRows ?? 0, r.rows.length) };
   };
   // PGlite is one connection. An owner session spans several statements (its own BEGIN…COMMIT, and an
   // advisory lock that is re-entrant within a session, so it cannot keep a second migrator out), and

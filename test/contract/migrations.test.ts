@@ -55,6 +55,15 @@ describe(`migrations (${BACKEND})`, () => {
     expect(rows[0]!.n).toBe(migrations.length);
   });
 
+  it('rowCount means what it means in pg on both backends: rows a SELECT returned, rows a write changed', async () => {
+    const select = await stores.sql.ownerQuery("SELECT slug FROM tenants WHERE slug = 'default' UNION ALL SELECT 'x'");
+    expect(select.rowCount).toBe(2);
+    const none = await stores.sql.ownerQuery("SELECT slug FROM tenants WHERE slug = 'no-such-tenant'");
+    expect(none.rowCount).toBe(0);
+    const write = await stores.sql.ownerQuery("UPDATE tenants SET name = name WHERE slug = 'default'");
+    expect(write.rowCount).toBe(1);
+  });
+
   it('the platform migration created the default tenant once', async () => {
     const { rows } = await stores.sql.ownerQuery<{ slug: string }>("SELECT slug FROM tenants WHERE slug = 'default'");
     expect(rows).toHaveLength(1);
