@@ -66,6 +66,9 @@ async function cost(status: number, run: (i: number) => ReturnType<typeof call>)
   return best;
 }
 
+/** Routes in the `default` rate-limit class (the others here are `credential`: counted exactly, always a round trip). */
+const DEFAULT_CLASS = new Set(['GET /auth/sessions (bearer)', 'POST /auth/orgs', 'POST /auth/logout']);
+
 /** The rows of the table under "### What a request costs" in docs/scaling.md: route → [statements, units, kv]. */
 function documented(): Map<string, [number, number, number]> {
   const doc = readFileSync(new URL('../../../docs/scaling.md', import.meta.url), 'utf8');
@@ -119,7 +122,9 @@ describe(`what each main route costs in Postgres statements and store round trip
       const [s, u, k] = doc.get(route)!;
       expect([statements, units], route).toEqual([s, u]);
       // With Redis every audit row also stores its chain head there (one SET); in memory it goes to DATA_DIR.
-      if (BACKEND === 'services') expect(kv, route).toBe(k);
+      // A warm bucket of the default rate-limit class is admitted from a local lease (issue 21), so its window
+      // round trip may be saved: the table lists the cost without a lease, and one fewer is also right.
+      if (BACKEND === 'services') expect(DEFAULT_CLASS.has(route) ? [k, k - 1] : [k], route).toContain(kv);
       else expect(kv, route).toBeLessThanOrEqual(k);
     }
   }, 180_000);
