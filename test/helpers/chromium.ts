@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:f
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { chromium, type BrowserContext, type CDPSession, type Page } from 'playwright-core';
 
 /**
  * Debian's Chromium, driven by playwright-core. Never downloads a browser: the executable is the
@@ -66,4 +66,32 @@ export async function seriousA11yViolations(page: Page): Promise<AxeViolation[]>
     return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, targets: v.nodes.map((n) => String(n.target[0])) }));
   });
   return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+}
+
+/**
+ * A CDP virtual authenticator on `page` (CTAP2, internal, resident keys, user verification that always
+ * passes), as test/e2e/passkeys-browser.test.ts sets it up: navigator.credentials in that page is answered by it.
+ */
+export async function addVirtualAuthenticator(context: BrowserContext, page: Page): Promise<{ cdp: CDPSession; authenticatorId: string }> {
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('WebAuthn.enable');
+  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
+    options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true },
+  });
+  return { cdp, authenticatorId };
+}
+
+/**
+ * Registers a passkey for the user of `accessToken` from `page`, which must be a hosted page that serves
+ * @simplewebauthn/browser (webauthn.js, e.g. the sign-in page): what the account page does in a browser.
+ * Returns the status of /auth/passkeys/register/verify (201 when registered).
+ */
+export async function registerPasskeyFromHostedPage(page: Page, accessToken: string, name = 'Chromium'): Promise<number> {
+  return page.evaluate(async ([token, label]) => {
+    const lib = (window as unknown as { SimpleWebAuthnBrowser: { startRegistration(o: unknown): Promise<Record<string, unknown>> } }).SimpleWebAuthnBrowser;
+    const headers = { 'content-type': 'application/json', authorization: `Bearer ${token}` };
+    const options = await (await fetch('/auth/passkeys/register/options', { method: 'POST', credentials: 'omit', headers, body: '{}' })).json();
+    const cred = await lib.startRegistration({ optionsJSON: options });
+    return (await fetch('/auth/passkeys/register/verify', { method: 'POST', credentials: 'omit', headers, body: JSON.stringify({ ...cred, name: label }) })).status;
+  }, [accessToken, name] as const);
 }

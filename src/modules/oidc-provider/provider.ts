@@ -66,7 +66,10 @@ export function buildProvider(deps: Deps, tenant: Tenant, jwk: Record<string, un
     },
     responseTypes: ['code'],
     scopes: [...OIDC_SCOPES],
-    claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
+    // amr with scope openid: ID tokens say how the user signed in (the interaction passes the session's amr,
+    // e.g. ["hwk"] for a passkey, ["pwd","otp"] with MFA); oidc-provider leaves out claims no scope names.
+    // UserInfo has no amr (the account's claims() does not return one).
+    claims: { openid: ['sub', 'amr'], email: ['email', 'email_verified'], profile: ['name'] },
     pkce: { required: () => true },
     // `org=<org id>` with scope `org`: the organization the tokens speak for (checked on the consent page).
     extraParams: ['org'],
