@@ -6,6 +6,9 @@
 //     REDIS_URL or rawRedis): everything else is a pure unit or static test whose answer is the same on any store;
 //   - minus the files that start and kill their own single redis-server (they mention `redisServer(`): they
 //     never touch TEST_REDIS_URL, so a cluster run would only repeat their standalone run.
+// `--redis-state` narrows it to the files whose subject is state the service keeps in Redis (what CI runs, to
+// keep .ci/run within its time budget): the store contract, rate limits, idempotency, caches, scaling, and the
+// session / token / revocation suites (`ses-*`, `tok-*`, `rl-*`, `av-01`, `*revocation*`).
 // `--list` prints the selection and exits.
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -35,12 +38,17 @@ export function clusterSelection(): string[] {
     .sort();
 }
 
-const args = process.argv.slice(2);
-if (args.includes('--list')) {
-  for (const f of clusterSelection()) console.log(f);
+/** `--redis-state`: the part of the selection whose subject is state kept in Redis. */
+const REDIS_STATE = /(^|\/)(kv\.test\.ts$|rate-limit\/|idempotency\/|caches\/|scaling\/|(ses|tok|rl)-|av-01-)|revocation/;
+
+const flags = new Set(process.argv.slice(2).filter((a) => a.startsWith('--')));
+const args = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+const selection = flags.has('--redis-state') ? clusterSelection().filter((f) => REDIS_STATE.test(f)) : clusterSelection();
+if (flags.has('--list')) {
+  for (const f of selection) console.log(f);
   process.exit(0);
 }
-const files = args.length ? args : clusterSelection();
+const files = args.length ? args : selection;
 
 const started = Date.now();
 const cluster = await startRedisCluster({ masters: 3 });
