@@ -53,6 +53,16 @@ export function createAdapterClass(deps: { sql: Sql; kv: Kv; clock: Clock; tenan
   const { sql, kv, clock, tenantId } = deps;
   const kvKey = (model: string, id: string) => oidcKvKey(tenantId, model, id);
 
+  /** The one live row of `model` matching `where` ($3 = value), with `consumed` set when it was used. */
+  async function one(model: string, where: string, value: string): Promise<AdapterPayload | undefined> {
+    const { rows } = await sql.tx(tenantId, (tx) => tx.query<ArtifactRow>(
+      `SELECT payload, consumed_at, expires_at FROM oidc_artifacts WHERE tenant_id = $1 AND model = $2 AND ${where}
+        AND (expires_at IS NULL OR expires_at > $4) LIMIT 1`, [tenantId, model, value, clock.now()]));
+    const r = rows[0];
+    if (!r) return undefined;
+    return r.consumed_at ? { ...r.payload, consumed: Math.floor(new Date(r.consumed_at).getTime() / 1000) } : r.payload;
+  }
+
   return class PgAdapter implements Adapter {
     constructor(readonly model: string) {}
 
@@ -78,25 +88,17 @@ export function createAdapterClass(deps: { sql: Sql; kv: Kv; clock: Clock; tenan
         const raw = await kv.get(kvKey(this.model, id));
         return raw ? JSON.parse(raw) as AdapterPayload : undefined;
       }
-      return this.one('id = $3', id);
+      return one(this.model, 'id = $3', id);
     }
 
     async findByUid(uid: string): Promise<AdapterPayload | undefined> {
-      return this.one('uid = $3', uid);
+      return one(this.model, 'uid = $3', uid);
     }
 
     async findByUserCode(): Promise<AdapterPayload | undefined> {
       return undefined; // the device flow is not enabled
     }
 
-    private async one(where: string, value: string): Promise<AdapterPayload | undefined> {
-      const { rows } = await sql.tx(tenantId, (tx) => tx.query<ArtifactRow>(
-        `SELECT payload, consumed_at, expires_at FROM oidc_artifacts WHERE tenant_id = $1 AND model = $2 AND ${where}
-          AND (expires_at IS NULL OR expires_at > $4) LIMIT 1`, [tenantId, this.model, value, clock.now()]));
-      const r = rows[0];
-      if (!r) return undefined;
-      return r.consumed_at ? { ...r.payload, consumed: Math.floor(new Date(r.consumed_at).getTime() / 1000) } : r.payload;
-    }
 
     async consume(id: string): Promise<void> {
       const won = await sql.tx(tenantId, async (tx) => {
