@@ -111,6 +111,27 @@ function msUntilRoom(cur: number, prev: number, limit: number, w: number, e: num
  * Redis twin of slidingWindowStep (keep the two in lockstep). KEYS[1]: a hash with fields i, c, p.
  * ARGV: limit, windowMs, nowMs. Returns {allowed 0|1, count, remaining, retryAfterMs, resetMs}.
  */
+/**
+ * Lua shared by both scripts (the twin of ceilDiv and the retry arithmetic above): needs `limit`, `w`, `e` and
+ * `prev` in scope.
+ */
+const WINDOW_ROOM_LUA = `local function ceildiv(a, b)
+  return math.floor((a + b - 1) / b)
+end
+local function until_room(c)
+  local r = limit - c - 1
+  if r >= 0 then
+    local m = w
+    if prev > 0 then m = math.floor((r * w) / prev) end
+    if m >= 1 then return math.max(1, w - m - e) end
+  end
+  if c <= limit - 1 then return w - e end
+  local m2 = math.floor(((limit - 1) * w) / c)
+  if m2 >= 1 then return w - e + (w - m2) end
+  return 2 * w - e
+end
+`;
+
 export const SLIDING_WINDOW_LUA = `
 local limit = tonumber(ARGV[1])
 local w = tonumber(ARGV[2])
@@ -132,22 +153,7 @@ if s[1] then
     prev = tonumber(s[2])
   end
 end
-local function ceildiv(a, b)
-  return math.floor((a + b - 1) / b)
-end
-local function until_room(c)
-  local r = limit - c - 1
-  if r >= 0 then
-    local m = w
-    if prev > 0 then m = math.floor((r * w) / prev) end
-    if m >= 1 then return math.max(1, w - m - e) end
-  end
-  if c <= limit - 1 then return w - e end
-  local m2 = math.floor(((limit - 1) * w) / c)
-  if m2 >= 1 then return w - e + (w - m2) end
-  return 2 * w - e
-end
-local before = cur + ceildiv(prev * (w - e), w)
+${WINDOW_ROOM_LUA}local before = cur + ceildiv(prev * (w - e), w)
 if before + 1 <= limit then
   cur = cur + 1
   local count = before + 1
@@ -251,22 +257,7 @@ if s[1] then
     prev = sc
   end
 end
-local function ceildiv(a, b)
-  return math.floor((a + b - 1) / b)
-end
-local function until_room(c)
-  local r = limit - c - 1
-  if r >= 0 then
-    local m = w
-    if prev > 0 then m = math.floor((r * w) / prev) end
-    if m >= 1 then return math.max(1, w - m - e) end
-  end
-  if c <= limit - 1 then return w - e end
-  local m2 = math.floor(((limit - 1) * w) / c)
-  if m2 >= 1 then return w - e + (w - m2) end
-  return 2 * w - e
-end
-local sidx = string.format('%.0f', idx)
+${WINDOW_ROOM_LUA}local sidx = string.format('%.0f', idx)
 local function store()
   redis.call('HSET', KEYS[1], 'i', sidx, 'c', cur, 'p', prev)
   redis.call('PEXPIRE', KEYS[1], 2 * w)
