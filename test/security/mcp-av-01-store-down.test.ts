@@ -2,15 +2,19 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, createTestApp, type TestApp } from '../helpers/app.js';
 import { BACKEND, createStores, type Stores } from '../helpers/backend.js';
+import { eventually } from '../helpers/eventually.js';
 import { register } from '../helpers/identity.js';
 import { redisServer, type RedisServer } from '../helpers/redis-server.js';
 
 /**
  * AV-01 for /mcp with the store really stopped: a redis-server this test starts and kills (on both
  * backends; the database is the backend's). With Redis down no MCP call is let through — not even with a
- * bearer the cache had a moment ago (the request limiter cannot count it, and fails closed before the
- * bearer cache is asked); once Redis is back the endpoint recovers without a restart, and revocations
- * reach other instances' caches again (the pub/sub subscription came back).
+ * bearer the cache had a moment ago: once the instance has seen its connection close, the bearer cache
+ * serves nothing (its invalidations may be lost) and the session cannot be checked. The request limiter
+ * may still admit a client from the lease this instance holds (hits already counted in Redis, see
+ * local-admission.ts), so the bearer check is what refuses those; a client it holds no lease for is
+ * refused by the limiter itself, which cannot count it. Once Redis is back the endpoint recovers without
+ * a restart, and revocations reach other instances' caches again (the pub/sub subscription came back).
  */
 let redis: RedisServer;
 let stores: Stores;
@@ -50,12 +54,16 @@ describe(`/mcp with Redis stopped (${BACKEND} database + own redis-server)`, () 
 
   it('with Redis stopped every MCP call is refused with 503, whether its bearer was cached or not', async () => {
     await redis.stop();
+    // The instance learns of the crash when its subscriber connection closes, an instant after the server
+    // died; a request in between is no different from one that came just before the crash.
+    expect(await eventually(async () => stores.kv.subscriptionGeneration() % 2, 0)).toBe(0);
     for (const token of [cached, uncached, cached]) {
       const res = await whoami(t.app, token);
       expect(res.statusCode).toBe(503);
       expect(res.data.error).toBe('unavailable');
     }
-    expect((await call(t.app, { method: 'POST', url: '/mcp', headers: ACCEPT, json: { jsonrpc: '2.0', id: 1, method: 'ping' } })).statusCode).toBe(503);
+    const cold = await call(t.app, { method: 'POST', url: '/mcp', headers: ACCEPT, remoteAddress: '203.0.113.77', json: { jsonrpc: '2.0', id: 1, method: 'ping' } });
+    expect(cold.statusCode).toBe(503);
   });
 
   it('once Redis is back the endpoint answers again without a restart (a bearer whose session the store lost is refused), and revocations reach the other instance', async () => {
