@@ -5,7 +5,7 @@ import { validatorCompiler } from './http/validator.js';
 import type { Config } from './config.js';
 import { createDeps, type Deps } from './deps.js';
 import { genRequestId } from './http/request-id.js';
-import { registerErrorHandler } from './http/error-handler.js';
+import { onFrameworkError, registerErrorHandler } from './http/error-handler.js';
 import { registerJsonParser } from './http/json-parser.js';
 import { registerSecurityHeaders } from './http/security-headers.js';
 import { registerTenantResolution } from './http/tenant.js';
@@ -62,6 +62,7 @@ export async function buildApp(config: Readonly<Config>, opts: BuildOptions = {}
     return503OnClosing: false,
     forceCloseConnections: 'idle',
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 256 },
+    frameworkErrors: onFrameworkError,
   }) as unknown as FastifyInstance;
 
   connections.attach(app.server);

@@ -3,6 +3,7 @@ import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { AppError, ERRORS, UnavailableError, type ErrorCode } from './errors.js';
 import { isConnectionError } from '../db/errors.js';
 import { KvUnavailableError } from '../kv/kv-errors.js';
+import { setSecurityHeaders } from './security-headers.js';
 
 interface Issue { path: string; message: string }
 
@@ -31,6 +32,20 @@ function zodIssues(err: FastifyError): Issue[] {
     const path = [context, ...segs].filter((s) => s !== undefined && s !== '').join('.');
     return { path, message: raw.message ?? 'is invalid' };
   });
+}
+
+/**
+ * Fastify's router answers a malformed URL (bad percent-encoding) and a path parameter over
+ * `maxParamLength` itself, before any hook, in its own body; this gives them our shape and headers.
+ * A parameter that long names nothing here (ids, slugs and client ids are far shorter): 404.
+ */
+export function onFrameworkError(err: FastifyError, req: FastifyRequest, reply: FastifyReply): void {
+  setSecurityHeaders(reply, req.id);
+  if (err.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    sendError(reply, 'not_found', 'No such route or resource: a path segment is longer than 256 characters.');
+    return;
+  }
+  sendError(reply, 'validation_failed', 'The request URL is malformed (check its percent-encoding).');
 }
 
 /** Maps every failure to the error shape; details only for 4xx, a generic 500 otherwise (cause logged). */

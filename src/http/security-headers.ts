@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import helmet, { type HelmetOptions } from 'helmet';
 
 /**
@@ -49,10 +49,17 @@ export function helmetHeaders(options: Readonly<HelmetOptions> = HELMET_OPTIONS)
  * carry a secret or a user's data; the few public documents (JWKS, OpenAPI, discovery) set their own.
  */
 export function registerSecurityHeaders(app: FastifyInstance): void {
-  const fixed = { ...helmetHeaders(), 'cache-control': 'no-store' };
   app.addHook('onRequest', (req, reply, done) => {
-    reply.headers(fixed);
-    reply.header('x-request-id', req.id);
+    setSecurityHeaders(reply, req.id);
     done();
   });
+}
+
+let fixedHeaders: Readonly<Record<string, string>> | null = null;
+
+/** The headers of registerSecurityHeaders, for the answers Fastify gives before any hook runs (frameworkErrors). */
+export function setSecurityHeaders(reply: FastifyReply, requestId: string): void {
+  fixedHeaders ??= Object.freeze({ ...helmetHeaders(), 'cache-control': 'no-store' });
+  reply.headers(fixedHeaders);
+  reply.header('x-request-id', requestId);
 }

@@ -108,6 +108,22 @@ describe('security headers on every response', () => {
     }
   });
 
+  it('a malformed URL → 400 and a path parameter over 256 characters → 404, in the error shape with the headers (Fastify answers these before any hook)', async () => {
+    for (const [url, status, code] of [
+      ['/auth/admin/users/%zz', 400, 'validation_failed'],
+      ['/oidc/%E0%A4%A/.well-known/openid-configuration', 400, 'validation_failed'],
+      [`/auth/admin/users/${'a'.repeat(300)}`, 404, 'not_found'],
+      [`/oidc/${'a'.repeat(300)}/.well-known/openid-configuration`, 404, 'not_found'],
+    ] as const) {
+      const res = await call(t.app, { method: 'GET', url, headers: { 'x-request-id': 'framework-1' } });
+      expectError(res, status, code);
+      expect(res.headers['x-request-id']).toBe('framework-1');
+      expect(res.data.requestId).toBe('framework-1');
+      expect(res.headers['cache-control']).toBe('no-store');
+      expect(res.body).not.toMatch(/FST_ERR|statusCode/);
+    }
+  });
+
   it('404 on the server root and on unknown methods', async () => {
     expectError(await call(t.app, { method: 'GET', url: '/' }), 404, 'not_found');
     expectError(await call(t.app, { method: 'DELETE', url: '/auth/health' }), 404, 'not_found');
