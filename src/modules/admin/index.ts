@@ -1,4 +1,5 @@
 import type { ModuleDef } from '../module.js';
+import { TenantSettings } from '../tenants/schemas.js';
 import { adminRoutes } from './routes.js';
 
 export const adminModule: ModuleDef = {
@@ -13,7 +14,8 @@ export const adminModule: ModuleDef = {
         create: { method: 'POST', path: `${b}/admin/tenants`, body: { slug: 'a-z0-9-', name: 'string', 'settings?': 'TenantSettingsPatch' }, returns: '201 {id, slug, name, settings, createdAt, updatedAt}' },
         get: `GET ${b}/admin/tenants/{id}`,
         update: { method: 'PATCH', path: `${b}/admin/tenants/{id}`, body: { 'name?': 'string', 'settings?': 'only the keys to change' } },
-        settings: 'allowedOrigins, redirectUrls (https, or http on localhost), issueApiKeyOnSignup, magicLinkSignup, passwordSignup, accessTokenTtlSeconds, refreshTokenTtlSeconds, refreshReuseGraceSeconds, requireMfaForAdmins, audience, webauthnRpId, rateLimits',
+        // Named from the schema, so a new setting is listed here the day it exists.
+        settings: `${Object.keys(TenantSettings.shape).join(', ')} (TenantSettingsPatch in the OpenAPI document describes each)`,
       },
       users: {
         list: `GET ${b}/admin/users?tenantId=<uuid or slug>&limit&offset`,

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ALL_TENANTS } from '../../../src/db/scope.js';
+import { TenantSettings } from '../../../src/modules/tenants/schemas.js';
 import { call, createTestApp, type TestApp } from '../../helpers/app.js';
 
 /**
@@ -107,6 +108,16 @@ describe('tenants', () => {
     const after = await register('effect');
     expect(after.apiKey).toBeUndefined();
     expect(after.expiresIn).toBe(300);
+  });
+});
+
+describe('discovery', () => {
+  it('the admin section of /auth/discovery names every tenant setting the schema accepts', async () => {
+    const res = await call(t.app, { method: 'GET', url: '/auth/discovery' });
+    const listed = String(res.data.capabilities?.admin?.tenants?.settings ?? '');
+    expect(listed, JSON.stringify(Object.keys(res.data))).not.toBe('');
+    for (const key of Object.keys(TenantSettings.shape)) expect(listed).toContain(key);
+    expect(listed).toContain('oidcDynamicRegistration');
   });
 });
 
