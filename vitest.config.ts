@@ -5,6 +5,8 @@ export default defineConfig({
   test: {
     include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
     pool: 'forks',
+    // TEST_WORKERS: test files run at once (default: vitest's, cores − 1).
+    ...(process.env.TEST_WORKERS ? { maxWorkers: Number(process.env.TEST_WORKERS), minWorkers: 1 } : {}),
     globalSetup: ['test/helpers/global-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,

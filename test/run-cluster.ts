@@ -6,9 +6,10 @@
 //     REDIS_URL or rawRedis): everything else is a pure unit or static test whose answer is the same on any store;
 //   - minus the files that start and kill their own single redis-server (they mention `redisServer(`): they
 //     never touch TEST_REDIS_URL, so a cluster run would only repeat their standalone run.
-// `--redis-state` narrows it to the files whose subject is state the service keeps in Redis (what CI runs, to
-// keep .ci/run within its time budget): the store contract, rate limits, idempotency, caches, scaling, and the
-// session / token / revocation suites (`ses-*`, `tok-*`, `rl-*`, `av-01`, `*revocation*`).
+// CI (.ci/run) runs that whole selection. `--redis-state` narrows it to the files whose subject is state the
+// service keeps in Redis, a quicker check while working on the store: the store contract, rate limits,
+// idempotency, caches, scaling, and the session / token / revocation suites (`ses-*`, `tok-*`, `rl-*`,
+// `av-01`, `*revocation*`).
 // `--list` prints the selection and exits.
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
