@@ -122,6 +122,7 @@ describe('OpenID Provider: prompt=login', () => {
     const req = await authorizationRequest(config, { redirectUri: CB, scope: 'openid email', extra: { prompt: 'login' } });
     const step = await b.follow(req.url.href, CB);
     expect(new URL(step.url).pathname).toBe('/auth/ui/sign-in');
+    expect(step.body).toContain('Please sign in again');
     const interaction = new URL(new URL(step.url).searchParams.get('redirect_uri')!);
     expect(interaction.pathname).toMatch(/^\/auth\/ui\/oidc\//);
 

@@ -81,7 +81,7 @@ export const oidcPages: PageGroup = (r, ui) => {
         return p.redirect(to);
       }
       if (demand.promptLogin || demand.maxAgeMs !== undefined) await reauthMarks.start(deps.kv, tenantId, details.uid, deps.clock.nowMs());
-      return p.redirect(p.url('/sign-in', { redirect_uri: here }));
+      return p.redirect(p.url('/sign-in', { redirect_uri: here, reauth: session ? '1' : undefined }));
     }
     if (details.prompt.name !== 'consent') return expired(p);
     if (!session) return p.redirect(p.url('/sign-in', { redirect_uri: here }));
