@@ -13,8 +13,10 @@ import { ACCESS_COOKIE, REFRESH_COOKIE } from '../../src/http/credentials.js';
  */
 const ISSUER = 'http://localhost:3999/oidc/default';
 const CB = 'http://127.0.0.1:8765/callback';
+const WEB_CB = 'https://rp.example/cb';
 let t: TestApp;
 let config: client.Configuration;
+let webConfig: client.Configuration;
 
 const sec = (ms: number) => Math.floor(ms / 1000);
 
@@ -45,11 +47,11 @@ async function sessionStart(b: TestBrowser): Promise<number> {
 }
 
 /** Runs an authorization in `b` (signing in with the password when the sign-in page comes) and exchanges the code. */
-async function authorize(b: TestBrowser, email: string, extra: Record<string, string> = {}) {
-  const req = await authorizationRequest(config, { redirectUri: CB, scope: 'openid email', extra });
-  const done = await browserAuthorize(b, req.url, { redirectUri: CB, email });
+async function authorize(b: TestBrowser, email: string, extra: Record<string, string> = {}, rp = { config, redirectUri: CB }) {
+  const req = await authorizationRequest(rp.config, { redirectUri: rp.redirectUri, scope: 'openid email', extra });
+  const done = await browserAuthorize(b, req.url, { redirectUri: rp.redirectUri, email });
   const maxAge = extra.max_age === undefined ? undefined : Number(extra.max_age);
-  const tokens = await client.authorizationCodeGrant(config, done.callback, { pkceCodeVerifier: req.verifier, expectedState: req.state, maxAge });
+  const tokens = await client.authorizationCodeGrant(rp.config, done.callback, { pkceCodeVerifier: req.verifier, expectedState: req.state, maxAge });
   return { claims: tokens.claims()!, sawSignIn: done.sawSignIn };
 }
 
@@ -60,9 +62,13 @@ beforeAll(async () => {
   // from the wrong one can never match by accident.
   t.clock.advance(3_600_000);
   const adminKey = (await t.deps.adminKeys.create({ name: 'oidc-freshness', expiresInDays: 1 })).key;
-  const res = await call(t.app, { method: 'POST', url: '/auth/admin/oauth-clients', token: adminKey, json: { tenantId: 'default', name: 'Freshness app', redirectUris: [CB], type: 'public', scopes: ['openid', 'email'] } });
-  expect(res.statusCode, res.body).toBe(201);
-  config = await rpConfig(t.app, ISSUER, res.data.clientId as string);
+  const register = async (name: string, redirectUri: string) => {
+    const res = await call(t.app, { method: 'POST', url: '/auth/admin/oauth-clients', token: adminKey, json: { tenantId: 'default', name, redirectUris: [redirectUri], type: 'public', scopes: ['openid', 'email'] } });
+    expect(res.statusCode, res.body).toBe(201);
+    return rpConfig(t.app, ISSUER, res.data.clientId as string);
+  };
+  config = await register('Freshness app', CB);
+  webConfig = await register('Freshness web app', WEB_CB);
 }, 120_000);
 afterAll(async () => { await t?.close(); });
 
@@ -183,5 +189,18 @@ describe('OpenID Provider: prompt=none', () => {
     expect(back.href.startsWith(CB)).toBe(true);
     expect(back.searchParams.get('error')).toBe('login_required');
     expect(back.searchParams.get('state')).toBe(req.state);
+  });
+
+  it('after an authorization in this browser answers without a page, with the auth_time of the sign-in', async () => {
+    const u = await newUser();
+    const b = await signedInBrowser(u.email);
+    const signedInAt = await sessionStart(b);
+    // A web client: consent is remembered (a native one is asked every time, which prompt=none cannot show).
+    const first = await authorize(b, u.email, {}, { config: webConfig, redirectUri: WEB_CB });
+    expect(first.claims.auth_time).toBe(sec(signedInAt));
+    t.clock.advance(60_000);
+    const again = await authorize(b, u.email, { prompt: 'none' }, { config: webConfig, redirectUri: WEB_CB });
+    expect(again.sawSignIn).toBe(false);
+    expect(again.claims.auth_time).toBe(sec(signedInAt));
   });
 });
