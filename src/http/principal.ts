@@ -8,6 +8,11 @@ export interface SessionPrincipal {
   amr: string[];
   orgId: string | null;
   roles: string[];
+  /**
+   * ms epoch of the sign-in that started this session (a refresh or an MFA step-up does not move it);
+   * null when no session of ours stands behind the principal (an OAuth access token at /mcp).
+   */
+  authTime: number | null;
   /** ms epoch of the last MFA step-up of this session, or null. */
   stepUpAt: number | null;
   /** true when the access token came from the `__Host-ap_access` cookie (CSRF rules apply). */

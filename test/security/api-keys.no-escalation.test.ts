@@ -138,7 +138,7 @@ describe('KEY-05 at the service: a key never creates a key broader than itself',
     // A session whose token carries an active org (the orgs module mints it after checking membership).
     const session: SessionPrincipal = {
       kind: 'session', tenantId: tenant.id, userId: u.userId, sessionId: '22222222-2222-4222-8222-222222222222', jti: 'j',
-      amr: ['pwd'], orgId, roles: ['member'], stepUpAt: null, viaCookie: false, expiresAt: t.clock.nowMs() + 60_000,
+      amr: ['pwd'], orgId, roles: ['member'], authTime: t.clock.nowMs(), stepUpAt: null, viaCookie: false, expiresAt: t.clock.nowMs() + 60_000,
     };
     const bound = await svc.create(session, { name: 'org', scopes: ['*'], expiresInDays: 2, orgId }, ctx);
     expect(bound.key.orgId).toBe(orgId);

@@ -148,7 +148,7 @@ describe('AZ-09 granting admin-level power needs the TOTP step-up, whatever the 
     const tenant = (await t.deps.tenants.resolve('default'))!;
     const principal: SessionPrincipal = {
       kind: 'session', tenantId: tenant.id, userId: owner.userId, sessionId: '22222222-2222-4222-8222-222222222222', jti: 'j',
-      amr: ['pwd'], orgId: null, roles: [], stepUpAt: null, viaCookie: false, expiresAt: Date.now() + 60_000,
+      amr: ['pwd'], orgId: null, roles: [], authTime: Date.now(), stepUpAt: null, viaCookie: false, expiresAt: Date.now() + 60_000,
     };
     const c = { principal, tenant, ctx: { ip: '203.0.113.9', userAgent: 'vitest', requestId: 'az09' } };
     const svc = t.deps.services.orgs;

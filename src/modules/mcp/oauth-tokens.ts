@@ -159,6 +159,7 @@ export function createOAuthTokenVerifier(deps: {
         amr: [],
         orgId: org,
         roles: org !== null && isStringArray(c.roles) ? [...c.roles] : [],
+        authTime: null,
         stepUpAt: null,
         viaCookie: false,
         expiresAt: c.exp * 1000,

@@ -4,7 +4,7 @@ import { createSessionCache } from './session-cache.js';
 
 const principal = (o: Partial<SessionPrincipal> = {}): SessionPrincipal => ({
   kind: 'session', tenantId: 't1', userId: 'u1', sessionId: 's1', jti: 'j1', amr: ['pwd'], orgId: null, roles: [],
-  stepUpAt: null, viaCookie: false, expiresAt: 1_000_000, ...o,
+  authTime: 0, stepUpAt: null, viaCookie: false, expiresAt: 1_000_000, ...o,
 });
 
 describe('the MCP bearer cache', () => {

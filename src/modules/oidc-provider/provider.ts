@@ -15,6 +15,9 @@ export const OIDC_SCOPES = ['openid', 'offline_access', 'profile', 'email', 'org
 /** Scopes that belong to a resource server (RFC 8707) rather than to the OpenID userinfo. */
 export const RESOURCE_SCOPES = ['mcp:read', 'mcp:write'];
 
+/** How long an authorization may wait for the user (sign-in, consent) before it must start over. */
+export const INTERACTION_TTL_SECONDS = 600;
+
 export const issuerOf = (config: Deps['config'], slug: string) => `${config.publicUrl}/oidc/${slug}`;
 /** The MCP resource indicator (RFC 8707): the only resource this provider issues JWT access tokens for. */
 export const mcpResourceOf = (config: Deps['config']) => `${config.publicUrl}/mcp`;
@@ -68,8 +71,9 @@ export function buildProvider(deps: Deps, tenant: Tenant, jwk: Record<string, un
     scopes: [...OIDC_SCOPES],
     // amr with scope openid: ID tokens say how the user signed in (the interaction passes the session's amr,
     // e.g. ["hwk"] for a passkey, ["pwd","otp"] with MFA); oidc-provider leaves out claims no scope names.
-    // UserInfo has no amr (the account's claims() does not return one).
-    claims: { openid: ['sub', 'amr'], email: ['email', 'email_verified'], profile: ['name'] },
+    // UserInfo has no amr (the account's claims() does not return one). auth_time in every ID token (OIDC
+    // Core makes it optional unless max_age or prompt=login asks): the Authplane sign-in, see pages/oidc.ts.
+    claims: { openid: ['sub', 'amr', 'auth_time'], email: ['email', 'email_verified'], profile: ['name'] },
     pkce: { required: () => true },
     // `org=<org id>` with scope `org`: the organization the tokens speak for (checked on the consent page).
     extraParams: ['org'],
@@ -108,7 +112,7 @@ export function buildProvider(deps: Deps, tenant: Tenant, jwk: Record<string, un
       AuthorizationCode: 60,
       ClientCredentials: s.accessTokenTtlSeconds,
       IdToken: 3600,
-      Interaction: 600,
+      Interaction: INTERACTION_TTL_SECONDS,
       Grant: 365 * 86_400,
       Session: 14 * 86_400,
       RefreshToken: s.refreshTokenTtlSeconds,

@@ -29,10 +29,11 @@ function sessionHoldsAt(c: AccessClaims, { session, jtiRevoked }: SessionCheck, 
   return session !== null && session.userId === c.sub && session.tenantId === c.tid && !jtiRevoked && session.expiresAt > nowMs;
 }
 
+/** The principal of a token whose session holds (`sessionHoldsAt`: `check.session` is set). */
 function principalOf(c: AccessClaims, check: SessionCheck, viaCookie: boolean): SessionPrincipal {
   return {
     kind: 'session', tenantId: c.tid, userId: c.sub, sessionId: c.sid, jti: c.jti, amr: c.amr,
-    orgId: c.org ?? null, roles: c.roles ?? [], stepUpAt: check.stepUpAt, viaCookie, expiresAt: c.exp * 1000,
+    orgId: c.org ?? null, roles: c.roles ?? [], authTime: check.session!.createdAt, stepUpAt: check.stepUpAt, viaCookie, expiresAt: c.exp * 1000,
   };
 }
 

@@ -53,6 +53,7 @@ export const en = {
     walletFailed: 'The wallet sign-in did not complete. Try again or use another way.',
     oauth: 'Continue with {provider}',
     disabled: 'This account cannot sign in.',
+    again: 'Please sign in again: the app you are continuing to asks for a recent sign-in.',
   },
   signUp: {
     title: 'Create an account',

@@ -7,6 +7,7 @@ import { messagePage } from './finish-sign-in.js';
 import { asPublicRequest, interactionPath } from '../../oidc-provider/provider.js';
 import { providerFor } from '../../oidc-provider/providers.js';
 import { grantStore } from '../../oidc-provider/grant-store.js';
+import { freshnessDemand, meetsFreshness, reauthMarks } from '../../oidc-provider/freshness.js';
 import { memberStore, orgStore } from '../../orgs/store.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -67,11 +68,20 @@ export const oidcPages: PageGroup = (r, ui) => {
     const session = await p.session();
     const here = `${deps.config.publicUrl}${interactionPath(deps.config, p.tenantOrThrow, details.uid)}`;
     if (details.prompt.name === 'login') {
-      if (!session) return p.redirect(p.url('/sign-in', { redirect_uri: here }));
-      const to = await provider.interactionResult(p.req.raw, p.reply.raw, {
-        login: { accountId: session.userId, amr: session.amr, remember: true },
-      }, { mergeWithLastSubmission: false });
-      return p.redirect(to);
+      // The session completes the login when its sign-in is recent enough for the request (prompt=login,
+      // max_age); auth_time is that sign-in, not now. Otherwise the user signs in again on the sign-in
+      // page (which shows its form to a signed-in browser too), and only a sign-in from then on counts.
+      const tenantId = p.tenantOrThrow.id;
+      const demand = freshnessDemand(details.params);
+      const authTime = session?.authTime ?? null;
+      if (session && authTime !== null && meetsFreshness(authTime, demand, await reauthMarks.since(deps.kv, tenantId, details.uid), deps.clock.nowMs())) {
+        const to = await provider.interactionResult(p.req.raw, p.reply.raw, {
+          login: { accountId: session.userId, amr: session.amr, ts: Math.floor(authTime / 1000), remember: true },
+        }, { mergeWithLastSubmission: false });
+        return p.redirect(to);
+      }
+      if (demand.promptLogin || demand.maxAgeMs !== undefined) await reauthMarks.start(deps.kv, tenantId, details.uid, deps.clock.nowMs());
+      return p.redirect(p.url('/sign-in', { redirect_uri: here, reauth: session ? '1' : undefined }));
     }
     if (details.prompt.name !== 'consent') return expired(p);
     if (!session) return p.redirect(p.url('/sign-in', { redirect_uri: here }));

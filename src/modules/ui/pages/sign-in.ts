@@ -33,6 +33,12 @@ function serviceErrors(err: AppError): Errors {
 
 interface SignInView { email?: string; errors?: Errors; notice?: string; status?: number; redirectUri?: string }
 
+/**
+ * `reauth=1`: an OpenID Provider interaction sent a signed-in user here to sign in again (prompt=login,
+ * max_age). It only adds a line of text; which sign-in counts is decided in pages/oidc.ts, server-side.
+ */
+const asksReauth = (p: Page) => (p.req.query as Record<string, unknown> | undefined)?.reauth === '1';
+
 function signInPage(p: Page, v: SignInView = {}) {
   const tenant = p.tenantOrThrow;
   const t = p.t.signIn;
@@ -52,6 +58,7 @@ function signInPage(p: Page, v: SignInView = {}) {
 <h1>${p.f(t.heading, { name: tenant.settings.branding?.name ?? tenant.name })}</h1>
 ${v.notice ? alert('error', v.notice) : ''}
 ${e.form ? alert('error', e.form) : ''}
+${asksReauth(p) ? alert('ok', t.again) : ''}
 ${form(p, { action: p.url('/sign-in'), name: 'sign-in', hidden: keep, body: html`
   ${field({ name: 'email', label: p.t.common.email, type: 'email', value: v.email, autocomplete: 'username webauthn', error: e.email, required: true })}
   ${field({ name: 'password', label: p.t.common.password, type: 'password', autocomplete: 'current-password', error: e.password, required: true })}
