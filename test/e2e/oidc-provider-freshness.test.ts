@@ -203,4 +203,38 @@ describe('OpenID Provider: prompt=none', () => {
     expect(again.sawSignIn).toBe(false);
     expect(again.claims.auth_time).toBe(sec(signedInAt));
   });
+
+  it('ends with the Authplane session: after a logout, or with the access cookie gone, prompt=none answers login_required and an interactive request asks for a sign-in', async () => {
+    const u = await newUser();
+    const web = { config: webConfig, redirectUri: WEB_CB };
+    const silent = async (b: TestBrowser) => {
+      const req = await authorizationRequest(webConfig, { redirectUri: WEB_CB, scope: 'openid email', extra: { prompt: 'none' } });
+      return new URL((await b.follow(req.url.href, WEB_CB)).url);
+    };
+
+    // Logged out through the API (the cookie is still sent, its session has ended).
+    const a = await signedInBrowser(u.email);
+    await authorize(a, u.email, {}, web);
+    expect((await silent(a)).searchParams.get('code')).toBeTruthy();
+    expect((await call(t.app, { method: 'POST', url: '/auth/logout', token: a.jar.get(ACCESS_COOKIE)! })).statusCode).toBe(200);
+    const afterLogout = await silent(a);
+    expect(afterLogout.searchParams.get('error')).toBe('login_required');
+    expect(afterLogout.searchParams.get('code')).toBeNull();
+    const again = await authorize(a, u.email, {}, web);
+    expect(again.sawSignIn).toBe(true);
+
+    // Signed out of the hosted pages (the access cookie cleared): the provider's cookie alone is not enough.
+    const b = await signedInBrowser(u.email);
+    await authorize(b, u.email, {}, web);
+    b.jar.delete(ACCESS_COOKIE);
+    expect((await silent(b)).searchParams.get('error')).toBe('login_required');
+
+    // Another user's live session in the browser does not carry the first user's provider session.
+    const c = await signedInBrowser(u.email);
+    await authorize(c, u.email, {}, web);
+    const other = await newUser();
+    const otherBrowser = await signedInBrowser(other.email);
+    c.jar.set(ACCESS_COOKIE, otherBrowser.jar.get(ACCESS_COOKIE)!);
+    expect((await silent(c)).searchParams.get('error')).toBe('login_required');
+  });
 });

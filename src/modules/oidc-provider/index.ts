@@ -6,6 +6,8 @@ import type { Deps } from '../../deps.js';
 import { auditContext } from '../../http/audit-context.js';
 import type { ModuleDef } from '../module.js';
 import { AUDIT_CONTEXT, type WithAuditContext } from './audit.js';
+import { HOSTED_SESSION, hostedUserId, type WithHostedSession } from './hosted-session.js';
+import { ACCESS_COOKIE } from '../../http/credentials.js';
 import { asPublicRequest, issuerOf, mcpResourceOf, OIDC_SCOPES } from './provider.js';
 import { providerFor, tenantOfSlug } from './providers.js';
 import { DEFAULT_REGISTRATION_REDIRECTS, refusedRedirect } from './redirect-policy.js';
@@ -32,7 +34,7 @@ const ProviderMetadata = z.object({
   code_challenge_methods_supported: z.array(z.string()),
 }).passthrough().meta({ id: 'OidcProviderMetadata' });
 
-type RawWithBody = WithAuditContext & { body?: Buffer; originalUrl?: string };
+type RawWithBody = WithAuditContext & WithHostedSession & { body?: Buffer; originalUrl?: string };
 
 /**
  * Mounts each tenant's OpenID Provider (a Koa app) inside Fastify at /oidc/<slug>/…: the route hands the
@@ -60,6 +62,7 @@ const plugin: FastifyPluginAsync<{ deps: Deps }> = async (app, { deps }) => {
     raw.url = `${path}${search}`;
     if (Buffer.isBuffer(req.body)) raw.body = req.body;
     raw[AUDIT_CONTEXT] = auditContext(req);
+    raw[HOSTED_SESSION] = () => hostedUserId(deps, tenant.id, req.cookies?.[ACCESS_COOKIE]);
     asPublicRequest(config, raw);
     // The headers the hooks set so far (security headers, x-request-id, RateLimit-*) go out with the
     // provider's answer — except the API's CSP (form-action 'none' would break the provider's logout form)

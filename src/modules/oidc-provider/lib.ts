@@ -17,3 +17,4 @@ const lib = await import('oidc-provider').finally(() => { console.warn = warn; }
 
 export const Provider = lib.default;
 export const errors = lib.errors;
+export const interactionPolicy = lib.interactionPolicy;

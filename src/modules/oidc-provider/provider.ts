@@ -9,6 +9,7 @@ import { createAdapterClass } from './adapter.js';
 import { SECRET_DIGEST_PREFIX } from './client-store.js';
 import { auditProviderEvents } from './audit.js';
 import { grantStore } from './grant-store.js';
+import { interactionPolicyWithHostedSession } from './hosted-session.js';
 
 /** The scopes every tenant's provider knows; a client may be limited to a subset (its `scope` metadata). */
 export const OIDC_SCOPES = ['openid', 'offline_access', 'profile', 'email', 'org', 'mcp:read', 'mcp:write'] as const;
@@ -158,6 +159,7 @@ export function buildProvider(deps: Deps, tenant: Tenant, jwk: Record<string, un
       },
     },
     interactions: {
+      policy: interactionPolicyWithHostedSession(),
       url: (_ctx, interaction) => interactionPath(config, tenant, interaction.uid),
     },
     async findAccount(_ctx, sub) {
