@@ -124,7 +124,7 @@ export interface LoadResult {
  * Loads `url` with autocannon in a child process (so the load generator does not share the server's
  * event loop): a short warm-up, then DURATION_S seconds with CONNECTIONS connections.
  */
-export async function load(url: string, o: { method?: string; headers?: Record<string, string>; body?: string; durationS?: number; warmupS?: number } = {}): Promise<LoadResult> {
+export async function load(url: string, o: { method?: string; headers?: Record<string, string>; body?: string; durationS?: number; warmupS?: number; clientNice?: number } = {}): Promise<LoadResult> {
   const args = [AUTOCANNON, '-j', '-c', String(CONNECTIONS), '-d', String(o.durationS ?? DURATION_S), '-m', o.method ?? 'GET'];
   const warmup = o.warmupS ?? WARMUP_S;
   if (warmup > 0) args.push('--warmup', '[', '-c', String(CONNECTIONS), '-d', String(warmup), ']');
@@ -132,7 +132,7 @@ export async function load(url: string, o: { method?: string; headers?: Record<s
   if (o.body !== undefined) args.push('-b', o.body);
   args.push(url);
   const cpuBefore = process.cpuUsage();
-  const out = await runAutocannon(args);
+  const out = await runAutocannon(args, { nice: o.clientNice });
   const cpu = process.cpuUsage(cpuBefore);
   // With --warmup autocannon prints the warm-up's JSON first, then the measured run's.
   type Out = { requests: { average: number; total: number }; latency: { p99: number }; non2xx: number; errors: number };
@@ -145,10 +145,14 @@ export async function load(url: string, o: { method?: string; headers?: Record<s
   };
 }
 
-/** Runs autocannon (`args` after the node binary) in a child process; resolves with its stdout (JSON lines). */
-export function runAutocannon(args: string[]): Promise<string> {
+/**
+ * Runs autocannon (`args` after the node binary) in a child process; resolves with its stdout (JSON lines).
+ * `nice`: the client's scheduling priority (os.setPriority; 19 = yields the cores to anything else runnable).
+ */
+export function runAutocannon(args: string[], o: { nice?: number } = {}): Promise<string> {
   return new Promise<string>((resolve, reject) => {
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    if (o.nice !== undefined && child.pid !== undefined) os.setPriority(child.pid, o.nice);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => { stdout += d; });

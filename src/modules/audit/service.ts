@@ -43,6 +43,37 @@ export function createAuditService(deps: { sql: Sql; clock: Clock; log: Logger; 
   // jsonb refuses a lone surrogate and a text column would store U+FFFD, so the hash would not match.
   const clip = (s: string | null | undefined, n: number) => (s == null ? null : redactString(s, { max: n }));
 
+  const prepare = (e: AuditEvent) => {
+    const fields = {
+      tenantId: e.tenantId,
+      occurredAt: clock.now(),
+      actorType: toWellFormed(e.actor.type),
+      actorId: clip(e.actor.id, 200),
+      action: toWellFormed(e.action),
+      target: clip(e.target, 500),
+      outcome: e.outcome,
+      ip: clip(e.ip, 100),
+      userAgent: clip(e.userAgent, 500),
+      requestId: clip(e.requestId, 128),
+      metadata: redact(e.metadata ?? {}) as Record<string, unknown>,
+    };
+    return { fields, personal: personalFields(fields) };
+  };
+
+  /** Appends the row and moves the chain's signed head, under the chain's lock (held until `tx` ends). */
+  const appendIn = async (tx: Tx, { fields, personal }: ReturnType<typeof prepare>) => {
+    await auditStore.lockChain(tx, fields.tenantId);
+    const head = await auditStore.append(tx, fields, personal, keys);
+    // Moved before the commit, under the lock: heads move in chain order. Should the commit then fail,
+    // the head names a row that does not exist until the chain's next write replaces it.
+    await heads.set(fields.tenantId, signHead(keys.head, { tenantId: fields.tenantId, ...head }));
+  };
+
+  const unwritten = (e: AuditEvent, err: unknown) => {
+    log.error({ err, action: e.action, requestId: e.requestId }, 'audit write failed');
+    return new AppError('unavailable', 'The audit log could not be written, so this action was not confirmed; try again shortly.', {}, { cause: err });
+  };
+
   return {
     /**
      * Writes one audit row, redacted (DESIGN §5), chained (HMAC, chain version 3: personal fields enter the
@@ -52,37 +83,35 @@ export function createAuditService(deps: { sql: Sql; clock: Clock; log: Logger; 
      * confirmed without its row — an attacker must not be able to keep an action out of the log.
      */
     async record(e: AuditEvent): Promise<void> {
-      const fields = {
-        tenantId: e.tenantId,
-        occurredAt: clock.now(),
-        actorType: toWellFormed(e.actor.type),
-        actorId: clip(e.actor.id, 200),
-        action: toWellFormed(e.action),
-        target: clip(e.target, 500),
-        outcome: e.outcome,
-        ip: clip(e.ip, 100),
-        userAgent: clip(e.userAgent, 500),
-        requestId: clip(e.requestId, 128),
-        metadata: redact(e.metadata ?? {}) as Record<string, unknown>,
-      };
-      const personal = personalFields(fields);
+      const row = prepare(e);
       try {
         // A platform event (tenant null) is written in the cross-tenant scope: under RLS a platform-scoped
         // transaction sees no platform rows, so the chain's previous row would be invisible and every platform
         // row would chain to the genesis hash (what versions before 0010 did).
-        await sql.tx(e.tenantId ?? ALL_TENANTS, async (tx) => {
-          await auditStore.lockChain(tx, e.tenantId);
-          const head = await auditStore.append(tx, fields, personal, keys);
-          // Moved before the commit, under the lock: heads move in chain order. Should the commit then fail,
-          // the head names a row that does not exist until the chain's next write replaces it.
-          await heads.set(e.tenantId, signHead(keys.head, { tenantId: e.tenantId, ...head }));
-        });
+        await sql.tx(e.tenantId ?? ALL_TENANTS, (tx) => appendIn(tx, row));
       } catch (err) {
-        log.error({ err, action: e.action, requestId: e.requestId }, 'audit write failed');
-        throw new AppError('unavailable', 'The audit log could not be written, so this action was not confirmed; try again shortly.', {}, { cause: err });
+        throw unwritten(e, err);
       }
       // Sign-in, MFA and lockout metrics are counted from the committed event (src/modules/metrics/audit-metrics.ts).
       countAuditEvent(e);
+    },
+
+    /**
+     * `record` inside the caller's transaction, which must be scoped to `e.tenantId` (a tenant, not the
+     * platform) and must make this its last statement: the chain's lock is held from here until that
+     * transaction ends, so nothing else should wait while it is held (and no lock taken after it can
+     * deadlock with another chain writer). The event commits or rolls back with the work it records. Fails
+     * closed like `record` (AppError `unavailable`, and the caller's transaction rolls back). Returns the
+     * function to call once the transaction has committed: the metrics count committed events only.
+     */
+    async recordIn(tx: Tx, e: AuditEvent & { tenantId: string }): Promise<() => void> {
+      const row = prepare(e);
+      try {
+        await appendIn(tx, row);
+      } catch (err) {
+        throw unwritten(e, err);
+      }
+      return () => countAuditEvent(e);
     },
 
     /**

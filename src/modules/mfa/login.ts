@@ -23,8 +23,8 @@ export function createMfaLogin(deps: { sql: Sql; clock: Clock; audit: AuditServi
 
   const secondFactor: SecondFactorStep = {
     async challenge(tenant, user, o) {
-      const f = await sql.tx(tenant.id, (tx) => mfaStore.factor(tx, user.id));
-      if (!f?.enabledAt) return null;
+      const enabled = o.mfaEnabled ?? !!(await sql.tx(tenant.id, (tx) => mfaStore.factor(tx, user.id)))?.enabledAt;
+      if (!enabled) return null;
       // An opaque, single-use token bound to tenant (its key space) and user; no session exists yet.
       const mfaToken = await kv.putLogin(tenant.id, { userId: user.id, amr: o.amr, method: o.method, sessionEpoch: user.sessionEpoch, expiresAt: clock.nowMs() + MFA_TOKEN_TTL_MS }, clock.nowMs());
       return { mfaRequired: true as const, mfaToken, userId: user.id };

@@ -62,7 +62,7 @@ export function createPasswordService(deps: { sql: Sql; clock: Clock; hasher: Pa
       const accountKey = input.email.toLowerCase();
       await hooks.throttle?.check(tenant.id, accountKey);
       const password = normalizePassword(input.password);
-      const user = await sql.tx(tenant.id, (tx) => userStore.byEmail(tx, input.email));
+      const user = await sql.tx(tenant.id, (tx) => userStore.byEmailForSignIn(tx, input.email));
       // A 503 from a busy pool leaves the attempt counted by check() above, like a failure (issue 25).
       const job = { client: clientOf(ctx) };
       const ok = user?.passwordHash && !user.disabled ? await hasher.verify(user.passwordHash, password, job) : await hasher.verifyDummy(password, job);
@@ -80,7 +80,8 @@ export function createPasswordService(deps: { sql: Sql; clock: Clock; hasher: Pa
         const upgraded = await hasher.hash(password);
         await sql.tx(tenant.id, (tx) => userStore.setPasswordHash(tx, user.id, upgraded, clock.now()));
       }
-      return signIn.complete({ tenant, user: publicUser(user), amr: ['pwd'], method: 'password', ctx });
+      const { mfaEnabled, ...found } = user;
+      return signIn.complete({ tenant, user: publicUser(found), amr: ['pwd'], method: 'password', ctx, mfaEnabled });
     },
   };
 }

@@ -101,8 +101,11 @@ export function createSessionService(deps: { sql: Sql; clock: Clock; store: Sess
      * also marks the user's last sign-in), so a revocation
      * of this user (which increments it) either ends this session or makes this sign-in fail — never
      * neither (a login racing a password reset cannot outlive it).
+     * `audit`: the sign-in's audit row (actor the user, target the new session, outcome success), written
+     * as the transaction's last work, so the session and its row commit together (one transaction fewer
+     * per sign-in, and never a session without its row).
      */
-    async start(tenant: Tenant, userId: string, o: { amr: string[]; method: string; ctx: AuditContext; stepUp?: boolean; sessionEpoch: number }): Promise<IssuedTokens> {
+    async start(tenant: Tenant, userId: string, o: { amr: string[]; method: string; ctx: AuditContext; stepUp?: boolean; sessionEpoch: number; audit?: { action: string; metadata: Record<string, unknown> } }): Promise<IssuedTokens> {
       const now = clock.nowMs();
       const ttlMs = tenant.settings.refreshTokenTtlSeconds * 1000;
       const session: Session = {
@@ -110,7 +113,7 @@ export function createSessionService(deps: { sql: Sql; clock: Clock; store: Sess
         amr: o.amr, method: o.method, ip: o.ctx.ip, userAgent: o.ctx.userAgent?.slice(0, 300) ?? null,
       };
       const rt = newRefresh();
-      await sql.tx(tenant.id, async (tx) => {
+      const audited = await sql.tx(tenant.id, async (tx) => {
         // The user's last sign-in is marked here too (one transaction fewer per sign-in).
         const held = await sessionEpochs.holdForSignIn(tx, userId, new Date(now));
         if (!held || held.disabled || held.epoch !== o.sessionEpoch) {
@@ -123,7 +126,12 @@ export function createSessionService(deps: { sql: Sql; clock: Clock; store: Sess
         // Inside the transaction: if the store write fails, no refresh token is left without its session.
         await store.put(session, now);
         await events?.emit(tx, tenant.id, 'session.created', { userId, sessionId: session.id, method: o.method, amr: o.amr });
+        if (!o.audit) return undefined;
+        return audit.recordIn(tx, {
+          tenantId: tenant.id, actor: { type: 'user', id: userId }, action: o.audit.action, target: session.id, outcome: 'success', ...o.ctx, metadata: o.audit.metadata,
+        });
       });
+      audited?.();
       if (o.stepUp) await store.setStepUp(tenant.id, userId, session.id, now, 5 * 60_000);
       const at = await mint(tenant, session, null);
       return { accessToken: at.token, refreshToken: rt.token, expiresIn: tenant.settings.accessTokenTtlSeconds, sessionId: session.id, refreshExpiresIn: Math.floor(ttlMs / 1000) };

@@ -9,8 +9,12 @@ import type { IssuedTokens, SessionService } from './service.js';
 
 /** A second factor the sign-in must pass first (the MFA module provides it). */
 export interface SecondFactorStep {
-  /** An MfaRequiredResponse when `user` must present a second factor before a session exists; null otherwise. */
-  challenge(tenant: Tenant, user: User, o: { amr: string[]; method: string; ctx: AuditContext }): Promise<MfaRequiredResponse | null>;
+  /**
+   * An MfaRequiredResponse when `user` must present a second factor before a session exists; null otherwise.
+   * `mfaEnabled`: whether the factor is enabled, when the caller read it in the same statement as
+   * `user.sessionEpoch` (SignInInput.mfaEnabled); without it the step reads it itself.
+   */
+  challenge(tenant: Tenant, user: User, o: { amr: string[]; method: string; ctx: AuditContext; mfaEnabled?: boolean }): Promise<MfaRequiredResponse | null>;
 }
 
 /** Issues the default API key of a new user (the API-key module provides it). */
@@ -33,6 +37,12 @@ export interface SignInInput {
   isNewUser?: boolean;
   /** true only for the MFA module completing a sign-in whose second factor it has just verified */
   secondFactorPassed?: boolean;
+  /**
+   * Whether the user's second factor is enabled, read in the same statement as `user.sessionEpoch`
+   * (userStore.byEmailForSignIn): trusted instead of a read of its own, because enabling or disabling MFA
+   * increments the epoch and the session starts only under the epoch read with the flag.
+   */
+  mfaEnabled?: boolean;
 }
 
 export type SignIn = ReturnType<typeof createSignIn>;
@@ -49,21 +59,21 @@ export function createSignIn(deps: { sql: Sql; clock: Clock; sessions: SessionSe
     async complete(i: SignInInput): Promise<SignInResult> {
       if (i.user.disabled) throw new AppError('invalid_credentials', 'The email or password is incorrect.');
       if (!i.secondFactorPassed && hooks.secondFactor) {
-        const mfa = await hooks.secondFactor.challenge(i.tenant, i.user, { amr: i.amr, method: i.method, ctx: i.ctx });
+        const mfa = await hooks.secondFactor.challenge(i.tenant, i.user, { amr: i.amr, method: i.method, ctx: i.ctx, mfaEnabled: i.mfaEnabled });
         if (mfa) {
           await audit.record({ tenantId: i.tenant.id, actor: { type: 'user', id: i.user.id }, action: 'auth.mfa_required', outcome: 'success', ...i.ctx, metadata: { method: i.method } });
           return { kind: 'mfa', body: mfa };
         }
       }
-      const tokens = await sessions.start(i.tenant, i.user.id, { amr: i.amr, method: i.method, ctx: i.ctx, stepUp: i.secondFactorPassed, sessionEpoch: i.user.sessionEpoch });
+      // The sign-in's audit row commits with the session (sessions.start writes it last in its transaction).
+      const tokens = await sessions.start(i.tenant, i.user.id, {
+        amr: i.amr, method: i.method, ctx: i.ctx, stepUp: i.secondFactorPassed, sessionEpoch: i.user.sessionEpoch,
+        audit: { action: i.isNewUser ? 'user.signup' : 'user.login', metadata: { method: i.method, amr: i.amr } },
+      });
       let apiKey: string | undefined;
       if (i.isNewUser && i.tenant.settings.issueApiKeyOnSignup && hooks.signupKeys) {
         apiKey = await hooks.signupKeys.issueSignupKey(i.tenant, i.user.id);
       }
-      await audit.record({
-        tenantId: i.tenant.id, actor: { type: 'user', id: i.user.id }, action: i.isNewUser ? 'user.signup' : 'user.login',
-        target: tokens.sessionId, outcome: 'success', ...i.ctx, metadata: { method: i.method, amr: i.amr },
-      });
       return {
         kind: 'session',
         tokens,

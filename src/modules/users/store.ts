@@ -102,6 +102,20 @@ export const userStore = {
     const { rows } = await tx.query<UserRow>(`SELECT ${USER_COLUMNS} FROM users WHERE lower(email) = lower($1)`, [email]);
     return rows[0] ? toUser(rows[0]) : null;
   },
+  /**
+   * `byEmail` for a password sign-in: the row plus whether the user's second factor (TOTP) is enabled, in
+   * one statement, so the flag is read in the same snapshot as `sessionEpoch`. Enabling or disabling MFA
+   * increments the epoch in its own transaction, and a session starts only under the epoch read here
+   * (sessions.start), so a sign-in that read a flag the account no longer has fails instead of skipping
+   * the second factor. One statement for known and unknown emails alike (no extra read that would tell
+   * them apart by timing).
+   */
+  async byEmailForSignIn(tx: Tx, email: string): Promise<(UserWithSecret & { mfaEnabled: boolean }) | null> {
+    const { rows } = await tx.query<UserRow & { mfa_enabled: boolean }>(
+      `SELECT ${USER_COLUMNS}, EXISTS (SELECT 1 FROM user_mfa m WHERE m.user_id = users.id AND m.enabled_at IS NOT NULL) AS mfa_enabled
+         FROM users WHERE lower(email) = lower($1)`, [email]);
+    return rows[0] ? { ...toUser(rows[0]), mfaEnabled: rows[0].mfa_enabled === true } : null;
+  },
   /** Null when the email is taken in this tenant (the unique index decides, so two racers cannot both win). */
   async insert(tx: Tx, u: { tenantId: string; email: string | null; name?: string | null; passwordHash?: string | null; emailVerified?: boolean; now: Date }): Promise<UserWithSecret | null> {
     const { rows } = await tx.query<UserRow>(
