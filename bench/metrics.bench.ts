@@ -13,18 +13,23 @@ import { startServerProc, type ServerProc, type WindowCost } from './metrics-pro
  * sends exactly N bearer `GET /auth/user` requests to each server, alternating which goes first, inside a
  * measured window (bench/metrics-marks.mjs), and the figure is what the window cost the server per request:
  *
- * - primary: CPU time per request of the server process (user + system, every thread). Unlike req/s it does
- *   not count time the server spent waiting for a core another process held, so a busy shared machine moves
- *   it little, and alternating rounds cancel what it does move; the median of the per-round on/off ratios
- *   is the figure, and the spread of those ratios is printed with it.
- * - with BENCH_CALLGRIND=1: instructions per request counted by `valgrind --tool=callgrind` (exact and
- *   independent of load; slow: the servers start in minutes and serve ~100 req/s, so fewer rounds).
- * - secondary: req/s of the same rounds (N ÷ the run's duration), medians; it moves with the machine's load.
+ * - default: CPU time per request of the server process (user + system, every thread). On a shared VM it
+ *   moves by tens of percent from round to round (cache contention and the host's scheduling are billed to
+ *   the process), so it resolves 3 % only on a machine to itself.
+ * - with BENCH_CALLGRIND=1: instructions per request counted by `valgrind --tool=callgrind`, independent of
+ *   load. By default only the request path is counted (the event loop's I/O and check phases; timers and
+ *   V8's helper threads run on wall time and, ~50× slower under valgrind, would otherwise fill the windows);
+ *   BENCH_CALLGRIND_SCOPE=process counts the whole process.
+ * - secondary: req/s of the same rounds (N ÷ the window's wall time), medians; it moves with the machine's load.
+ *
+ * Each round also holds, per server, a window without requests (before the requests in even rounds, after
+ * them in odd ones): the server's background rate. A request window's cost minus that rate (the median of the
+ * server's idle windows) × the window's wall time, ÷ N, is the cost per request. The figure is the median of
+ * the per-round on/off ratios with a distribution-free 95 % interval (bench/median-ci.ts); the verdict is PASS
+ * when the whole interval is ≤ 1.03, FAIL when it is all above, else INCONCLUSIVE.
  *
  * Prometheus's scrapes are made between rounds (one per round on the "on" server), not inside the windows:
  * their cost is per scrape, not per request, and is measured on its own (a window holding one scrape).
- * A window with no requests measures the servers' background work (timers, the webhook worker's poll),
- * which the windows also hold; it is printed so a reader can see it is small next to N requests.
  */
 const CALLGRIND = process.env.BENCH_CALLGRIND === '1';
 /** Under callgrind: count only the request path (default) or the whole process (bench/metrics-proc.ts, callgrindScope). */
