@@ -13,7 +13,7 @@ import { assertRoutesDeclareAuth, registerGuard } from './http/guard.js';
 import { registerCors } from './http/cors.js';
 import { registerOpenApi } from './http/openapi.js';
 import { registerRequestLog } from './http/request-log.js';
-import { lazyChildLogger } from './http/logger.js';
+import { lazyChildren } from './http/logger.js';
 import { registerGracefulClose } from './http/graceful-close.js';
 import { registerWriteCoalescing } from './http/coalesce-writes.js';
 import { registerStepUpGate } from './http/step-up.js';
@@ -50,7 +50,6 @@ export async function buildApp(config: Readonly<Config>, opts: BuildOptions = {}
     loggerInstance: deps.log as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     genReqId: genRequestId,
-    childLoggerFactory: lazyChildLogger,
     requestIdHeader: false,
     // The trusted proxies' addresses, or a hop count behind a private peer; never `true` (refused by the config).
     trustProxy: trustProxyOption(config.trustProxy),
@@ -66,6 +65,7 @@ export async function buildApp(config: Readonly<Config>, opts: BuildOptions = {}
   }) as unknown as FastifyInstance;
 
   connections.attach(app.server);
+  lazyChildren(app.log);
   app.decorate('deps', deps);
   registerRouteConfig(app);
   // Operations (README "Operations"): the request span first, so every later hook and the handler run in its context.

@@ -54,25 +54,29 @@ export function createLogger(level: string, destination?: pino.DestinationStream
 
 type AnyLogger = Record<string, (...args: unknown[]) => unknown> & { level: string };
 
+type ChildFn = (this: unknown, bindings: pino.Bindings, opts?: pino.ChildLoggerOptions) => unknown;
+
 /**
  * Fastify's per-request child logger, made only when the request logs something. Fastify builds one for
  * every request (pino serializes its bindings at once), while most requests log nothing of their own: the
  * request line goes through the root logger with the request id in it (request-log.ts).
  */
 class LazyChildLogger {
-  readonly #parent: FastifyBaseLogger;
+  readonly #parent: unknown;
+  readonly #child: ChildFn;
   readonly #bindings: pino.Bindings;
-  readonly #opts: pino.ChildLoggerOptions;
+  readonly #opts: pino.ChildLoggerOptions | undefined;
   #real: AnyLogger | undefined;
 
-  constructor(parent: FastifyBaseLogger, bindings: pino.Bindings, opts: pino.ChildLoggerOptions) {
+  constructor(parent: unknown, child: ChildFn, bindings: pino.Bindings, opts: pino.ChildLoggerOptions | undefined) {
     this.#parent = parent;
+    this.#child = child;
     this.#bindings = bindings;
     this.#opts = opts;
   }
 
   #target(): AnyLogger {
-    return (this.#real ??= this.#parent.child(this.#bindings, this.#opts) as unknown as AnyLogger);
+    return (this.#real ??= this.#child.call(this.#parent, this.#bindings, this.#opts) as AnyLogger);
   }
 
   get level(): string { return this.#target().level; }
@@ -91,7 +95,18 @@ class LazyChildLogger {
   flush(cb?: (err?: Error) => void): void { this.#target().flush!(cb); }
 }
 
-/** Fastify's `childLoggerFactory`: see LazyChildLogger. */
-export function lazyChildLogger(parent: FastifyBaseLogger, bindings: pino.Bindings, opts: pino.ChildLoggerOptions): FastifyBaseLogger {
-  return new LazyChildLogger(parent, bindings, opts) as unknown as FastifyBaseLogger;
+/**
+ * Makes `logger.child()` (and its children's) lazy: a LazyChildLogger that builds the real child on first
+ * use. Applied to the app's logger (`app.log`) so that Fastify's default child-logger factory, which calls
+ * `logger.child()`, makes the per-request children lazily. Not through Fastify's `childLoggerFactory`
+ * option: with a custom factory Fastify checks the returned logger's seven methods on every request.
+ */
+export function lazyChildren(logger: FastifyBaseLogger): void {
+  const child = logger.child as unknown as ChildFn;
+  Object.defineProperty(logger, 'child', {
+    value(this: unknown, bindings: pino.Bindings, opts?: pino.ChildLoggerOptions) {
+      return new LazyChildLogger(this, child, bindings, opts);
+    },
+    writable: true, configurable: true, enumerable: false,
+  });
 }

@@ -89,5 +89,5 @@ export const apiKeyRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, { de
       body: ValidateApiKeyBody,
       response: { 200: ValidateApiKeyResponse, ...errorResponses(400, 404, 413, 415, 429, 503) },
     },
-  }, async (req) => keys.validate(req.tenant!, req.body.apiKey));
+  }, (req) => keys.validateCached(req.tenant!, req.body.apiKey) ?? keys.validate(req.tenant!, req.body.apiKey));
 };

@@ -6,12 +6,16 @@ import { AppError } from '../../http/errors.js';
 import { actorOf, type UserPrincipal } from '../../http/principal.js';
 import type { AuditContext, AuditService } from '../audit/service.js';
 import type { Tenant } from '../tenants/schemas.js';
+import type { ValidatedKey } from './cache.js';
 import { newApiKey } from './keys.js';
 import { isValidScope, MAX_SCOPES, reservedScopes, uncoveredScopes } from './scopes.js';
 import { apiKeyStore, type ApiKey } from './store.js';
 import { createApiKeyVerifier } from './verify.js';
 import type { Events } from '../webhooks/events.js';
 import { apiKeyValidations } from '../metrics/registry.js';
+// The labelled children, taken once (validate runs per request).
+const validationsValid = apiKeyValidations.labels('valid');
+const validationsInvalid = apiKeyValidations.labels('invalid');
 
 /** Live keys one user may hold at once. */
 export const MAX_KEYS_PER_USER = 50;
@@ -91,6 +95,20 @@ export function createApiKeyService(deps: { sql: Sql; kv: Kv; clock: Clock; log:
     return p.orgId;
   }
 
+  /** The answer of POST /api-key/validate for a looked-up key (null: not live); records the use of a valid one. */
+  function validation(tenant: Tenant, v: ValidatedKey | null): ValidationResult {
+    const valid = v !== null && v.principal.tenantId === tenant.id;
+    (valid ? validationsValid : validationsInvalid).inc();
+    if (!valid) return { valid: false };
+    const p = v.principal;
+    verifier.touch(p);
+    return {
+      valid: true, userId: p.userId, tenantId: p.tenantId, scopes: p.scopes,
+      ...(p.orgId ? { orgId: p.orgId } : {}),
+      ...(v.expiresAt ? { expiresAt: v.expiresAt.toISOString() } : {}),
+    };
+  }
+
   return {
     verifier,
     start: () => verifier.start(),
@@ -101,16 +119,13 @@ export function createApiKeyService(deps: { sql: Sql; kv: Kv; clock: Clock; log:
 
     /** POST /api-key/validate: a live key of `tenant` → its facts; anything else → {valid: false}, alike. */
     async validate(tenant: Tenant, key: string): Promise<ValidationResult> {
-      const v = await verifier.check(key);
-      apiKeyValidations.labels(!v || v.principal.tenantId !== tenant.id ? 'invalid' : 'valid').inc();
-      if (!v || v.principal.tenantId !== tenant.id) return { valid: false };
-      const p = v.principal;
-      verifier.touch(p);
-      return {
-        valid: true, userId: p.userId, tenantId: p.tenantId, scopes: p.scopes,
-        ...(p.orgId ? { orgId: p.orgId } : {}),
-        ...(v.expiresAt ? { expiresAt: v.expiresAt.toISOString() } : {}),
-      };
+      return validation(tenant, await verifier.check(key));
+    },
+
+    /** `validate`'s answer when the key's validation is cached (no I/O, no promise); otherwise undefined. */
+    validateCached(tenant: Tenant, key: string): ValidationResult | undefined {
+      const v = verifier.checkCached(key);
+      return v === undefined ? undefined : validation(tenant, v);
     },
 
     /** Creates a key for the caller (never for another user: the owner comes from the credential). */

@@ -112,6 +112,11 @@ export function createApiKeyVerifier(deps: { sql: Sql; kv: Kv; clock: Clock; log
     /** The live key with its expiry (for POST /api-key/validate), or null; the caller records the use. */
     check: lookup,
 
+    /** `check`'s answer when the key's digest is cached (no I/O, no promise); otherwise undefined. */
+    checkCached(key: string): ValidatedKey | null | undefined {
+      return isApiKeyShaped(key) ? cachedLive(sha256Hex(key)) : undefined;
+    },
+
     /** Records a use of the key in the background (see `touch`). */
     touch,
 

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import type { Deps } from '../../deps.js';
 import { auditContext } from '../../http/audit-context.js';
+import type { AuditContext } from '../audit/service.js';
 import { AppError } from '../../http/errors.js';
 import { routeConfigOf } from '../../http/route-config.js';
 import { errorResponses } from '../../http/schemas.js';
@@ -19,6 +20,25 @@ function clientKeyOf(req: FastifyRequest): string {
 
 /** The one route a banned address may still call (DESIGN §5: health is exempt). */
 const healthUrl = (basePath: string) => `${basePath}/health`;
+
+/**
+ * The bucket's route label, "METHOD /pattern" (HEAD counts as GET), made once per route and method: the
+ * limiter runs on every request, and a label built per request is a new string to hash in every lookup.
+ * Bounded by the routes' patterns and the parser's method names.
+ */
+const routeLabels = new Map<string, Map<string, string>>();
+function routeLabel(method: string, url: string): string {
+  let byMethod = routeLabels.get(url);
+  if (byMethod === undefined) routeLabels.set(url, (byMethod = new Map()));
+  let label = byMethod.get(method);
+  if (label === undefined) byMethod.set(method, (label = `${method === 'HEAD' ? 'GET' : method} ${url}`));
+  return label;
+}
+
+/** The audit context of a request, made only if the limiter writes an audit row (a lockout or a ban). */
+function auditContextOf(req: FastifyRequest): () => AuditContext {
+  return () => auditContext(req);
+}
 
 const classOf = (config: { rateLimit?: string } | undefined): LimitedClass | null => {
   const cls = config?.rateLimit ?? 'default';
@@ -81,7 +101,7 @@ export function registerRateLimit(app: FastifyInstance, deps: Deps): void {
     if (!cls) return done();
     if (cls === 'default') {
       // A warm bucket is decided from this instance's lease: no store call, no promise.
-      const r = rateLimit.hitLocal({ tenant: req.tenant, route: `${req.method === 'HEAD' ? 'GET' : req.method} ${url}`, ip: clientKeyOf(req) });
+      const r = rateLimit.hitLocal({ tenant: req.tenant, route: routeLabel(req.method, url), ip: clientKeyOf(req) });
       if (r) {
         headers(reply, r);
         if (r.allowed) return done();
@@ -89,7 +109,7 @@ export function registerRateLimit(app: FastifyInstance, deps: Deps): void {
         return done(refused(req, url, r));
       }
     }
-    limit(req, reply, url, cls).then(() => done(), done);
+    limit(req, reply, url, cls, done);
   });
 
   function headers(reply: FastifyReply, r: HitResult): void {
@@ -104,15 +124,20 @@ export function registerRateLimit(app: FastifyInstance, deps: Deps): void {
     return new AppError('rate_limited', `Too many requests to this route; retry in ${r.retryAfter} seconds.`, { retryAfter: r.retryAfter });
   }
 
-  async function limit(req: FastifyRequest, reply: FastifyReply, url: string, cls: LimitedClass): Promise<void> {
-    const method = req.method === 'HEAD' ? 'GET' : req.method;
-    const r = await rateLimit.hit({ cls, tenant: req.tenant, route: `${method} ${url}`, ip: clientKeyOf(req), ctx: () => auditContext(req) });
+  /** Asks the store (the credential class; a default-class bucket this instance holds no lease for) and ends the hook. */
+  function limit(req: FastifyRequest, reply: FastifyReply, url: string, cls: LimitedClass, done: (err?: Error) => void): void {
+    rateLimit.hit({ cls, tenant: req.tenant, route: routeLabel(req.method, url), ip: clientKeyOf(req), ctx: auditContextOf(req) })
+      .then((r) => done(answer(req, reply, url, cls, r)), done);
+  }
+
+  /** Sets the RateLimit headers of a store answer; the error to end the hook with when it refused. */
+  function answer(req: FastifyRequest, reply: FastifyReply, url: string, cls: LimitedClass, r: HitResult): AppError | undefined {
     headers(reply, r);
-    if (r.allowed) return;
+    if (r.allowed) return undefined;
     rejections[cls][r.refusal === 'lockout' ? 'lockout' : 'limit'].inc();
     if (r.refusal === 'lockout') {
-      throw new AppError('rate_limited', 'Too many refused requests from this address: it is locked out of the sign-in routes for a while.', { retryAfter: r.retryAfter });
+      return new AppError('rate_limited', 'Too many refused requests from this address: it is locked out of the sign-in routes for a while.', { retryAfter: r.retryAfter });
     }
-    throw refused(req, url, r);
+    return refused(req, url, r);
   }
 }

@@ -11,6 +11,7 @@ import { clientKey } from './client-ip.js';
 import { createIpBlocks } from './ip-blocks.js';
 import { BAN, limitFor, LOCKOUT, type LimitedClass } from './limits.js';
 import { createLocalAdmission } from './local-admission.js';
+import { createBucketKeyMemo } from './bucket-keys.js';
 
 /** The limiter's answer for one request; the hook turns it into RateLimit-* headers and maybe a 429. */
 export interface HitResult {
@@ -53,6 +54,7 @@ export function createRateLimitService(deps: { config: Readonly<Config>; sql: Sq
   // The default class on a shared store admits warm buckets from leases (local-admission.ts); the
   // in-process store is already local, and the credential class stays exact (RL-06).
   const local = kv.kind === 'redis' && kv.slidingWindowLease ? createLocalAdmission(kv as Kv & Required<Pick<Kv, 'slidingWindowLease'>>) : null;
+  const defaultBucketKey = createBucketKeyMemo((tenant, route, ip) => bucketKey(tenant, 'default', route, ip));
 
   /** The HitResult of a window answer. */
   const toResult = (r: SlidingWindowResult, limit: number): HitResult => ({
@@ -110,7 +112,7 @@ export function createRateLimitService(deps: { config: Readonly<Config>; sql: Sq
       if (!local) return null;
       const { limit, windowSeconds } = limitFor('default', o.tenant, config);
       if (!local.leases(limit)) return null;
-      const r = local.local(bucketKey(o.tenant, 'default', o.route, o.ip), limit, windowSeconds * 1000, clock.nowMs());
+      const r = local.local(defaultBucketKey(o.tenant, o.route, o.ip), limit, windowSeconds * 1000, clock.nowMs());
       return r && toResult(r, limit);
     },
 
@@ -138,7 +140,7 @@ export function createRateLimitService(deps: { config: Readonly<Config>; sql: Sq
           return { allowed: false, refusal: 'lockout', limit, remaining: 0, resetSeconds: wait, retryAfter: wait };
         }
       }
-      const key = bucketKey(o.tenant, o.cls, o.route, ip);
+      const key = o.cls === 'default' ? defaultBucketKey(o.tenant, o.route, ip) : bucketKey(o.tenant, o.cls, o.route, ip);
       const w = windowSeconds * 1000;
       const now = clock.nowMs();
       let r: SlidingWindowResult;

@@ -10,9 +10,16 @@ import { checkCookieOrigin } from '../../http/guard.js';
 import { errorResponses, IdParam } from '../../http/schemas.js';
 import { actorOf, isUserPrincipal } from '../../http/principal.js';
 import { AuthResponse, toUserBody, UserBody } from '../users/schemas.js';
+import type { User } from '../users/store.js';
 
 const LoggedOut = z.object({ message: z.string() }).meta({ id: 'LoggedOut' });
 import { SessionBody, toSessionBody } from './schemas.js';
+
+/** GET /user's body for the principal's profile; a user gone or disabled since the credential was checked is refused. */
+function userBody(user: User | null) {
+  if (!user || user.disabled) throw new AppError('invalid_token', 'The account is no longer active.');
+  return toUserBody(user);
+}
 
 const RefreshBody = z.object({ refreshToken: z.string().min(1).max(512).optional() }).strict().meta({ id: 'RefreshBody' });
 
@@ -68,14 +75,14 @@ export const sessionRoutes: FastifyPluginAsync<{ deps: Deps }> = async (app, { d
       description: 'Cedros UserResponse at the top level: {id, email, emailVerified, solanaPublicKey (when a wallet is linked), createdAt} plus tenantId, name, updatedAt.',
       response: { 200: UserBody, ...errorResponses(400, 401, 403, 404, 429, 503) },
     },
-  }, async (req) => {
+  }, (req) => {
     const p = req.auth!;
     if (!isUserPrincipal(p)) throw new AppError('forbidden', 'This route needs a user credential.');
     // The bearer hot path: the session was checked in one store round trip; the profile comes from the
-    // in-process cache (≤ 30 s, invalidated on every write), not from Postgres (PERFORMANCE.md).
-    const user = await deps.services.users.profile(p.tenantId, p.userId);
-    if (!user || user.disabled) throw new AppError('invalid_token', 'The account is no longer active.');
-    return toUserBody(user);
+    // in-process cache (≤ 30 s, invalidated on every write), not from Postgres (PERFORMANCE.md). A warm
+    // profile is answered as a value (no promise); otherwise `profile` reads it, with the same rules.
+    const cached = deps.services.users.profileCached(p.tenantId, p.userId);
+    return cached === undefined ? deps.services.users.profile(p.tenantId, p.userId).then(userBody) : userBody(cached);
   });
 
   r.get('/sessions', {

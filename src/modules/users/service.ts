@@ -35,6 +35,14 @@ export function createUserService(deps: { sql: Sql; kv: Kv; clock: Clock; sessio
   // Per-user epochs above catch writes during a read; this one catches subscriber outages (messages lost).
   const subscription = createInvalidationEpoch({ generation: () => kv.subscriptionGeneration(), reset: () => cache.clear() });
 
+  /** A fresh cached profile (null when it is another tenant's user), or undefined when there is none to serve. */
+  function cachedProfile(tenantId: string, userId: string, now: number): User | null | undefined {
+    if ((dirtyUntil.get(userId) ?? 0) > now || !subscription.live()) return undefined;
+    const hit = cache.get(userId);
+    if (!hit || now - hit.at > PROFILE_CACHE_TTL_MS) return undefined;
+    return hit.user.tenantId === tenantId ? hit.user : null;
+  }
+
   const drop = (userId: string) => {
     cache.delete(userId);
     const now = Date.now();
@@ -56,12 +64,20 @@ export function createUserService(deps: { sql: Sql; kv: Kv; clock: Clock; sessio
       return async () => { offWrite(); await off(); };
     },
 
+    /**
+     * `profile`'s answer when the cache can give it (no I/O, no promise): the user, null for another
+     * tenant's id, or undefined when `profile` has to read the database.
+     */
+    profileCached(tenantId: string, userId: string): User | null | undefined {
+      return cachedProfile(tenantId, userId, Date.now());
+    },
+
     /** The user (without secrets) if it exists in this tenant; served from the cache when fresh. */
     async profile(tenantId: string, userId: string): Promise<User | null> {
       const now = Date.now();
+      const cached = cachedProfile(tenantId, userId, now);
+      if (cached !== undefined) return cached;
       const dirty = (dirtyUntil.get(userId) ?? 0) > now;
-      const hit = dirty || !subscription.live() ? undefined : cache.get(userId);
-      if (hit && now - hit.at <= PROFILE_CACHE_TTL_MS) return hit.user.tenantId === tenantId ? hit.user : null;
       const epoch = epochs.get(userId) ?? 0;
       const seen = subscription.value;
       const row = await sql.tx(tenantId, (tx) => userStore.byId(tx, userId));

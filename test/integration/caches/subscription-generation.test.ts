@@ -124,6 +124,8 @@ describe(`every pub/sub-invalidated cache follows the subscription generation ($
     const key = created.data.apiKey as string;
     const verifier = createApiKeyVerifier({ sql, kv, clock, log });
     await generationRules(() => verifier.authenticate(key), () => verifier.authenticateCached(key));
+    // POST /api-key/validate's answer without I/O follows the same rules.
+    await generationRules(() => verifier.check(key), () => verifier.checkCached(key));
     await verifier.settled();
   });
 
@@ -167,5 +169,7 @@ describe(`every pub/sub-invalidated cache follows the subscription generation ($
       return sqlReads === before ? true : undefined;
     };
     await probeRules(probe);
+    // GET /user's answer without I/O follows the same rules.
+    await generationRules(() => users.profile(tenantId, u.userId), () => users.profileCached(tenantId, u.userId));
   });
 });
