@@ -34,6 +34,27 @@ beforeAll(async () => {
 }, 120_000);
 afterAll(async () => { await t?.close(); });
 
+/** A raw connection to the server: what it received, and how long (ms) until the server closed it (Infinity past `ms`). */
+async function rawClient(): Promise<{ socket: Socket; data(): string; closedWithin(ms: number): Promise<number> }> {
+  const socket = net.connect({ port, host: '127.0.0.1' });
+  let data = '';
+  socket.setEncoding('utf8');
+  socket.on('data', (d: string) => { data += d; });
+  socket.on('error', () => { /* a reset by the server counts as a close */ });
+  const t0 = Date.now();
+  const closed = new Promise<number>((r) => socket.once('close', () => r(Date.now() - t0)));
+  await new Promise<void>((r) => socket.once('connect', () => r()));
+  return {
+    socket,
+    data: () => data,
+    closedWithin: async (ms) => {
+      const after = await Promise.race([closed, new Promise<number>((r) => setTimeout(() => r(Infinity), ms))]);
+      socket.destroy();
+      return after;
+    },
+  };
+}
+
 const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
 
@@ -99,37 +120,22 @@ describe(`OpenID Provider and admin client routes against a hostile client (${BA
   });
 
   it('an authorization request over HTTP with a 64 KB query string → 431 in the error shape (Node\'s header bound), the connection closed', async () => {
-    const socket: Socket = net.connect({ port, host: '127.0.0.1' });
-    let data = '';
-    socket.setEncoding('utf8');
-    socket.on('data', (d: string) => { data += d; });
-    socket.on('error', () => {});
-    const closed = new Promise<void>((r) => socket.once('close', () => r()));
-    await new Promise<void>((r) => socket.once('connect', () => r()));
-    socket.write(`GET ${ISSUER_PATH}/auth?client_id=${clientId}&state=${'s'.repeat(64 * 1024)} HTTP/1.1\r\nHost: x\r\n\r\n`);
-    await Promise.race([closed, new Promise((r) => setTimeout(r, 5000))]);
-    socket.destroy();
-    expect(data).toMatch(/^HTTP\/1\.1 431/);
-    expect(data).toMatch(/"error":"header_too_large"/);
+    const c = await rawClient();
+    c.socket.write(`GET ${ISSUER_PATH}/auth?client_id=${clientId}&state=${'s'.repeat(64 * 1024)} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    await c.closedWithin(5000);
+    expect(c.data()).toMatch(/^HTTP\/1\.1 431/);
+    expect(c.data()).toMatch(/"error":"header_too_large"/);
   });
 
   it('a token request whose body is dripped a byte at a time → 408 and the connection closed at the request bound', async () => {
-    const socket: Socket = net.connect({ port, host: '127.0.0.1' });
-    let data = '';
-    socket.setEncoding('utf8');
-    socket.on('data', (d: string) => { data += d; });
-    socket.on('error', () => {});
-    const t0 = Date.now();
-    const closed = new Promise<number>((r) => socket.once('close', () => r(Date.now() - t0)));
-    await new Promise<void>((r) => socket.once('connect', () => r()));
-    socket.write(`POST ${ISSUER_PATH}/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nAuthorization: ${basic(clientId, clientSecret)}\r\nContent-Length: 1000\r\n\r\n`);
-    const timer = setInterval(() => { if (socket.writable) socket.write('a'); }, 50);
-    const ms = await Promise.race([closed, new Promise<number>((r) => setTimeout(() => r(Infinity), 5000))]);
+    const c = await rawClient();
+    c.socket.write(`POST ${ISSUER_PATH}/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nAuthorization: ${basic(clientId, clientSecret)}\r\nContent-Length: 1000\r\n\r\n`);
+    const timer = setInterval(() => { if (c.socket.writable) c.socket.write('a'); }, 50);
+    const ms = await c.closedWithin(5000);
     clearInterval(timer);
-    socket.destroy();
     expect(ms, 'cut off at the 800 ms request bound').toBeGreaterThanOrEqual(700);
     expect(ms).toBeLessThan(2500);
-    expect(data).toMatch(/^HTTP\/1\.1 408/);
+    expect(c.data()).toMatch(/^HTTP\/1\.1 408/);
   });
 
   it('admin client routes: oversized, malformed and hostile bodies → 4xx in DESIGN §5\'s shape, nothing created', async () => {
