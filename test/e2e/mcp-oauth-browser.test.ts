@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createServer, type Server } from 'node:http';
 import * as jose from 'jose';
 import type { Page } from 'playwright-core';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -10,6 +9,7 @@ import { createTestApp, type TestApp } from '../helpers/app.js';
 import { chromiumMissing, launchChromium, screenshot } from '../helpers/chromium.js';
 import { freePort } from '../helpers/cli.js';
 import { newEmail, PASSWORD, raiseLimits, register } from '../helpers/identity.js';
+import { loopbackCallback } from '../helpers/oidc-rp.js';
 import { grantStore } from '../../src/modules/oidc-provider/grant-store.js';
 import { GRANT_CHECK_TTL_MS } from '../../src/modules/mcp/oauth-grants.js';
 
@@ -53,13 +53,13 @@ class MemoryProvider implements OAuthClientProvider {
 describe.skipIf(missing !== null)('an MCP client signs in with OAuth through the hosted pages in Chromium', () => {
   let t: TestApp;
   let origin: string;
-  let callback: Server;
+  let callback: Awaited<ReturnType<typeof loopbackCallback>>;
   let callbackUrl: string;
   let browser: Awaited<ReturnType<typeof launchChromium>>;
   let page: Page;
   let userId: string;
   let email: string;
-  const codes: URL[] = [];
+  let codes: URL[] = [];
 
   beforeAll(async () => {
     const port = await freePort();
@@ -71,14 +71,9 @@ describe.skipIf(missing !== null)('an MCP client signs in with OAuth through the
     await t.deps.tenants.update(def.id, { settings: { ...def.settings, allowedOrigins: [origin], oidcDynamicRegistration: true } as never });
     await t.app.listen({ port, host: '127.0.0.1' });
     // The MCP host's loopback redirect: records what the authorization server sends back.
-    const cbPort = await freePort();
-    callbackUrl = `http://127.0.0.1:${cbPort}/callback`;
-    callback = createServer((req, res) => {
-      const u = new URL(req.url ?? '/', callbackUrl);
-      if (u.pathname === '/callback') codes.push(u); // (Chromium also asks for /favicon.ico)
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end('<!doctype html><title>done</title><p>You can close this window.</p>');
-    });
-    await new Promise<void>((resolve) => callback.listen(cbPort, '127.0.0.1', resolve));
+    callback = await loopbackCallback('You can close this window.');
+    callbackUrl = callback.url;
+    codes = callback.received;
     email = newEmail('mcp-oauth');
     userId = (await register(t.app, { email, password: PASSWORD })).userId;
     browser = await launchChromium();
@@ -87,7 +82,7 @@ describe.skipIf(missing !== null)('an MCP client signs in with OAuth through the
 
   afterAll(async () => {
     await browser?.close();
-    await new Promise((r) => callback?.close(r));
+    await callback?.close();
     await t?.close();
   });
 

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { copyFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
 import * as client from 'openid-client';
 import * as jose from 'jose';
 import type { CDPSession, Page } from 'playwright-core';
@@ -8,7 +7,7 @@ import { call, createTestApp, type TestApp } from '../helpers/app.js';
 import { addVirtualAuthenticator, chromiumMissing, launchChromium, registerPasskeyFromHostedPage, screenshot } from '../helpers/chromium.js';
 import { freePort } from '../helpers/cli.js';
 import { newEmail, raiseLimits, register } from '../helpers/identity.js';
-import { authorizationRequest } from '../helpers/oidc-rp.js';
+import { authorizationRequest, loopbackCallback } from '../helpers/oidc-rp.js';
 
 /**
  * Issue 23, "Done when": code + PKCE with a passkey sign-in. openid-client is the relying party of an
@@ -35,23 +34,17 @@ describe.skipIf(missing !== null)('OpenID Provider: code + PKCE with a passkey s
   let config: client.Configuration;
   let clientId: string;
   let user: { userId: string; email: string; accessToken: string };
-  let callback: Server;
-  const callbacks: URL[] = [];
+  let callback: Awaited<ReturnType<typeof loopbackCallback>>;
+  let callbacks: URL[] = [];
 
   beforeAll(async () => {
     const port = await freePort();
     origin = `http://localhost:${port}`;
     issuer = `${origin}/oidc/default`;
-    // The client's loopback redirect (a native app). A listener, not page.route: Chromium follows the provider's
-    // redirects itself, and page.route does not see a redirect's next hop.
-    const cbPort = await freePort();
-    redirectUri = `http://127.0.0.1:${cbPort}/callback`;
-    callback = createServer((req, res) => {
-      const u = new URL(req.url ?? '/', redirectUri);
-      if (u.pathname === '/callback') callbacks.push(u); // (Chromium also asks for /favicon.ico)
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end('<!doctype html><title>done</title><p>Signed in.</p>');
-    });
-    await new Promise<void>((resolve) => callback.listen(cbPort, '127.0.0.1', resolve));
+    // The client's loopback redirect (a native app).
+    callback = await loopbackCallback('Signed in.');
+    redirectUri = callback.url;
+    callbacks = callback.received;
     t = await createTestApp({ env: { PUBLIC_URL: origin } });
     await raiseLimits(t);
     const def = await t.deps.tenants.defaultTenant();
@@ -79,7 +72,7 @@ describe.skipIf(missing !== null)('OpenID Provider: code + PKCE with a passkey s
 
   afterAll(async () => {
     await browser?.close();
-    await new Promise((r) => callback?.close(r));
+    await callback?.close();
     await t?.close();
   });
 

@@ -1,7 +1,9 @@
+import { createServer } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import * as client from 'openid-client';
 import { expect } from 'vitest';
 import { TEST_PUBLIC_URL } from './app.js';
+import { freePort } from './cli.js';
 import { PASSWORD } from './identity.js';
 
 /**
@@ -161,4 +163,22 @@ export async function browserAuthorize(b: TestBrowser, url: URL, o: { redirectUr
     throw new Error(`unexpected page ${step.url}: ${step.body.slice(0, 1500)}`);
   }
   throw new Error('the authorization did not finish');
+}
+
+/**
+ * A client's loopback redirect (a native app or an MCP host) for a real browser: a listener on a free port
+ * that records every `/callback` it is sent to (Chromium follows the provider's redirects itself, and
+ * page.route does not see a redirect's next hop) and shows `page` there.
+ */
+export async function loopbackCallback(page: string): Promise<{ url: string; received: URL[]; close(): Promise<void> }> {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}/callback`;
+  const received: URL[] = [];
+  const server = createServer((req, res) => {
+    const u = new URL(req.url ?? '/', url);
+    if (u.pathname === '/callback') received.push(u); // (Chromium also asks for /favicon.ico)
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(`<!doctype html><title>done</title><p>${page}</p>`);
+  });
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  return { url, received, close: () => new Promise((r) => server.close(() => r())) };
 }
